@@ -1,0 +1,10 @@
+//! apiconform: a property-based conformance harness for cloud control-plane APIs.
+//!
+//! Spec files (transcribed from the vendors' documents) drive generators of valid and invalid
+//! requests; the requests are signed and sent to a target; every response is judged against the
+//! spec. The pure stages ([`spec`], [`world`], [`protocol`]) do no network I/O.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod protocol;
+pub mod spec;

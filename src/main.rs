@@ -1,0 +1,5 @@
+//! The `apiconform` binary: all logic lives in the library.
+
+fn main() -> std::process::ExitCode {
+    apiconform::cli::main()
+}

@@ -1,0 +1,403 @@
+//! The three wire families, in both directions, with no network I/O: bytes in, bytes out.
+//!
+//! A client (the runner) turns an abstract [`Call`] into exact [`HttpRequest`] bytes with
+//! [`encode`] and a response into one [`Outcome`] with [`decode`]. A server (the emulator, the
+//! proxy) recovers a [`ParsedRequest`] with [`parse_request`], checks it with [`verify`], and
+//! answers with the family module's response builders. The clock and nonce are parameters, so
+//! every signature is reproducible in tests.
+
+pub mod aliyun_rpc;
+pub mod tencent_api3;
+pub mod tencent_v2;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::spec::FamilyId;
+
+/// Abstract parameter values: JSON values keyed by the document's parameter names. Lists are
+/// JSON arrays; each family flattens them its own way on the wire.
+pub type Params = serde_json::Map<String, serde_json::Value>;
+
+/// HTTP methods the families use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// Parameters in the query string.
+    Get,
+    /// Parameters in the body (JSON or form), or in the query with an empty body (Alibaba).
+    Post,
+}
+
+impl Method {
+    /// `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Signature schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureMethod {
+    /// Tencent API 3.0 TC3-HMAC-SHA256 (`Authorization` header).
+    Tc3HmacSha256,
+    /// Tencent signature v1 with HmacSHA1 (API 3.0 GET/form and API 2.0).
+    V1HmacSha1,
+    /// Tencent signature v1 with HmacSHA256.
+    V1HmacSha256,
+    /// Alibaba RPC signature version 1.0, HMAC-SHA1.
+    RpcHmacSha1,
+    /// Alibaba ACS3-HMAC-SHA256 (`Authorization` header), sent by the newest Alibaba SDKs.
+    Acs3HmacSha256,
+}
+
+/// Response formats a client may ask for (Alibaba `Format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseFormat {
+    /// The family's default (XML for Alibaba RPC, JSON for Tencent).
+    #[default]
+    Default,
+    /// JSON.
+    Json,
+    /// XML.
+    Xml,
+}
+
+/// A secret id and key. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `SecretId` / `AccessKeyId`.
+    pub id: String,
+    /// `SecretKey` / `AccessKeySecret`.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The time and nonce a request is signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// A nonce (Tencent: decimal digits; Alibaba: any unique string).
+    pub nonce: String,
+}
+
+/// One request to encode: everything but the credentials and the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// Wire family.
+    pub family: FamilyId,
+    /// Action name.
+    pub action: String,
+    /// API version, if the family sends one.
+    pub version: Option<String>,
+    /// Region, if any.
+    pub region: Option<String>,
+    /// TC3 service name (`cvm`, `ecm`).
+    pub service: String,
+    /// The `Host` header as sent and signed, with the port when not the default.
+    pub host: String,
+    /// Request path (`/`, `/v2/index.php`).
+    pub path: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Signature scheme.
+    pub signature: SignatureMethod,
+    /// Business parameters.
+    pub params: Params,
+    /// Response format to ask for.
+    pub format: ResponseFormat,
+}
+
+/// An HTTP request as bytes on the wire (minus framing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, or anything a client sent.
+    pub method: String,
+    /// Path and query, as in the request line.
+    pub target: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The first header with this name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path part of the target.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The raw query string (without `?`), empty when none.
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
+/// An HTTP response as bytes on the wire (minus framing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header with this name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The body format a response arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    /// JSON.
+    Json,
+    /// XML.
+    Xml,
+    /// Neither (empty, truncated, HTML, ...).
+    Unknown,
+}
+
+/// A decoded response: what the oracle judges. Never the result of a panic: anything a target
+/// sends becomes an `Outcome`, malformed bodies included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// HTTP status.
+    pub status: u16,
+    /// Success, an error code, or a body that could not be read as the family's shape.
+    pub result: OutcomeResult,
+    /// The request id, where the body has one.
+    pub request_id: Option<String>,
+    /// The body as JSON (XML converted element by element; repeated elements become arrays).
+    pub body: serde_json::Value,
+    /// The format the body was in.
+    pub format: BodyFormat,
+    /// Deviations from the family's envelope noticed while decoding (for example an error
+    /// object outside `Response`, a missing `RequestId`, a wrong content type).
+    pub problems: Vec<String>,
+}
+
+/// What a response says happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutcomeResult {
+    /// The call succeeded.
+    Success,
+    /// The call failed with a code (API 2.0's numeric `code` as decimal text).
+    Error {
+        /// The code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// The body is not a response of the family at all.
+    Malformed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A request as a server recovers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedRequest {
+    /// Family, from the path, headers and parameters.
+    pub family: FamilyId,
+    /// Action as sent (case preserved: API 2.0 clients send `UnBindInstanceKey` or `unBindInstanceKey`).
+    pub action: String,
+    /// Version, if sent.
+    pub version: Option<String>,
+    /// Region, if sent.
+    pub region: Option<String>,
+    /// TC3 credential-scope service, if signed with TC3.
+    pub service: Option<String>,
+    /// Business parameters: JSON bodies as sent; form items un-flattened (`X.0`, `X.1` → array
+    /// `X`), every form value a string.
+    pub params: Params,
+    /// The secret id the request claims.
+    pub secret_id: String,
+    /// The scheme it is signed with.
+    pub signature: SignatureMethod,
+    /// Unix seconds it claims to be signed at.
+    pub timestamp: i64,
+    /// Its nonce, if the scheme has one.
+    pub nonce: Option<String>,
+    /// The response format it asks for.
+    pub format: ResponseFormat,
+    /// For un-flattened form lists: the lowest index seen (0 as SDKs send, 1 as some examples).
+    pub index_base: Option<u32>,
+}
+
+/// Why a server rejects a request before looking at its business parameters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RequestError {
+    /// Family whose error shape to answer with.
+    pub family: FamilyId,
+    /// The family's documented code (`AuthFailure.SignatureFailure`, `4100`, `SignatureDoesNotMatch`).
+    pub code: String,
+    /// A message for people.
+    pub message: String,
+    /// HTTP status to answer with (200 for Tencent families, 4xx for Alibaba).
+    pub status: u16,
+    /// Action, when it could be read, so the response can be shaped for it.
+    pub action: Option<String>,
+    /// Response format asked for, when it could be read.
+    pub format: ResponseFormat,
+}
+
+/// Where a server looks up secrets by id.
+pub trait SecretStore {
+    /// The secret for `id` in `family`, if the id is known.
+    fn secret(&self, family: FamilyId, id: &str) -> Option<String>;
+}
+
+/// Where a server remembers nonces within the replay window.
+pub trait NonceStore {
+    /// Records `nonce` (scoped by secret id) at `now`; false if it was already used.
+    fn check_and_insert(&self, family: FamilyId, secret_id: &str, nonce: &str, now: i64) -> bool;
+}
+
+/// Errors at the protocol boundary on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The call cannot be expressed in this family.
+    #[error("cannot encode {action} for {family:?} with {signature:?}: {reason}")]
+    Unsupported {
+        /// Family.
+        family: FamilyId,
+        /// Action.
+        action: String,
+        /// Scheme.
+        signature: SignatureMethod,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a signature was computed from, for `apiconform sign` and for mismatch reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigningExplanation {
+    /// The canonical request (TC3, ACS3) or canonical query (RPC, v1); empty where the scheme has none.
+    pub canonical_request: String,
+    /// The exact string that was signed.
+    pub string_to_sign: String,
+    /// The signature as sent.
+    pub signature: String,
+    /// The request that carries it.
+    pub request: HttpRequest,
+}
+
+/// Encodes and signs a call into exact request bytes.
+pub fn encode(call: &Call, creds: &Credentials, clock: &Clock) -> Result<HttpRequest, ProtocolError> {
+    explain(call, creds, clock).map(|e| e.request)
+}
+
+/// Encodes and signs a call, keeping the intermediate strings.
+pub fn explain(
+    call: &Call,
+    creds: &Credentials,
+    clock: &Clock,
+) -> Result<SigningExplanation, ProtocolError> {
+    match call.family {
+        FamilyId::TencentApi3 => tencent_api3::explain(call, creds, clock),
+        FamilyId::TencentV2 => tencent_v2::explain(call, creds, clock),
+        FamilyId::AliyunRpc => aliyun_rpc::explain(call, creds, clock),
+    }
+}
+
+/// Decodes a response of `family` into one outcome; never panics.
+pub fn decode(family: FamilyId, resp: &HttpResponse) -> Outcome {
+    match family {
+        FamilyId::TencentApi3 => tencent_api3::decode(resp),
+        FamilyId::TencentV2 => tencent_v2::decode(resp),
+        FamilyId::AliyunRpc => aliyun_rpc::decode(resp),
+    }
+}
+
+/// Recovers the abstract request from bytes: routes to a family by path, headers and
+/// parameters, then decodes its parameters. Does not check the signature.
+pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
+    if req.path() == "/v2/index.php" {
+        return tencent_v2::parse_request(req);
+    }
+    if req.header("x-tc-action").is_some()
+        || req
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("TC3-"))
+    {
+        return tencent_api3::parse_request(req);
+    }
+    if req.header("x-acs-action").is_some()
+        || req
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("ACS3-"))
+    {
+        return aliyun_rpc::parse_request(req);
+    }
+    // Signature v1 and RPC carry everything in parameters: tell them apart by the id's name.
+    let form = form_pairs(req);
+    if form.iter().any(|(k, _)| k == "AccessKeyId") {
+        aliyun_rpc::parse_request(req)
+    } else {
+        tencent_api3::parse_request(req)
+    }
+}
+
+/// Checks signature, secret id, timestamp window and nonce of a parsed request.
+pub fn verify(
+    req: &HttpRequest,
+    parsed: &ParsedRequest,
+    secrets: &dyn SecretStore,
+    now: i64,
+    nonces: &dyn NonceStore,
+) -> Result<(), RequestError> {
+    match parsed.family {
+        FamilyId::TencentApi3 => tencent_api3::verify(req, parsed, secrets, now, nonces),
+        FamilyId::TencentV2 => tencent_v2::verify(req, parsed, secrets, now, nonces),
+        FamilyId::AliyunRpc => aliyun_rpc::verify(req, parsed, secrets, now, nonces),
+    }
+}
+
+/// Query pairs plus, for form bodies, body pairs: the parameters of v1 and RPC requests.
+pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
+        .into_owned()
+        .collect();
+    let is_form = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if is_form && !req.body.is_empty() {
+        pairs.extend(form_urlencoded::parse(&req.body).into_owned());
+    }
+    pairs
+}
