@@ -1,6 +1,16 @@
 //! The command line: parses arguments, calls the library, maps results to exit codes.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::emulator::{self, Emulator, Fault};
+use crate::protocol::Credentials;
+use crate::spec::{self, SpecSet};
+use crate::world::World;
 
 /// Exit codes (a contract: users' scripts rely on them).
 pub mod exit {
@@ -14,7 +24,427 @@ pub mod exit {
     pub const TARGET: u8 = 3;
 }
 
+#[derive(Parser)]
+#[command(
+    name = "apiconform",
+    version,
+    about = "Property-based conformance harness for cloud control-plane APIs",
+    long_about = "Property-based conformance harness for cloud control-plane APIs.\n\n\
+Spec files transcribed from the vendors' documents drive generators of valid and invalid \
+requests; apiconform signs and sends them to a target (a real cloud, an emulator, a mock) and \
+checks every response: the exact error code each invalid request must get, the response shape, \
+and the state change a success must cause.\n\n\
+Start with `apiconform run`: it starts the built-in emulator and checks every spec against it.",
+    after_help = "Exit codes: 0 every check passed; 1 nonconformance found; 2 usage, spec or world-file error; 3 target unreachable or run incomplete."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the emulator: a stateful implementation of all five APIs that SDKs can call.
+    #[command(
+        after_help = "Default credentials (documentation examples): Tencent (every family) \
+AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE / Gu5t9xGARNpq86cd98joQYCN3EXAMPLE; Alibaba testid / \
+testsecret. Override with the flags or TENCENTCLOUD_SECRET_ID/KEY, \
+ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET.\n\nAdmin (test-only): GET /__apiconform/world dumps the \
+world, POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
+    )]
+    Serve(ServeArgs),
+    /// Inspect and check spec files.
+    #[command(subcommand)]
+    Specs(SpecsCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: String,
+    /// World file (YAML or JSON) to start with; default: the built-in world.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Inject a named bug (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// Enforce documented rate limits (CVM 10/s, ECM 20/s), or not.
+    #[arg(long, value_name = "off|documented", default_value = "off")]
+    rate_limits: String,
+    /// Print the built-in default world as YAML and exit.
+    #[arg(long)]
+    print_world: bool,
+    /// List the injectable faults, one a line, and exit.
+    #[arg(long)]
+    list_faults: bool,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+/// Credentials: flags override the vendors' usual environment variables.
+#[derive(Args, Clone)]
+pub struct CredArgs {
+    /// Tencent secret id.
+    #[arg(long, env = "TENCENTCLOUD_SECRET_ID", hide_env_values = true)]
+    tencent_secret_id: Option<String>,
+    /// Tencent secret key (never printed).
+    #[arg(long, env = "TENCENTCLOUD_SECRET_KEY", hide_env_values = true)]
+    tencent_secret_key: Option<String>,
+    /// Alibaba access key id.
+    #[arg(long, env = "ALIBABA_CLOUD_ACCESS_KEY_ID", hide_env_values = true)]
+    alibaba_access_key_id: Option<String>,
+    /// Alibaba access key secret (never printed).
+    #[arg(long, env = "ALIBABA_CLOUD_ACCESS_KEY_SECRET", hide_env_values = true)]
+    alibaba_access_key_secret: Option<String>,
+}
+
+impl CredArgs {
+    /// The Tencent and Alibaba credentials, falling back to the documentation examples.
+    pub fn resolve(&self) -> (Credentials, Credentials) {
+        let tencent = Credentials {
+            id: self
+                .tencent_secret_id
+                .clone()
+                .unwrap_or_else(|| emulator::TENCENT_DEFAULT.0.into()),
+            secret: self
+                .tencent_secret_key
+                .clone()
+                .unwrap_or_else(|| emulator::TENCENT_DEFAULT.1.into()),
+        };
+        let alibaba = Credentials {
+            id: self
+                .alibaba_access_key_id
+                .clone()
+                .unwrap_or_else(|| emulator::ALIBABA_DEFAULT.0.into()),
+            secret: self
+                .alibaba_access_key_secret
+                .clone()
+                .unwrap_or_else(|| emulator::ALIBABA_DEFAULT.1.into()),
+        };
+        (tencent, alibaba)
+    }
+}
+
+#[derive(Subcommand)]
+enum SpecsCommand {
+    /// A table of the specs: API, family, version, rules, error codes, source document.
+    List(SpecsDir),
+    /// Check spec files; exit 0 when valid, 2 otherwise, each problem with file:line:column.
+    Lint {
+        /// Files or folders to check (default: the built-in specs).
+        paths: Vec<PathBuf>,
+    },
+    /// The rules of one API in document order, with their sources.
+    Show {
+        /// API name (`tencent-cvm/AssociateInstancesKeyPairs`) or unambiguous action.
+        name: String,
+        #[command(flatten)]
+        dir: SpecsDir,
+    },
+    /// Print the JSON schema of spec files (what specs/schema.json holds).
+    Schema,
+}
+
+#[derive(Args)]
+struct SpecsDir {
+    /// Read specs from this folder instead of the built-in ones.
+    #[arg(long)]
+    specs: Option<PathBuf>,
+}
+
+impl SpecsDir {
+    fn load(&self) -> Result<SpecSet, spec::SpecError> {
+        match &self.specs {
+            Some(dir) => spec::load_dir(dir),
+            None => spec::load_embedded(),
+        }
+    }
+}
+
 /// Runs the command line.
 pub fn main() -> ExitCode {
-    ExitCode::from(exit::OK)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let code = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Specs(cmd) => specs(cmd),
+    };
+    ExitCode::from(code)
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("{message}");
+    code
+}
+
+fn specs(cmd: SpecsCommand) -> u8 {
+    match cmd {
+        SpecsCommand::List(dir) => match dir.load() {
+            Ok(set) => {
+                println!(
+                    "{:<48} {:<13} {:<11} {:>5} {:>6}  SOURCE",
+                    "API", "FAMILY", "VERSION", "RULES", "CODES"
+                );
+                for api in &set.apis {
+                    let s = &api.spec;
+                    let seed = s
+                        .documents
+                        .iter()
+                        .find(|d| d.kind == spec::DocumentKind::Seed)
+                        .map_or("-", |d| d.file.as_str());
+                    println!(
+                        "{:<48} {:<13} {:<11} {:>5} {:>6}  {}",
+                        api.name,
+                        s.api.family.as_str(),
+                        s.api.version.as_deref().unwrap_or("-"),
+                        s.rules.len(),
+                        s.error_codes.len(),
+                        seed
+                    );
+                }
+                exit::OK
+            }
+            Err(e) => fail(exit::USAGE, e),
+        },
+        SpecsCommand::Lint { paths } => {
+            let result = if paths.is_empty() {
+                spec::load_embedded().map(|s| vec![s])
+            } else {
+                lint_paths(&paths)
+            };
+            match result {
+                Ok(sets) => {
+                    let n: usize = sets.iter().map(|s| s.apis.len() + s.families.len()).sum();
+                    println!("{n} spec files, no problems");
+                    exit::OK
+                }
+                Err(e) => fail(exit::USAGE, e),
+            }
+        }
+        SpecsCommand::Show { name, dir } => match dir.load() {
+            Ok(set) => match set.find(&name) {
+                Some(api) => {
+                    print!("{}", render_show(&set, api));
+                    exit::OK
+                }
+                None => fail(
+                    exit::USAGE,
+                    format!(
+                        "error: no spec named `{name}`\n  = help: `apiconform specs list` shows the names: {}",
+                        set.apis.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            },
+            Err(e) => fail(exit::USAGE, e),
+        },
+        SpecsCommand::Schema => {
+            print!("{}", spec::schema_json());
+            exit::OK
+        }
+    }
+}
+
+fn lint_paths(paths: &[PathBuf]) -> Result<Vec<SpecSet>, spec::SpecError> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            dirs.push(p.clone());
+        } else {
+            let text = std::fs::read_to_string(p).map_err(|source| spec::SpecError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            files.push(spec::SourceFile {
+                path: p.clone(),
+                text,
+            });
+        }
+    }
+    let mut sets = Vec::new();
+    for d in dirs {
+        sets.push(spec::load_dir(&d)?);
+    }
+    if !files.is_empty() {
+        // Single files are checked with the built-in family specs beside them.
+        for (p, t) in spec::EMBEDDED {
+            if p.starts_with("families/")
+                && !files.iter().any(|f| {
+                    f.path.file_name() == std::path::Path::new(p).file_name()
+                        && f.path.parent().and_then(|d| d.file_name()) == Some("families".as_ref())
+                })
+            {
+                files.push(spec::SourceFile {
+                    path: PathBuf::from("specs").join(p),
+                    text: (*t).to_string(),
+                });
+            }
+        }
+        sets.push(spec::load_files(&files)?);
+    }
+    Ok(sets)
+}
+
+fn render_show(set: &SpecSet, api: &spec::LoadedApi) -> String {
+    use std::fmt::Write;
+    let s = &api.spec;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {} {} ({})\n",
+        api.name,
+        s.api.action,
+        s.api.version.as_deref().unwrap_or(""),
+        s.api.family.as_str()
+    );
+    let docs: Vec<_> = s
+        .documents
+        .iter()
+        .chain(set.family(s.api.family).documents.iter())
+        .collect();
+    let cite = |src: &spec::Source| {
+        let file = docs
+            .iter()
+            .find(|d| d.id == src.doc)
+            .map_or(src.doc.as_str(), |d| d.file.as_str());
+        format!("{file} § {}", src.section)
+    };
+    let _ = writeln!(out, "Rules ({}):", s.rules.len());
+    for r in &s.rules {
+        let codes: Vec<_> = r.errors.iter().map(|e| e.code.as_str()).collect();
+        let _ = writeln!(out, "  {:<28} {}", r.id, r.description);
+        let _ = writeln!(out, "  {:<28} check: {}", "", r.check.kind_name());
+        if !codes.is_empty() {
+            let _ = writeln!(out, "  {:<28} codes: {}", "", codes.join(", "));
+        }
+        let _ = writeln!(out, "  {:<28} source: {}", "", cite(&r.source));
+    }
+    let fam = set.family(s.api.family);
+    let _ = writeln!(out, "\nFamily rules ({}):", fam.rules.len());
+    for r in &fam.rules {
+        let _ = writeln!(out, "  {:<28} {}", r.id, r.description);
+    }
+    if !s.errata.is_empty() {
+        let _ = writeln!(out, "\nErrata:");
+        for e in &s.errata {
+            let _ = writeln!(out, "  {:<28} {}", e.id, e.description);
+        }
+    }
+    if !s.unspecified.is_empty() {
+        let _ = writeln!(out, "\nUnspecified:");
+        for u in &s.unspecified {
+            let _ = writeln!(out, "  {:<28} {}", u.id, u.description);
+        }
+    }
+    out
+}
+
+fn serve(args: ServeArgs) -> u8 {
+    if args.list_faults {
+        for f in Fault::ALL {
+            println!("{:<26} {}", f.name(), f.description());
+        }
+        return exit::OK;
+    }
+    if args.print_world {
+        print!(
+            "{}",
+            serde_yaml_ng::to_string(&World::default_world()).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    let world = match &args.world {
+        Some(p) => match World::load(p) {
+            Ok(w) => w,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => World::default_world(),
+    };
+    let mut faults = BTreeSet::new();
+    for name in &args.faults {
+        match name.parse::<Fault>() {
+            Ok(f) => {
+                faults.insert(f);
+            }
+            Err(e) => return fail(exit::USAGE, format!("error: {e}")),
+        }
+    }
+    let rate_limits = match args.rate_limits.as_str() {
+        "off" => false,
+        "documented" => true,
+        other => {
+            return fail(
+                exit::USAGE,
+                format!("error: --rate-limits takes `off` or `documented`, not `{other}`"),
+            )
+        }
+    };
+    let (tencent, alibaba) = args.creds.resolve();
+    let world_name = args
+        .world
+        .as_ref()
+        .map_or("built-in default world".to_string(), |p| {
+            p.display().to_string()
+        });
+    let config = emulator::Config {
+        world,
+        faults,
+        tencent,
+        alibaba,
+        rate_limits,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                exit::TARGET,
+                format!("error: cannot start the runtime: {e}"),
+            )
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                return fail(
+                    exit::TARGET,
+                    format!("error: cannot listen on {}: {e}\n  = help: pick a free port, e.g. --listen 127.0.0.1:0", args.listen),
+                )
+            }
+        };
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let n = config.world.instances.len();
+        let k = config.world.key_pairs.len();
+        println!(
+            "apiconform emulator on http://{addr} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}",
+            config.tencent.id,
+            config.alibaba.id,
+            if config.faults.is_empty() {
+                String::new()
+            } else {
+                format!("; faults: {}", config.faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+            }
+        );
+        let emu = Arc::new(Emulator::new(config));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match emulator::server::serve(listener, emu, shutdown).await {
+            Ok(()) => exit::OK,
+            Err(e) => fail(exit::TARGET, format!("error: server failed: {e}")),
+        }
+    })
 }

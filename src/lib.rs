@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod emulator;
 pub mod protocol;
 pub mod spec;
 pub mod world;

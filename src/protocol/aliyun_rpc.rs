@@ -31,3 +31,24 @@ pub fn verify(
 ) -> Result<(), RequestError> {
     todo!()
 }
+
+/// A success response.
+pub fn ok(
+    _action: &str,
+    _format: ResponseFormat,
+    _request_id: &str,
+    _fields: Params,
+) -> HttpResponse {
+    todo!()
+}
+
+/// An error response.
+pub fn error(
+    _status: u16,
+    _code: &str,
+    _message: &str,
+    _request_id: &str,
+    _format: ResponseFormat,
+) -> HttpResponse {
+    todo!()
+}

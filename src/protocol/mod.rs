@@ -405,3 +405,8 @@ pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     }
     pairs
 }
+
+/// The response a server sends for a request it rejects before business logic.
+pub fn request_error_response(_err: &RequestError, _request_id: &str) -> HttpResponse {
+    todo!()
+}

@@ -31,3 +31,13 @@ pub fn verify(
 ) -> Result<(), RequestError> {
     todo!()
 }
+
+/// A success response (stub until the protocol module lands).
+pub fn ok(_request_id: &str, _fields: Params) -> HttpResponse {
+    todo!()
+}
+
+/// An error response.
+pub fn error(_code: &str, _message: &str, _request_id: &str) -> HttpResponse {
+    todo!()
+}

@@ -31,3 +31,8 @@ pub fn verify(
 ) -> Result<(), RequestError> {
     todo!()
 }
+
+/// A response.
+pub fn respond(_code: i64, _message: &str, _extra: Params) -> HttpResponse {
+    todo!()
+}

@@ -1,0 +1,723 @@
+//! The emulator's reading of the five documents (plus the Describe calls that make bindings
+//! observable). Codes, limits and patterns are written here from the seeds and the reference
+//! definitions, independently of the spec files.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use super::{Emulator, Fault};
+use crate::protocol::{
+    aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
+    ResponseFormat,
+};
+use crate::spec::{InstanceState, Os, Product};
+use crate::world::{Instance, World};
+
+/// A business error: code, message, and (Alibaba) HTTP status.
+struct Fail {
+    code: &'static str,
+    message: String,
+    status: u16,
+}
+
+fn fail(code: &'static str, message: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        message: message.into(),
+        status: 400,
+    }
+}
+
+pub(super) fn dispatch(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
+    let rid = emu.request_id(req.family);
+    let resp = match req.family {
+        FamilyId::TencentApi3 => tencent(emu, req, &rid),
+        FamilyId::TencentV2 => v2(emu, req),
+        FamilyId::AliyunRpc => aliyun(emu, req, &rid),
+    };
+    finish(emu, req, resp)
+}
+
+/// Response-shape faults, applied to the bytes a correct emulator would send.
+fn finish(emu: &Emulator, req: &ParsedRequest, mut resp: HttpResponse) -> HttpResponse {
+    let mut body: Value = match serde_json::from_slice(&resp.body) {
+        Ok(v) => v,
+        Err(_) => return resp,
+    };
+    let mut changed = false;
+    match req.family {
+        FamilyId::TencentApi3 => {
+            if emu.has(Fault::MissingRequestId) {
+                if let Some(r) = body.get_mut("Response").and_then(Value::as_object_mut) {
+                    changed |= r.remove("RequestId").is_some();
+                }
+            }
+            if emu.has(Fault::ErrorOutsideResponse) {
+                let err = body
+                    .get_mut("Response")
+                    .and_then(Value::as_object_mut)
+                    .and_then(|r| r.remove("Error"));
+                if let (Some(err), Some(top)) = (err, body.as_object_mut()) {
+                    top.insert("Error".into(), err);
+                    changed = true;
+                }
+            }
+        }
+        FamilyId::TencentV2 => {
+            if emu.has(Fault::V2CodeAsString) {
+                if let Some(code) = body.get("code").and_then(Value::as_i64) {
+                    body["code"] = Value::String(code.to_string());
+                    changed = true;
+                }
+            }
+        }
+        FamilyId::AliyunRpc => {
+            if emu.has(Fault::WrongHttpStatus) && resp.status >= 400 {
+                resp.status = 200;
+            }
+        }
+    }
+    if changed {
+        resp.body = serde_json::to_vec(&body).unwrap_or_default();
+    }
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter reading, shared by the families.
+
+enum List {
+    Missing,
+    Items(Vec<String>),
+    WrongType,
+}
+
+fn list(params: &Params, name: &str) -> List {
+    match params.get(name) {
+        None => List::Missing,
+        Some(Value::Array(items)) => {
+            let strings: Option<Vec<String>> = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect();
+            strings.map_or(List::WrongType, List::Items)
+        }
+        Some(_) => List::WrongType,
+    }
+}
+
+/// Booleans as JSON or as the SDKs write them on forms (`True`, `true`, `TRUE`).
+fn boolean(params: &Params, name: &str) -> Result<Option<bool>, ()> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(_) => Err(()),
+    }
+}
+
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    items
+        .iter()
+        .filter(|i| seen.insert(i.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `prefix` followed by exactly `len` lower-case letters or digits.
+fn id_ok(id: &str, prefix: &str, len: usize) -> bool {
+    id.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == len
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+fn state_name(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Stopped => "Stopped",
+        InstanceState::Running => "Running",
+        InstanceState::Pending => "Pending",
+        InstanceState::Stopping => "Stopping",
+        InstanceState::Starting => "Starting",
+        InstanceState::Rebooting => "Rebooting",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tencent API 3.0: CVM 2017-03-12 and ECM 2019-07-19.
+
+/// How one Tencent product words its errors (seed tables first, current definitions where the
+/// seeds name no specific code).
+struct TencentCodes {
+    product: Product,
+    instance_prefix: &'static str,
+    instance_limit: Option<usize>,
+    malformed_instance: &'static str,
+    malformed_key: &'static str,
+    instance_not_found: &'static str,
+    key_not_found: &'static str,
+    windows: &'static str,
+    /// `None`: per-state codes `UnsupportedOperation.InstanceState<State>` (current CVM).
+    bad_state: Option<&'static str>,
+    empty_list: &'static str,
+}
+
+const CVM: TencentCodes = TencentCodes {
+    product: Product::Cvm,
+    instance_prefix: "ins-",
+    instance_limit: Some(100),
+    malformed_instance: "InvalidInstanceId.Malformed",
+    malformed_key: "InvalidKeyPairId.Malformed",
+    instance_not_found: "InvalidInstanceId.NotFound",
+    key_not_found: "InvalidKeyPairId.NotFound",
+    windows: "UnsupportedOperation.InstanceOsWindows",
+    bad_state: None,
+    empty_list: "InvalidParameterValue",
+};
+
+// Seed 001 lists five codes only; every instance problem maps to InstanceIdNotSupported and
+// every key problem to InvalidKeyPairId. ECM states no limit on InstanceIds.
+const ECM: TencentCodes = TencentCodes {
+    product: Product::Ecm,
+    instance_prefix: "ein-",
+    instance_limit: None,
+    malformed_instance: "InvalidParameterValue",
+    malformed_key: "InvalidParameterValue.InvalidKeyPairId",
+    instance_not_found: "InvalidParameterValue.InstanceIdNotSupported",
+    key_not_found: "InvalidParameterValue.InvalidKeyPairId",
+    windows: "InvalidParameterValue.InstanceIdNotSupported",
+    bad_state: Some("InvalidParameterValue.InstanceIdNotSupported"),
+    empty_list: "InvalidParameterValue",
+};
+
+fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
+    let err = |f: Fail| tencent_api3::error(f.code, &f.message, rid);
+    let codes = match req.version.as_deref() {
+        Some("2017-03-12") => &CVM,
+        Some("2019-07-19") => &ECM,
+        Some(v) => {
+            return tencent_api3::error(
+                "NoSuchVersion",
+                &format!("version `{v}` is not served; use 2017-03-12 (CVM) or 2019-07-19 (ECM)"),
+                rid,
+            )
+        }
+        None => return tencent_api3::error("MissingParameter", "missing Version", rid),
+    };
+    let result = match (codes.product, req.action.as_str()) {
+        (_, "DisassociateInstancesKeyPairs") => bind(emu, req, codes, false),
+        (Product::Cvm, "AssociateInstancesKeyPairs") => bind(emu, req, codes, true),
+        (Product::Cvm, "DescribeInstances") => Ok(cvm_describe_instances(emu, req)),
+        (Product::Cvm, "DescribeKeyPairs") => Ok(cvm_describe_key_pairs(emu, req)),
+        _ => Err(fail(
+            "InvalidAction",
+            format!("action `{}` is not served for this version", req.action),
+        )),
+    };
+    match result {
+        Ok(fields) => tencent_api3::ok(rid, fields),
+        Err(f) => err(f),
+    }
+}
+
+/// Associate (`bind`) or disassociate: all or nothing (seed 004/000: "如果批量实例存在不允许操作的
+/// 实例，操作会以特定错误码返回").
+fn bind(
+    emu: &Emulator,
+    req: &ParsedRequest,
+    c: &TencentCodes,
+    associate: bool,
+) -> Result<Params, Fail> {
+    let missing = |name: &str| {
+        if emu.has(Fault::MissingParamWrongCode) {
+            fail("InvalidParameterValue", format!("{name} has no value"))
+        } else {
+            fail(
+                "MissingParameter",
+                format!("the required parameter {name} is missing"),
+            )
+        }
+    };
+    let instances = match list(&req.params, "InstanceIds") {
+        List::Missing => return Err(missing("InstanceIds")),
+        List::WrongType => {
+            return Err(fail(
+                "InvalidParameter",
+                "InstanceIds must be a list of strings",
+            ))
+        }
+        List::Items(i) => i,
+    };
+    let keys = match list(&req.params, "KeyIds") {
+        List::Missing => return Err(missing("KeyIds")),
+        List::WrongType => {
+            return Err(fail("InvalidParameter", "KeyIds must be a list of strings"))
+        }
+        List::Items(k) => k,
+    };
+    let force = boolean(&req.params, "ForceStop")
+        .map_err(|_| fail("InvalidParameterValue", "ForceStop must be true or false"))?
+        .unwrap_or(false);
+    if instances.is_empty() {
+        return Err(fail(c.empty_list, "InstanceIds is empty"));
+    }
+    if keys.is_empty() {
+        return Err(fail(c.empty_list, "KeyIds is empty"));
+    }
+    if let Some(limit) = c.instance_limit {
+        let limit = if emu.has(Fault::LimitOffByOne) {
+            limit + 1
+        } else {
+            limit
+        };
+        if instances.len() > limit {
+            return Err(fail(
+                "InvalidParameterValue.LimitExceeded",
+                format!(
+                    "InstanceIds holds {} items; the limit is 100",
+                    instances.len()
+                ),
+            ));
+        }
+    }
+    if keys.len() > 100 {
+        return Err(fail(
+            "InvalidParameterValue.LimitExceeded",
+            format!("KeyIds holds {} items; the limit is 100", keys.len()),
+        ));
+    }
+    let lax = emu.has(Fault::LaxInstanceIdPattern) && c.product == Product::Cvm;
+    for id in &instances {
+        let ok = if lax {
+            id.starts_with(c.instance_prefix)
+        } else {
+            id_ok(id, c.instance_prefix, 8)
+        };
+        if !ok {
+            return Err(fail(
+                c.malformed_instance,
+                format!("instance id `{id}` is malformed"),
+            ));
+        }
+    }
+    for id in &keys {
+        let ok = id_ok(id, "skey-", 8)
+            || (emu.has(Fault::KeyIdCaseInsensitive)
+                && id_ok(&id.to_ascii_lowercase(), "skey-", 8));
+        if !ok {
+            return Err(fail(
+                c.malformed_key,
+                format!("key pair id `{id}` is malformed"),
+            ));
+        }
+    }
+    let instances = dedup(&instances);
+    let keys: Vec<String> = dedup(&keys)
+        .into_iter()
+        .map(|k| {
+            if emu.has(Fault::KeyIdCaseInsensitive) {
+                k.to_ascii_lowercase()
+            } else {
+                k
+            }
+        })
+        .collect();
+
+    let mut world = emu.lock();
+    let region = req.region.as_deref();
+    let in_region = |r: &str| region.is_none_or(|want| want == r);
+    for k in &keys {
+        if !world
+            .key_pairs
+            .iter()
+            .any(|kp| kp.product == c.product && kp.id == *k && in_region(&kp.region))
+        {
+            return Err(fail(
+                c.key_not_found,
+                format!("key pair `{k}` does not exist"),
+            ));
+        }
+    }
+    // Check every instance before changing any, unless the non-atomic fault is injected.
+    let atomic = !emu.has(Fault::NonAtomicBatch);
+    let check = |inst: Option<&Instance>, id: &str| -> Result<(), Fail> {
+        let Some(inst) = inst.filter(|i| in_region(&i.region)) else {
+            return Err(fail(
+                c.instance_not_found,
+                format!("instance `{id}` does not exist"),
+            ));
+        };
+        if inst.os == Os::Windows && !emu.has(Fault::WindowsAccepted) {
+            return Err(fail(
+                c.windows,
+                format!("instance `{id}` runs Windows; key pairs need Linux"),
+            ));
+        }
+        let forced =
+            force && inst.state == InstanceState::Running && !emu.has(Fault::ForceStopIgnored);
+        if inst.state != InstanceState::Stopped && !forced {
+            let code = c.bad_state.unwrap_or(match inst.state {
+                InstanceState::Running => "UnsupportedOperation.InstanceStateRunning",
+                InstanceState::Pending => "UnsupportedOperation.InstanceStatePending",
+                InstanceState::Stopping => "UnsupportedOperation.InstanceStateStopping",
+                InstanceState::Starting => "UnsupportedOperation.InstanceStateStarting",
+                _ => "UnsupportedOperation.InstanceStateRebooting",
+            });
+            return Err(fail(
+                code,
+                format!("instance `{id}` is {}; only STOPPED instances (or RUNNING with ForceStop=true) are supported", state_name(inst.state).to_uppercase()),
+            ));
+        }
+        Ok(())
+    };
+    if atomic {
+        for id in &instances {
+            check(world.instance(c.product, id), id)?;
+        }
+    }
+    for id in &instances {
+        if !atomic {
+            check(world.instance(c.product, id), id)?;
+        }
+        let inst = world
+            .instances
+            .iter_mut()
+            .find(|i| i.product == c.product && i.id == *id)
+            .expect("checked above");
+        // A forced operation stops, changes and starts the instance again (current CVM
+        // definition), so the state it ends in is the state it had.
+        if associate {
+            if emu.has(Fault::AssociateAppends) {
+                for k in &keys {
+                    if !inst.keys.contains(k) {
+                        inst.keys.push(k.clone());
+                    }
+                }
+            } else {
+                inst.keys = keys.clone();
+            }
+        } else if !emu.has(Fault::DisassociateNoop) {
+            inst.keys.retain(|k| !keys.contains(k));
+        }
+    }
+    Ok(Params::new())
+}
+
+fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
+    let world = emu.lock();
+    let wanted = match list(&req.params, "InstanceIds") {
+        List::Items(ids) => Some(ids),
+        _ => None,
+    };
+    let set: Vec<Value> = world
+        .instances
+        .iter()
+        .filter(|i| i.product == Product::Cvm)
+        .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
+        .filter(|i| req.region.as_deref().is_none_or(|r| r == i.region))
+        .map(|i| {
+            json!({
+                "InstanceId": i.id,
+                "InstanceState": state_name(i.state).to_uppercase(),
+                "OsName": match i.os { Os::Linux => "TencentOS Server 3.1", Os::Windows => "Windows Server 2019" },
+                "LoginSettings": {"KeyIds": i.keys},
+                "Placement": {"Zone": format!("{}-1", i.region)},
+            })
+        })
+        .collect();
+    let mut out = Params::new();
+    out.insert("TotalCount".into(), json!(set.len()));
+    out.insert("InstanceSet".into(), Value::Array(set));
+    out
+}
+
+fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {
+    let world = emu.lock();
+    let wanted = match list(&req.params, "KeyIds") {
+        List::Items(ids) => Some(ids),
+        _ => None,
+    };
+    let set: Vec<Value> = world
+        .key_pairs
+        .iter()
+        .filter(|k| k.product == Product::Cvm)
+        .filter(|k| wanted.as_ref().is_none_or(|w| w.contains(&k.id)))
+        .map(|k| {
+            let bound: Vec<&str> = world
+                .instances
+                .iter()
+                .filter(|i| i.product == Product::Cvm && i.keys.contains(&k.id))
+                .map(|i| i.id.as_str())
+                .collect();
+            json!({"KeyId": k.id, "KeyName": k.id, "AssociatedInstanceIds": bound})
+        })
+        .collect();
+    let mut out = Params::new();
+    out.insert("TotalCount".into(), json!(set.len()));
+    out.insert("KeyPairSet".into(), Value::Array(set));
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tencent API 2.0: UnBindInstanceKey (seed 002). Codes from the family's common table: 4000 bad
+// parameter, 5000 resource not found, 5100 operation failed.
+
+fn v2(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
+    // The SDK sends `UnBindInstanceKey`; the seed's example spells `unBindInstanceKey`.
+    if !req.action.eq_ignore_ascii_case("UnBindInstanceKey") {
+        return tencent_v2::respond(
+            4000,
+            &format!("action `{}` is not served", req.action),
+            Params::new(),
+        );
+    }
+    match unbind_v2(emu, req) {
+        Ok(()) => tencent_v2::respond(0, "", Params::new()),
+        Err((code, message)) => tencent_v2::respond(code, &message, Params::new()),
+    }
+}
+
+fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
+    let key = match req.params.get("keyId") {
+        None => return Err((4000, "the required parameter keyId is missing".into())),
+        Some(Value::String(k)) => k.clone(),
+        Some(_) => return Err((4000, "keyId must be a string".into())),
+    };
+    let instances = match list(&req.params, "instanceIds") {
+        List::Missing => {
+            return Err((4000, "the required parameter instanceIds is missing".into()))
+        }
+        List::WrongType => {
+            return Err((
+                4000,
+                "instanceIds must be instanceIds.0, instanceIds.1, ...".into(),
+            ))
+        }
+        List::Items(i) if i.is_empty() => return Err((4000, "instanceIds is empty".into())),
+        List::Items(i) => dedup(&i),
+    };
+    if !id_ok(&key, "skey-", 8) {
+        return Err((4000, format!("keyId `{key}` is malformed")));
+    }
+    if let Some(bad) = instances.iter().find(|i| !id_ok(i, "ins-", 8)) {
+        return Err((4000, format!("instance id `{bad}` is malformed")));
+    }
+    let mut world = emu.lock();
+    if !world
+        .key_pairs
+        .iter()
+        .any(|k| k.product == Product::Cvm && k.id == key)
+    {
+        return Err((5000, format!("key `{key}` does not exist")));
+    }
+    let atomic = !emu.has(Fault::NonAtomicBatch);
+    let check = |world: &World, id: &str| -> Result<(), (i64, String)> {
+        let Some(inst) = world.instance(Product::Cvm, id) else {
+            return Err((5000, format!("instance `{id}` does not exist")));
+        };
+        if inst.os == Os::Windows && !emu.has(Fault::WindowsAccepted) {
+            return Err((5100, format!("instance `{id}` runs Windows")));
+        }
+        if inst.state != InstanceState::Stopped {
+            return Err((5100, format!("instance `{id}` is not shut down")));
+        }
+        Ok(())
+    };
+    if atomic {
+        for id in &instances {
+            check(&world, id)?;
+        }
+    }
+    for id in &instances {
+        if !atomic {
+            check(&world, id)?;
+        }
+        if emu.has(Fault::DisassociateNoop) {
+            continue;
+        }
+        if let Some(inst) = world
+            .instances
+            .iter_mut()
+            .find(|i| i.product == Product::Cvm && i.id == *id)
+        {
+            inst.keys.retain(|k| *k != key);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alibaba ECS 2014-05-26: DetachKeyPair (seed 003) per item, plus the Describe calls.
+
+fn aliyun(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
+    let format = if emu.has(Fault::XmlIgnored) {
+        ResponseFormat::Json
+    } else {
+        req.format
+    };
+    if req.version.as_deref() != Some("2014-05-26") {
+        return aliyun_rpc::error(
+            400,
+            "InvalidVersion",
+            "Specified parameter Version is not valid; ECS is served at 2014-05-26",
+            rid,
+            format,
+        );
+    }
+    let result = match req.action.as_str() {
+        "DetachKeyPair" => detach(emu, req),
+        "DescribeInstances" => Ok(ecs_describe_instances(emu, req)),
+        "DescribeKeyPairs" => Ok(ecs_describe_key_pairs(emu, req)),
+        _ => Err(Fail {
+            code: "InvalidAction.NotFound",
+            message: format!("Specified api `{}` is not found", req.action),
+            status: 404,
+        }),
+    };
+    match result {
+        Ok(fields) => aliyun_rpc::ok(&req.action, format, rid, fields),
+        Err(f) => aliyun_rpc::error(f.status, f.code, &f.message, rid, format),
+    }
+}
+
+fn string_param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params.get(name).and_then(Value::as_str)
+}
+
+/// `InstanceIds` is a string holding a JSON array (seed 003's table: String, example `["i-…"]`).
+fn json_ids(raw: &str) -> Option<Vec<String>> {
+    serde_json::from_str::<Vec<String>>(raw).ok()
+}
+
+fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
+    let Some(region) = string_param(&req.params, "RegionId") else {
+        return Err(fail("MissingParameter", "The input parameter \"RegionId\" that is mandatory for processing this request is not supplied."));
+    };
+    let Some(raw) = string_param(&req.params, "InstanceIds") else {
+        return Err(fail("MissingParameter", "The input parameter \"InstanceIds\" that is mandatory for processing this request is not supplied."));
+    };
+    let Some(name) = string_param(&req.params, "KeyPairName") else {
+        return Err(fail("MissingParameter", "The input parameter \"KeyPairName\" that is mandatory for processing this request is not supplied."));
+    };
+    let Some(ids) = json_ids(raw) else {
+        return Err(fail(
+            "InvalidParameter",
+            "InstanceIds must be a JSON array of instance ids",
+        ));
+    };
+    if ids.is_empty() || ids.len() > 50 {
+        return Err(fail(
+            "InvalidInstanceIds.ValueNotSupported",
+            format!("InstanceIds must hold 1 to 50 ids; it holds {}", ids.len()),
+        ));
+    }
+    let mut world = emu.lock();
+    if !world
+        .key_pairs
+        .iter()
+        .any(|k| k.product == Product::Ecs && k.id == name && k.region == region)
+    {
+        return Err(fail(
+            "InvalidKeyPairName.NotFound",
+            format!("The specified KeyPairName `{name}` does not exist."),
+        ));
+    }
+    let ids = dedup(&ids);
+    if !emu.has(Fault::WindowsAccepted) {
+        if let Some(w) = ids.iter().find(|id| {
+            world
+                .instance(Product::Ecs, id)
+                .is_some_and(|i| i.region == region && i.os == Os::Windows)
+        }) {
+            return Err(Fail {
+                code: "DependencyViolation.WindowsInstance",
+                message: format!(
+                    "The instance creating is windows, cannot use ssh key pair to login ({w})"
+                ),
+                status: 403,
+            });
+        }
+    }
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for id in &ids {
+        let inst = world
+            .instances
+            .iter_mut()
+            .find(|i| i.product == Product::Ecs && i.id == *id && i.region == region);
+        match inst {
+            Some(inst) => {
+                if !emu.has(Fault::DisassociateNoop) {
+                    inst.keys.retain(|k| k != name);
+                }
+                results.push(json!({"InstanceId": id, "Code": "200", "Message": "successful", "Success": true}));
+            }
+            None => {
+                failed += 1;
+                results.push(json!({"InstanceId": id, "Code": "InvalidInstanceId.NotFound", "Message": "The specified instance does not exist.", "Success": false}));
+            }
+        }
+    }
+    let fail_count = if emu.has(Fault::InconsistentFailCount) {
+        ids.len() - failed
+    } else {
+        failed
+    };
+    let mut out = Params::new();
+    out.insert("KeyPairName".into(), json!(name));
+    out.insert("TotalCount".into(), json!(ids.len()));
+    out.insert("FailCount".into(), json!(fail_count));
+    out.insert("Results".into(), json!({"Result": results}));
+    Ok(out)
+}
+
+fn ecs_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
+    let world = emu.lock();
+    let wanted = string_param(&req.params, "InstanceIds").and_then(json_ids);
+    let region = string_param(&req.params, "RegionId");
+    let list: Vec<Value> = world
+        .instances
+        .iter()
+        .filter(|i| i.product == Product::Ecs)
+        .filter(|i| region.is_none_or(|r| r == i.region))
+        .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
+        .map(|i| {
+            json!({
+                "InstanceId": i.id,
+                "RegionId": i.region,
+                "Status": state_name(i.state),
+                "OSType": match i.os { Os::Linux => "linux", Os::Windows => "windows" },
+                "KeyPairName": i.keys.first().cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut out = Params::new();
+    out.insert("TotalCount".into(), json!(list.len()));
+    out.insert("PageNumber".into(), json!(1));
+    out.insert("PageSize".into(), json!(list.len()));
+    out.insert("Instances".into(), json!({"Instance": list}));
+    out
+}
+
+fn ecs_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {
+    let world = emu.lock();
+    let wanted = string_param(&req.params, "KeyPairName");
+    let region = string_param(&req.params, "RegionId");
+    let list: Vec<Value> = world
+        .key_pairs
+        .iter()
+        .filter(|k| k.product == Product::Ecs)
+        .filter(|k| region.is_none_or(|r| r == k.region))
+        .filter(|k| wanted.is_none_or(|w| w == k.id))
+        .map(|k| json!({"KeyPairName": k.id}))
+        .collect();
+    let mut out = Params::new();
+    out.insert("TotalCount".into(), json!(list.len()));
+    out.insert("KeyPairs".into(), json!({"KeyPair": list}));
+    out
+}

@@ -1,0 +1,297 @@
+//! The emulator: a stateful second implementation of the five documents.
+//!
+//! Requests enter as [`HttpRequest`] bytes (from the HTTP server in [`server`] or directly from
+//! tests) and leave as [`HttpResponse`] bytes. It decodes and verifies requests with the protocol
+//! module, then applies its own reading of the documents to a [`World`]. It deliberately does not
+//! call the oracle: the two are independent implementations, so a shared mistake cannot pass
+//! silently. Its codes, limits and patterns are written here from the documents, not read from
+//! the spec files the oracle uses.
+
+mod actions;
+pub mod faults;
+pub mod server;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub use faults::Fault;
+
+use crate::protocol::{
+    self, Credentials, FamilyId, HttpRequest, HttpResponse, NonceStore, ParsedRequest, SecretStore,
+};
+use crate::world::World;
+
+/// The documentation example credentials of Tencent Cloud API 3.0, accepted by default for
+/// every Tencent family.
+pub const TENCENT_DEFAULT: (&str, &str) = (
+    "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+    "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+);
+/// The documentation example credentials of Alibaba Cloud's signature page.
+pub const ALIBABA_DEFAULT: (&str, &str) = ("testid", "testsecret");
+
+/// Where test-only admin endpoints live; no vendor API uses this path.
+pub const ADMIN_PREFIX: &str = "/__apiconform";
+
+/// How the emulator is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The world it starts with (and returns to on reset).
+    pub world: World,
+    /// Bugs to inject.
+    pub faults: BTreeSet<Fault>,
+    /// Credentials accepted on every Tencent family.
+    pub tencent: Credentials,
+    /// Credentials accepted on Alibaba RPC.
+    pub alibaba: Credentials,
+    /// Enforce the documented request rates (CVM 10/s, ECM 20/s).
+    pub rate_limits: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            world: World::default_world(),
+            faults: BTreeSet::new(),
+            tencent: Credentials {
+                id: TENCENT_DEFAULT.0.into(),
+                secret: TENCENT_DEFAULT.1.into(),
+            },
+            alibaba: Credentials {
+                id: ALIBABA_DEFAULT.0.into(),
+                secret: ALIBABA_DEFAULT.1.into(),
+            },
+            rate_limits: false,
+        }
+    }
+}
+
+/// A running emulator's state. Cheap to share behind an `Arc`; one lock guards the world so a
+/// Tencent batch is applied whole or not at all, whatever the concurrency.
+pub struct Emulator {
+    config: Config,
+    world: Mutex<World>,
+    nonces: Nonces,
+    rates: Mutex<HashMap<&'static str, (i64, u32)>>,
+    counter: AtomicU64,
+}
+
+impl Emulator {
+    /// A new emulator.
+    pub fn new(config: Config) -> Self {
+        let world = Mutex::new(config.world.clone());
+        Emulator {
+            config,
+            world,
+            nonces: Nonces::default(),
+            rates: Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A copy of the current world.
+    pub fn world(&self) -> World {
+        self.lock().clone()
+    }
+
+    /// Puts the world back to `world`, or to the one it started with.
+    pub fn reset(&self, world: Option<World>) {
+        *self.lock() = world.unwrap_or_else(|| self.config.world.clone());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        // A panic while holding the lock would be a bug; the world is still usable data.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has(&self, fault: Fault) -> bool {
+        self.config.faults.contains(&fault)
+    }
+
+    /// A request id in the vendor's format: Tencent lower-case UUIDs, Alibaba upper-case.
+    fn request_id(&self, family: FamilyId) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id =
+            uuid::Uuid::from_u64_pair(0x5a17_c0de_0000_4000 | (n >> 48), n | 0x8000_0000_0000_0000);
+        match family {
+            FamilyId::AliyunRpc => id.to_string().to_uppercase(),
+            _ => id.to_string(),
+        }
+    }
+
+    /// Answers one request at time `now` (Unix seconds).
+    pub fn handle(&self, req: &HttpRequest, now: i64) -> HttpResponse {
+        if req.path().starts_with(ADMIN_PREFIX) {
+            return self.admin(req);
+        }
+        let parsed = match protocol::parse_request(req) {
+            Ok(p) => p,
+            Err(e) => {
+                let rid = self.request_id(e.family);
+                return protocol::request_error_response(&e, &rid);
+            }
+        };
+        if let Err(e) = self.authenticate(req, &parsed, now) {
+            let rid = self.request_id(e.family);
+            return protocol::request_error_response(&e, &rid);
+        }
+        if let Some(resp) = self.rate_limited(&parsed, now) {
+            return resp;
+        }
+        actions::dispatch(self, &parsed)
+    }
+
+    fn authenticate(
+        &self,
+        req: &HttpRequest,
+        parsed: &ParsedRequest,
+        now: i64,
+    ) -> Result<(), protocol::RequestError> {
+        let secrets = Secrets {
+            tencent: &self.config.tencent,
+            alibaba: &self.config.alibaba,
+            any_signature: self.has(Fault::UncheckedSignature),
+        };
+        let now = if self.has(Fault::StaleTimestampAccepted) {
+            parsed.timestamp
+        } else {
+            now
+        };
+        let result = if self.has(Fault::NonceReplayAccepted) {
+            protocol::verify(req, parsed, &secrets, now, &AcceptAllNonces)
+        } else {
+            protocol::verify(req, parsed, &secrets, now, &self.nonces)
+        };
+        match result {
+            Err(e) if self.has(Fault::UncheckedSignature) && is_signature_error(&e.code) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn rate_limited(&self, parsed: &ParsedRequest, now: i64) -> Option<HttpResponse> {
+        if !self.config.rate_limits || parsed.family != FamilyId::TencentApi3 {
+            return None;
+        }
+        // Documented limits: CVM 10 requests/s (reference), ECM 20 requests/s (seed 001).
+        let (key, limit) = if parsed.version.as_deref() == Some("2019-07-19") {
+            ("ecm", 20)
+        } else {
+            ("cvm", 10)
+        };
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = rates.entry(key).or_insert((now, 0));
+        if slot.0 != now {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+        if slot.1 > limit {
+            let rid = self.request_id(FamilyId::TencentApi3);
+            return Some(protocol::tencent_api3::error(
+                "RequestLimitExceeded",
+                &format!("the documented limit is {limit} requests per second"),
+                &rid,
+            ));
+        }
+        None
+    }
+
+    fn admin(&self, req: &HttpRequest) -> HttpResponse {
+        let json = |status: u16, body: String| HttpResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into_bytes(),
+        };
+        match (req.method.as_str(), req.path()) {
+            ("GET", "/__apiconform/world") => json(
+                200,
+                serde_json::to_string_pretty(&self.world()).unwrap_or_default(),
+            ),
+            ("POST", "/__apiconform/reset") => {
+                if req.body.iter().all(u8::is_ascii_whitespace) {
+                    self.reset(None);
+                    return json(200, "{\"reset\":true}".into());
+                }
+                match serde_json::from_slice::<World>(&req.body) {
+                    Ok(w) if w.check().is_ok() => {
+                        self.reset(Some(w));
+                        json(200, "{\"reset\":true}".into())
+                    }
+                    Ok(w) => json(
+                        400,
+                        serde_json::json!({"error": w.check().unwrap_err()}).to_string(),
+                    ),
+                    Err(e) => json(400, serde_json::json!({"error": e.to_string()}).to_string()),
+                }
+            }
+            _ => json(
+                404,
+                "{\"error\":\"admin endpoints: GET /__apiconform/world, POST /__apiconform/reset\"}"
+                    .into(),
+            ),
+        }
+    }
+}
+
+fn is_signature_error(code: &str) -> bool {
+    matches!(
+        code,
+        "AuthFailure.SignatureFailure" | "4100" | "SignatureDoesNotMatch"
+    )
+}
+
+struct Secrets<'a> {
+    tencent: &'a Credentials,
+    alibaba: &'a Credentials,
+    any_signature: bool,
+}
+
+impl SecretStore for Secrets<'_> {
+    fn secret(&self, family: FamilyId, id: &str) -> Option<String> {
+        let _ = self.any_signature;
+        let creds = match family {
+            FamilyId::AliyunRpc => self.alibaba,
+            _ => self.tencent,
+        };
+        (creds.id == id).then(|| creds.secret.clone())
+    }
+}
+
+/// Nonces seen within the replay window, pruned as time moves on.
+#[derive(Default)]
+struct Nonces {
+    seen: Mutex<HashMap<(FamilyId, String, String), i64>>,
+}
+
+/// Longest replay window of the families (API 2.0: two hours).
+const NONCE_WINDOW: i64 = 7200;
+
+impl NonceStore for Nonces {
+    fn check_and_insert(&self, family: FamilyId, secret_id: &str, nonce: &str, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 100_000 {
+            seen.retain(|_, t| now - *t < NONCE_WINDOW);
+        }
+        let key = (family, secret_id.to_string(), nonce.to_string());
+        match seen.get(&key) {
+            Some(t) if now - *t < NONCE_WINDOW => false,
+            _ => {
+                seen.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
+struct AcceptAllNonces;
+
+impl NonceStore for AcceptAllNonces {
+    fn check_and_insert(&self, _: FamilyId, _: &str, _: &str, _: i64) -> bool {
+        true
+    }
+}
