@@ -1,0 +1,643 @@
+//! Running specs against a target: generate, sign, send, decode, judge, observe, shrink.
+//!
+//! Cases enter from [`crate::generate`], verdicts come from [`crate::oracle`], and everything a
+//! person or CI needs leaves as a [`RunReport`] (rendered by [`crate::report`]). Cases that touch
+//! existing instances hold a lock per instance for the whole exchange (send, observe, update the
+//! model), so parallelism never produces a false failure; the rest run freely.
+
+mod observe;
+pub mod target;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proptest::strategy::ValueTree;
+use serde::{Deserialize, Serialize};
+
+use crate::generate::{self, AuthFault, Case, GenOptions};
+use crate::oracle::{self, VerdictKind};
+use crate::protocol::{self, Call, Clock, Credentials, FamilyId, HttpRequest, HttpResponse, Outcome};
+use crate::spec::{LoadedApi, Source, SpecSet};
+use crate::world::World;
+pub use target::{Target, TransportError};
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// API name patterns (substring or `*` glob); empty = every spec.
+    pub patterns: Vec<String>,
+    /// Cases per API.
+    pub cases: usize,
+    /// Seed: the same seed gives the same cases.
+    pub seed: u64,
+    /// Requests in flight at once.
+    pub jobs: usize,
+    /// Rules broken at once in invalid cases.
+    pub violations: usize,
+    /// `(index, count)`: run only cases whose position modulo count is index.
+    pub shard: Option<(usize, usize)>,
+    /// Tencent credentials.
+    pub tencent: Credentials,
+    /// Alibaba credentials.
+    pub alibaba: Credentials,
+    /// Whether the target serves the emulator's admin view.
+    pub admin: bool,
+    /// Most shrink steps per failure.
+    pub shrink_steps: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            patterns: vec![],
+            cases: 256,
+            seed: 0,
+            jobs: 16,
+            violations: 1,
+            shard: None,
+            tencent: Credentials {
+                id: crate::emulator::TENCENT_DEFAULT.0.into(),
+                secret: crate::emulator::TENCENT_DEFAULT.1.into(),
+            },
+            alibaba: Credentials {
+                id: crate::emulator::ALIBABA_DEFAULT.0.into(),
+                secret: crate::emulator::ALIBABA_DEFAULT.1.into(),
+            },
+            admin: false,
+            shrink_steps: 200,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One nonconformance, shrunk, with everything needed to reproduce it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// API name.
+    pub api: String,
+    /// The rule broken by the target.
+    pub rule: String,
+    /// Where the rule is stated.
+    pub source: Option<Source>,
+    /// What the spec expects.
+    pub expected: String,
+    /// What the target did.
+    pub actual: String,
+    /// More detail.
+    pub detail: String,
+    /// The minimal case.
+    pub case: Case,
+    /// The exact request sent, secrets redacted.
+    pub request: HttpRequest,
+    /// The response status.
+    pub status: u16,
+    /// The response body as text.
+    pub response: String,
+    /// The same request as a curl command.
+    pub curl: String,
+    /// Shrink steps taken.
+    pub shrink_steps: usize,
+}
+
+/// Counters for one API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ApiStats {
+    /// API name.
+    pub api: String,
+    /// Cases run.
+    pub cases: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Unspecified by the documents.
+    pub unspecified: usize,
+    /// Rule ids exercised.
+    pub rules_exercised: BTreeSet<String>,
+    /// All rule ids of the spec and its family.
+    pub rules_total: BTreeSet<String>,
+    /// Error codes the target answered that the spec documents.
+    pub codes_provoked: BTreeSet<String>,
+    /// Codes the spec documents as reachable.
+    pub codes_documented: BTreeSet<String>,
+    /// Effects that could not be observed (no view of the binding).
+    pub unobservable_effects: usize,
+    /// Retries after transport faults.
+    pub retries: usize,
+    /// Failures, shrunk, one per rule.
+    pub failures: Vec<Failure>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Target URL.
+    pub target: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Per API.
+    pub apis: Vec<ApiStats>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Whether the run stopped early (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Cases run in all.
+    pub fn cases(&self) -> usize {
+        self.apis.iter().map(|a| a.cases).sum()
+    }
+    /// Failures in all.
+    pub fn failed(&self) -> usize {
+        self.apis.iter().map(|a| a.fail).sum()
+    }
+}
+
+/// Errors that stop a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No spec matched the patterns.
+    #[error("no spec matches {patterns:?}\n  = help: `apiconform specs list` shows the names")]
+    NoSpecs {
+        /// The patterns given.
+        patterns: Vec<String>,
+    },
+    /// The target is unreachable.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Live progress: called after every case.
+pub trait Progress: Send + Sync {
+    /// `done` of `total` cases, `failed` so far.
+    fn update(&self, done: usize, total: usize, failed: usize);
+}
+
+/// No progress output.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn update(&self, _: usize, _: usize, _: usize) {}
+}
+
+/// Selects the APIs whose names match any pattern (all when none given).
+pub fn select<'a>(set: &'a SpecSet, patterns: &[String]) -> Vec<&'a LoadedApi> {
+    set.apis
+        .iter()
+        .filter(|a| patterns.is_empty() || patterns.iter().any(|p| matches(p, &a.name)))
+        .collect()
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    if let Some((pre, post)) = pattern.split_once('*') {
+        return name.starts_with(pre) && name[pre.len()..].contains(post.trim_end_matches('*'));
+    }
+    name.contains(pattern) || name.eq_ignore_ascii_case(pattern)
+}
+
+/// Shared state of one run.
+struct Ctx<'a> {
+    set: &'a SpecSet,
+    opts: &'a RunOptions,
+    target: &'a Target,
+    world: Mutex<World>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    nonce: AtomicUsize,
+    stop: &'a std::sync::atomic::AtomicBool,
+}
+
+/// Runs every selected spec against `target`, starting from the world model `world`.
+pub async fn run(
+    set: &SpecSet,
+    world: World,
+    target: &Target,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<RunReport, RunError> {
+    let apis = select(set, &opts.patterns);
+    if apis.is_empty() {
+        return Err(RunError::NoSpecs {
+            patterns: opts.patterns.clone(),
+        });
+    }
+    let started = Instant::now();
+    let ctx = Ctx {
+        set,
+        opts,
+        target,
+        world: Mutex::new(world),
+        locks: Mutex::new(HashMap::new()),
+        nonce: AtomicUsize::new(1),
+        stop,
+    };
+    let total = apis.len() * opts.cases;
+    let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let mut report = RunReport {
+        target: target.url().to_string(),
+        seed: opts.seed,
+        ..Default::default()
+    };
+    for (i, api) in apis.iter().enumerate() {
+        let stats = run_api(&ctx, api, i as u64, progress, total, &done, &failed).await?;
+        report.apis.push(stats);
+        if stop.load(Ordering::Relaxed) {
+            report.interrupted = true;
+            break;
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+type Tree = Box<dyn ValueTree<Value = Case>>;
+
+async fn run_api(
+    ctx: &Ctx<'_>,
+    api: &LoadedApi,
+    index: u64,
+    progress: &dyn Progress,
+    total: usize,
+    done: &AtomicUsize,
+    failed: &AtomicUsize,
+) -> Result<ApiStats, RunError> {
+    let family = ctx.set.family(api.spec.api.family);
+    let mut stats = ApiStats {
+        api: api.name.clone(),
+        rules_total: api
+            .spec
+            .rules
+            .iter()
+            .chain(family.rules.iter())
+            .map(|r| r.id.clone())
+            .collect(),
+        codes_documented: api
+            .spec
+            .error_codes
+            .iter()
+            .filter(|e| e.unreachable.is_none())
+            .map(|e| e.code.clone())
+            .collect(),
+        ..Default::default()
+    };
+    let gen_opts = GenOptions {
+        violations: ctx.opts.violations,
+        ..GenOptions::default()
+    };
+    let world = ctx.world.lock().expect("world lock").clone();
+    let seed = ctx.opts.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let trees = generate::trees(ctx.set, api, &world, seed, ctx.opts.cases, &gen_opts);
+    let trees: Vec<(usize, Tree)> = trees
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| ctx.opts.shard.is_none_or(|(k, n)| i % n == k))
+        .collect();
+
+    use futures::stream::{self, StreamExt};
+    let results = stream::iter(trees.into_iter().map(|(_, tree)| async move {
+        if ctx.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let case = tree.current();
+        let r = exchange(ctx, api, &case).await;
+        Some((tree, r))
+    }))
+    .buffer_unordered(ctx.opts.jobs.max(1));
+    futures::pin_mut!(results);
+    let mut to_shrink: BTreeMap<String, Tree> = BTreeMap::new();
+    while let Some(item) = results.next().await {
+        let Some((tree, result)) = item else { continue };
+        let judged = result?;
+        stats.cases += 1;
+        stats.retries += judged.retries;
+        stats.rules_exercised.extend(judged.rules.iter().cloned());
+        if let protocol::OutcomeResult::Error { code, .. } = &judged.outcome.result {
+            if stats.codes_documented.contains(code) {
+                stats.codes_provoked.insert(code.clone());
+            }
+        }
+        if judged.unobservable {
+            stats.unobservable_effects += 1;
+        }
+        match judged.verdict.kind {
+            VerdictKind::Pass => stats.pass += 1,
+            VerdictKind::Unspecified => stats.unspecified += 1,
+            VerdictKind::Fail => {
+                stats.fail += 1;
+                failed.fetch_add(1, Ordering::Relaxed);
+                let rule = judged.verdict.rule.clone().unwrap_or_else(|| "?".into());
+                to_shrink.entry(rule).or_insert(tree);
+            }
+        }
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress.update(d, total, failed.load(Ordering::Relaxed));
+    }
+    // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
+    for (rule, tree) in to_shrink {
+        let failure = shrink(ctx, api, &rule, tree).await?;
+        stats.failures.push(failure);
+    }
+    Ok(stats)
+}
+
+/// One judged exchange.
+struct Judged {
+    verdict: oracle::Verdict,
+    outcome: Outcome,
+    request: HttpRequest,
+    response: HttpResponse,
+    rules: Vec<String>,
+    retries: usize,
+    unobservable: bool,
+}
+
+/// Sends one case and judges it, holding the locks of the instances it names.
+async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
+    let instances = observe::instance_ids(api, case);
+    let guards = lock_all(ctx, &instances).await;
+    let before = ctx.world.lock().expect("world lock").clone();
+    let expectation = oracle::expect(ctx.set, api, &before, case);
+    let (request, response, retries) = send_case(ctx, api, case).await?;
+    let outcome = protocol::decode(api.spec.api.family, &response);
+    let mut verdict = oracle::judge(ctx.set, api, case, &expectation, &outcome);
+    let mut unobservable = false;
+    let touched_existing = instances.iter().any(|id| {
+        before
+            .instances
+            .iter()
+            .any(|i| i.id == *id && i.product == observe::product(api))
+    });
+    if verdict.kind != VerdictKind::Fail && touched_existing {
+        // The model after the call: the effect on success, no change otherwise.
+        let mut after = before.clone();
+        oracle::apply(&mut after, api, case, &outcome);
+        match observe::observe(ctx, api, case, &instances).await? {
+            Some(observed) => {
+                if let Some(v) = oracle::check_state(api, &after, &observed) {
+                    if verdict.kind == VerdictKind::Pass || v.kind == VerdictKind::Fail {
+                        verdict = v;
+                    }
+                }
+                // Trust what was observed for the next case: the model follows the target.
+                let mut world = ctx.world.lock().expect("world lock");
+                oracle::apply(&mut world, api, case, &outcome);
+            }
+            None => {
+                unobservable = matches!(outcome.result, protocol::OutcomeResult::Success);
+                let mut world = ctx.world.lock().expect("world lock");
+                oracle::apply(&mut world, api, case, &outcome);
+            }
+        }
+    }
+    drop(guards);
+    Ok(Judged {
+        rules: expectation.rules.clone(),
+        verdict,
+        outcome,
+        request,
+        response,
+        retries,
+        unobservable,
+    })
+}
+
+async fn lock_all(ctx: &Ctx<'_>, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+    let mut sorted: Vec<&String> = ids.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mutexes: Vec<_> = {
+        let mut locks = ctx.locks.lock().expect("locks");
+        sorted
+            .iter()
+            .map(|id| locks.entry((*id).clone()).or_default().clone())
+            .collect()
+    };
+    let mut guards = Vec::with_capacity(mutexes.len());
+    for m in mutexes {
+        guards.push(m.lock_owned().await);
+    }
+    guards
+}
+
+fn now() -> i64 {
+    crate::emulator::server::now()
+}
+
+/// Builds the call a case describes.
+pub fn call_for(api: &LoadedApi, case: &Case, authority: &str) -> Call {
+    let s = &api.spec.api;
+    let family = s.family;
+    let path = match family {
+        FamilyId::TencentV2 => "/v2/index.php".to_string(),
+        _ => "/".to_string(),
+    };
+    Call {
+        family,
+        action: s.action.clone(),
+        version: s.version.clone(),
+        region: match family {
+            FamilyId::AliyunRpc => None,
+            _ => Some(case.region.clone()),
+        },
+        service: s.service.clone().unwrap_or_default(),
+        host: authority.to_string(),
+        path,
+        method: case.transport.method,
+        signature: case.transport.signature,
+        params: case.params.clone(),
+        format: case.transport.format,
+    }
+}
+
+/// Signs a case for sending, applying its authentication fault.
+pub fn sign_case(
+    api: &LoadedApi,
+    case: &Case,
+    authority: &str,
+    tencent: &Credentials,
+    alibaba: &Credentials,
+    now: i64,
+    nonce: u64,
+) -> Result<HttpRequest, protocol::ProtocolError> {
+    let mut call = call_for(api, case, authority);
+    if case.transport.index_base != 0 {
+        call.params = call.params.clone();
+    }
+    let mut creds = match api.spec.api.family {
+        FamilyId::AliyunRpc => alibaba.clone(),
+        _ => tencent.clone(),
+    };
+    let mut clock = Clock {
+        timestamp: now,
+        nonce: format!("{}", 100_000 + nonce),
+    };
+    if api.spec.api.family == FamilyId::AliyunRpc {
+        clock.nonce = format!("{:032x}", (now as u128) << 64 | nonce as u128);
+    }
+    match case.auth {
+        AuthFault::WrongSecret => creds.secret.push_str("-wrong"),
+        AuthFault::UnknownSecretId => creds.id = format!("{}UNKNOWN", &creds.id[..creds.id.len().min(8)]),
+        AuthFault::ExpiredTimestamp => clock.timestamp -= 3 * 3600,
+        _ => {}
+    }
+    let mut req = protocol::encode(&call, &creds, &clock)?;
+    if case.auth == AuthFault::TamperedSignature {
+        tamper(&mut req);
+    }
+    Ok(req)
+}
+
+/// Changes one character of the signature wherever it travels (header, query or body).
+fn tamper(req: &mut HttpRequest) {
+    fn flip(s: &mut String) -> bool {
+        if let Some(i) = s.find("Signature=") {
+            let at = i + "Signature=".len();
+            if let Some(c) = s[at..].chars().next() {
+                let repl = if c == 'A' { "B" } else { "A" };
+                s.replace_range(at..at + c.len_utf8(), repl);
+                return true;
+            }
+        }
+        false
+    }
+    for (k, v) in &mut req.headers {
+        if k.eq_ignore_ascii_case("authorization") && flip(v) {
+            return;
+        }
+    }
+    if flip(&mut req.target) {
+        return;
+    }
+    let mut body = String::from_utf8_lossy(&req.body).into_owned();
+    if flip(&mut body) {
+        req.body = body.into_bytes();
+    }
+}
+
+async fn send_case(
+    ctx: &Ctx<'_>,
+    api: &LoadedApi,
+    case: &Case,
+) -> Result<(HttpRequest, HttpResponse, usize), RunError> {
+    let nonce = ctx.nonce.fetch_add(1, Ordering::Relaxed) as u64 + (ctx.opts.seed << 20);
+    let req = sign_case(
+        api,
+        case,
+        &ctx.target.authority(),
+        &ctx.opts.tencent,
+        &ctx.opts.alibaba,
+        now(),
+        nonce,
+    )
+    .map_err(|e| {
+        RunError::Transport(TransportError::BadUrl {
+            url: api.name.clone(),
+            reason: e.to_string(),
+        })
+    })?;
+    if case.auth == AuthFault::ReusedNonce {
+        // First send is an ordinary request; the second, byte for byte the same, is judged.
+        let _ = send_with_retry(ctx, &req).await?;
+    }
+    let (resp, retries) = send_with_retry(ctx, &req).await?;
+    Ok((req, resp, retries))
+}
+
+/// Retries only transport faults, with backoff; a response of any kind is returned as is.
+async fn send_with_retry(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+) -> Result<(HttpResponse, usize), RunError> {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 0..3 {
+        match ctx.target.send(req).await {
+            Ok(r) => return Ok((r, attempt)),
+            Err(e) if attempt == 2 => return Err(e.into()),
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+async fn shrink(
+    ctx: &Ctx<'_>,
+    api: &LoadedApi,
+    rule: &str,
+    mut tree: Tree,
+) -> Result<Failure, RunError> {
+    let mut best = exchange(ctx, api, &tree.current()).await?;
+    let mut best_case = tree.current();
+    let mut steps = 0;
+    if tree.simplify() {
+        loop {
+            steps += 1;
+            let candidate = tree.current();
+            let judged = exchange(ctx, api, &candidate).await?;
+            let still = judged.verdict.kind == VerdictKind::Fail
+                && judged.verdict.rule.as_deref() == Some(rule);
+            let more = if still {
+                best = judged;
+                best_case = candidate;
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !more || steps >= ctx.opts.shrink_steps {
+                break;
+            }
+        }
+    }
+    let request = crate::report::redact(&best.request);
+    Ok(Failure {
+        api: api.name.clone(),
+        rule: best.verdict.rule.clone().unwrap_or_else(|| rule.to_string()),
+        source: best.verdict.source.clone(),
+        expected: best.verdict.expected.clone(),
+        actual: best.verdict.actual.clone(),
+        detail: best.verdict.detail.clone(),
+        case: best_case,
+        curl: crate::report::curl(&request, ctx.target.url()),
+        request,
+        status: best.response.status,
+        response: String::from_utf8_lossy(&best.response.body).into_owned(),
+        shrink_steps: steps,
+    })
+}
+
+/// Re-signs a repro's case with a fresh clock, sends it and judges it again.
+pub async fn replay(
+    set: &SpecSet,
+    world: World,
+    target: &Target,
+    opts: &RunOptions,
+    failure: &Failure,
+) -> Result<(oracle::Verdict, HttpResponse), RunError> {
+    let api = set
+        .apis
+        .iter()
+        .find(|a| a.name == failure.api)
+        .ok_or_else(|| RunError::NoSpecs {
+            patterns: vec![failure.api.clone()],
+        })?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ctx = Ctx {
+        set,
+        opts,
+        target,
+        world: Mutex::new(world),
+        locks: Mutex::new(HashMap::new()),
+        nonce: AtomicUsize::new(1),
+        stop: &stop,
+    };
+    let judged = exchange(&ctx, api, &failure.case).await?;
+    Ok((judged.verdict, judged.response))
+}

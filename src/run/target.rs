@@ -1,0 +1,144 @@
+//! The target: where requests go. One reqwest client with keep-alive; rustls for HTTPS.
+
+use std::time::Duration;
+
+use crate::protocol::{HttpRequest, HttpResponse};
+
+/// Errors reaching a target.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The URL is not usable.
+    #[error("invalid target URL `{url}`: {reason}\n  = help: give a base URL such as http://127.0.0.1:9000 or https://cvm.tencentcloudapi.com")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The request could not be sent or the response not read.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A target endpoint.
+#[derive(Clone, Debug)]
+pub struct Target {
+    base: reqwest::Url,
+    client: reqwest::Client,
+}
+
+impl Target {
+    /// A target at `url` (scheme, host, port; the path comes from each request).
+    pub fn new(url: &str, timeout: Duration) -> Result<Target, TransportError> {
+        let base = reqwest::Url::parse(url).map_err(|e| TransportError::BadUrl {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(TransportError::BadUrl {
+                url: url.into(),
+                reason: "expected http:// or https:// with a host".into(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| TransportError::BadUrl {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Target { base, client })
+    }
+
+    /// The `Host` header value requests to this target carry (and sign).
+    pub fn authority(&self) -> String {
+        let host = self.base.host_str().unwrap_or("");
+        match self.base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Whether the target is on this machine (loopback), where the harness may touch anything.
+    pub fn is_loopback(&self) -> bool {
+        match self.base.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        }
+    }
+
+    /// Sends exact request bytes and returns the response bytes.
+    pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let url = self
+            .base
+            .join(&req.target)
+            .map_err(|e| TransportError::BadUrl {
+                url: req.target.clone(),
+                reason: e.to_string(),
+            })?;
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| {
+            TransportError::BadUrl {
+                url: req.method.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let mut builder = self.client.request(method, url);
+        for (k, v) in &req.headers {
+            // reqwest sets Host and Content-Length from the URL and body.
+            if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let resp = builder
+            .body(req.body.clone())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp.bytes().await.map_err(|e| self.unreachable(e))?.to_vec();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> TransportError {
+        let mut reason = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            src = s.source();
+        }
+        TransportError::Unreachable {
+            url: self.base.to_string(),
+            reason,
+        }
+    }
+}
