@@ -7,6 +7,7 @@
 //! every signature is reproducible in tests.
 
 pub mod aliyun_rpc;
+mod encoding;
 pub mod tencent_api3;
 pub mod tencent_v2;
 
@@ -318,7 +319,11 @@ pub struct SigningExplanation {
 }
 
 /// Encodes and signs a call into exact request bytes.
-pub fn encode(call: &Call, creds: &Credentials, clock: &Clock) -> Result<HttpRequest, ProtocolError> {
+pub fn encode(
+    call: &Call,
+    creds: &Credentials,
+    clock: &Clock,
+) -> Result<HttpRequest, ProtocolError> {
     explain(call, creds, clock).map(|e| e.request)
 }
 
@@ -400,4 +405,20 @@ pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
         pairs.extend(form_urlencoded::parse(&req.body).into_owned());
     }
     pairs
+}
+
+/// The response a server answers a rejected request with, in the family's error shape
+/// (API 2.0: the code parsed as an integer, 4000 if it is not one).
+pub fn request_error_response(err: &RequestError, request_id: &str) -> HttpResponse {
+    match err.family {
+        FamilyId::TencentApi3 => tencent_api3::error(&err.code, &err.message, request_id),
+        FamilyId::TencentV2 => {
+            let mut extra = Params::new();
+            extra.insert("requestId".into(), request_id.into());
+            tencent_v2::respond(err.code.parse().unwrap_or(4000), &err.message, extra)
+        }
+        FamilyId::AliyunRpc => {
+            aliyun_rpc::error(err.status, &err.code, &err.message, request_id, err.format)
+        }
+    }
 }
