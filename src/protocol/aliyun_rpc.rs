@@ -717,7 +717,7 @@ pub fn verify(
         }
         _ => return Err(mismatch("")),
     }
-    if (now - parsed.timestamp).abs() > WINDOW_SECS {
+    if now.abs_diff(parsed.timestamp) > WINDOW_SECS.unsigned_abs() {
         return Err(req_err(
             400,
             "IllegalTimestamp",

@@ -742,7 +742,7 @@ pub fn verify(
         }
         _ => return Err(sig_fail("Unsupported signature method.")),
     }
-    if (now - parsed.timestamp).abs() > WINDOW_SECS {
+    if now.abs_diff(parsed.timestamp) > WINDOW_SECS.unsigned_abs() {
         return Err(req_err(
             "AuthFailure.SignatureExpire",
             "Signature expired: the timestamp is more than 300 seconds away from server time.",

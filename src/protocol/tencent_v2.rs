@@ -158,7 +158,7 @@ pub fn verify(
             action.clone(),
         )
     })?;
-    if (now - parsed.timestamp).abs() > WINDOW_SECS {
+    if now.abs_diff(parsed.timestamp) > WINDOW_SECS.unsigned_abs() {
         return Err(req_err(4200, "The request has expired.", action));
     }
     let nonce = parsed.nonce.as_deref().unwrap_or("");

@@ -259,3 +259,96 @@ fn tampered_wrong_secret_unknown_id_expired_and_replayed_captures_fail() {
         }
     }
 }
+
+fn capture(prefix: &str) -> HttpRequest {
+    captures()
+        .into_iter()
+        .find(|(n, _)| n.starts_with(&format!("{prefix}-")))
+        .expect("capture")
+        .1
+}
+
+fn set_header(req: &mut HttpRequest, name: &str, value: Option<&str>) {
+    req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    if let Some(v) = value {
+        req.headers.push((name.to_string(), v.to_string()));
+    }
+}
+
+fn code_of(req: &HttpRequest) -> (String, u16) {
+    let family = parse_request(req).map(|p| p.family);
+    let err = match family {
+        Ok(f) => check(req, &good_secrets(f), 1795384368, &Nonces::default()).unwrap_err(),
+        Err(e) => e,
+    };
+    (err.code, err.status)
+}
+
+#[test]
+fn malformed_requests_get_the_documented_codes() {
+    let tc3 = capture("01");
+    let mut r = tc3.clone();
+    set_header(
+        &mut r,
+        "Authorization",
+        Some("TC3-HMAC-SHA256 Credential=broken"),
+    );
+    assert_eq!(code_of(&r).0, "AuthFailure.InvalidAuthorization");
+    let mut r = tc3.clone();
+    set_header(&mut r, "Authorization", None);
+    assert_eq!(code_of(&r).0, "MissingParameter");
+    let mut r = tc3.clone();
+    set_header(&mut r, "X-TC-Timestamp", None);
+    assert_eq!(code_of(&r).0, "MissingParameter");
+    let mut r = tc3.clone();
+    r.body = b"{not json".to_vec();
+    assert_eq!(code_of(&r).0, "InvalidParameter");
+    let mut r = tc3.clone();
+    r.method = "PUT".into();
+    assert_eq!(code_of(&r), ("UnsupportedProtocol".to_string(), 200));
+    let mut r = tc3.clone();
+    set_header(&mut r, "X-TC-Timestamp", Some("-9223372036854775808"));
+    assert_eq!(code_of(&r).0, "AuthFailure.SignatureFailure");
+
+    let v1 = capture("01b");
+    let mut r = v1.clone();
+    r.target = r.target.replace("&Nonce=7200471765551931143", "");
+    assert_eq!(code_of(&r).0, "MissingParameter");
+    let mut r = v1.clone();
+    r.target = r
+        .target
+        .replace("Timestamp=1795384401", "Timestamp=-9223372036854775808");
+    assert_eq!(code_of(&r).0, "AuthFailure.SignatureFailure");
+
+    let v2 = capture("04");
+    let mut r = v2.clone();
+    r.method = "DELETE".into();
+    assert_eq!(code_of(&r).0, "4600");
+    let mut r = v2.clone();
+    r.target = r.target.replace("&Signature=", "&Signaturx=");
+    assert_eq!(code_of(&r).0, "4000");
+
+    let rpc = capture("05");
+    let mut r = rpc.clone();
+    r.target = r.target.replace("&Action=DetachKeyPair", "");
+    assert_eq!(code_of(&r), ("MissingParameter".to_string(), 400));
+    let mut r = rpc.clone();
+    r.target = r.target.replace("&SignatureNonce=", "&SignatureNonc=");
+    assert_eq!(code_of(&r), ("IncompleteSignature".to_string(), 400));
+    let mut r = rpc.clone();
+    r.target = r
+        .target
+        .replace("Timestamp=2026-11-22T21%3A52%3A49Z", "Timestamp=yesterday");
+    assert_eq!(code_of(&r), ("IllegalTimestamp".to_string(), 400));
+
+    let acs3 = capture("05b");
+    let mut r = acs3.clone();
+    r.body = b"x".to_vec();
+    assert_eq!(code_of(&r), ("SignatureDoesNotMatch".to_string(), 400));
+    let mut r = acs3.clone();
+    set_header(&mut r, "x-acs-date", Some("2026-11-22 21:52:49"));
+    assert_eq!(code_of(&r), ("IllegalTimestamp".to_string(), 400));
+    let mut r = acs3.clone();
+    set_header(&mut r, "Authorization", Some("ACS3-HMAC-SHA256 nonsense"));
+    assert_eq!(code_of(&r), ("IncompleteSignature".to_string(), 400));
+}

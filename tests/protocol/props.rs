@@ -217,7 +217,7 @@ fn flip(c: u8) -> Option<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn decode_of_encode_is_identity(params in params(), ts in 1_000_000_000i64..4_000_000_000, nonce in 1u64..u64::MAX) {
