@@ -8,7 +8,5 @@
 pub mod cli;
 pub mod emulator;
 pub mod protocol;
-pub mod report;
-pub mod run;
 pub mod spec;
 pub mod world;

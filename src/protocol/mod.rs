@@ -7,6 +7,7 @@
 //! every signature is reproducible in tests.
 
 pub mod aliyun_rpc;
+mod encoding;
 pub mod tencent_api3;
 pub mod tencent_v2;
 
@@ -406,7 +407,18 @@ pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     pairs
 }
 
-/// The response a server sends for a request it rejects before business logic.
-pub fn request_error_response(_err: &RequestError, _request_id: &str) -> HttpResponse {
-    todo!()
+/// The response a server answers a rejected request with, in the family's error shape
+/// (API 2.0: the code parsed as an integer, 4000 if it is not one).
+pub fn request_error_response(err: &RequestError, request_id: &str) -> HttpResponse {
+    match err.family {
+        FamilyId::TencentApi3 => tencent_api3::error(&err.code, &err.message, request_id),
+        FamilyId::TencentV2 => {
+            let mut extra = Params::new();
+            extra.insert("requestId".into(), request_id.into());
+            tencent_v2::respond(err.code.parse().unwrap_or(4000), &err.message, extra)
+        }
+        FamilyId::AliyunRpc => {
+            aliyun_rpc::error(err.status, &err.code, &err.message, request_id, err.format)
+        }
+    }
 }

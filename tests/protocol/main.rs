@@ -1,0 +1,7 @@
+//! Protocol integration tests: official signing vectors, SDK captures, properties.
+
+mod captures;
+mod props;
+mod responses;
+mod support;
+mod vectors;
