@@ -1,0 +1,6 @@
+//! The emulator: behaviour per document, faults that change only what they concern, and a real
+//! HTTP listener on loopback.
+
+mod behaviour;
+mod http;
+mod support;
