@@ -56,6 +56,59 @@ world, POST /__apiconform/reset resets it (optionally to the JSON world in the b
     /// Inspect and check spec files.
     #[command(subcommand)]
     Specs(SpecsCommand),
+    /// Show how a request is signed: canonical request, string to sign, signature.
+    #[command(after_help = "Use it when a server answers \"signature mismatch\": compare the \
+string to sign printed here with the one the server reports (Alibaba prints its own in the \
+SignatureDoesNotMatch message). The secret is read from the flags or the vendors' environment \
+variables and never printed.\n\nExample:\n  apiconform sign --family tencent_api3 --action \
+DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --host \
+cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1")]
+    Sign(SignArgs),
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// Wire family: tencent_api3, tencent_v2 or aliyun_rpc.
+    #[arg(long)]
+    family: String,
+    /// Action name.
+    #[arg(long)]
+    action: String,
+    /// API version (omit for API 2.0).
+    #[arg(long)]
+    version: Option<String>,
+    /// Region.
+    #[arg(long)]
+    region: Option<String>,
+    /// TC3 service name (cvm, ecm).
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Host header as sent (with the port when not the default).
+    #[arg(long)]
+    host: String,
+    /// Request path (default / , or /v2/index.php for API 2.0).
+    #[arg(long)]
+    path: Option<String>,
+    /// HTTP method.
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// Signature scheme: tc3-hmac-sha256, v1-hmac-sha1, v1-hmac-sha256, rpc-hmac-sha1, acs3-hmac-sha256.
+    #[arg(long)]
+    signature: Option<String>,
+    /// A parameter NAME=VALUE (repeatable); VALUE is read as JSON when it parses (lists, numbers, booleans).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Unix timestamp to sign with (default: now).
+    #[arg(long)]
+    timestamp: Option<i64>,
+    /// Nonce to sign with.
+    #[arg(long, default_value = "11886")]
+    nonce: String,
+    /// Response format for Alibaba (json or xml).
+    #[arg(long)]
+    format: Option<String>,
+    #[command(flatten)]
+    creds: CredArgs,
 }
 
 #[derive(Args)]
@@ -178,6 +231,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Specs(cmd) => specs(cmd),
+        Command::Sign(args) => sign(args),
     };
     ExitCode::from(code)
 }
@@ -447,4 +501,92 @@ fn serve(args: ServeArgs) -> u8 {
             Err(e) => fail(exit::TARGET, format!("error: server failed: {e}")),
         }
     })
+}
+
+fn sign(args: SignArgs) -> u8 {
+    use crate::protocol::{Call, Clock, FamilyId, Method, ResponseFormat, SignatureMethod};
+    let family = match args.family.as_str() {
+        "tencent_api3" => FamilyId::TencentApi3,
+        "tencent_v2" => FamilyId::TencentV2,
+        "aliyun_rpc" => FamilyId::AliyunRpc,
+        other => {
+            return fail(
+                exit::USAGE,
+                format!("error: unknown family `{other}`\n  = help: use tencent_api3, tencent_v2 or aliyun_rpc"),
+            )
+        }
+    };
+    let signature = match args.signature.as_deref() {
+        None => match family {
+            FamilyId::TencentApi3 => SignatureMethod::Tc3HmacSha256,
+            FamilyId::TencentV2 => SignatureMethod::V1HmacSha1,
+            FamilyId::AliyunRpc => SignatureMethod::RpcHmacSha1,
+        },
+        Some(s) => match serde_json::from_value(serde_json::Value::String(s.to_string())) {
+            Ok(m) => m,
+            Err(_) => {
+                return fail(
+                    exit::USAGE,
+                    format!("error: unknown signature `{s}`\n  = help: use tc3-hmac-sha256, v1-hmac-sha1, v1-hmac-sha256, rpc-hmac-sha1 or acs3-hmac-sha256"),
+                )
+            }
+        },
+    };
+    let method = match args.method.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        other => return fail(exit::USAGE, format!("error: method `{other}` is not used by these APIs\n  = help: use GET or POST")),
+    };
+    let mut params = crate::protocol::Params::new();
+    for p in &args.params {
+        let Some((k, v)) = p.split_once('=') else {
+            return fail(exit::USAGE, format!("error: `--param {p}` has no `=`\n  = help: write NAME=VALUE, e.g. --param 'InstanceIds=[\"ins-1e4r6y8i\"]'"));
+        };
+        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        params.insert(k.to_string(), value);
+    }
+    let format = match args.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => ResponseFormat::Default,
+        Some("json") => ResponseFormat::Json,
+        Some("xml") => ResponseFormat::Xml,
+        Some(other) => return fail(exit::USAGE, format!("error: unknown format `{other}`\n  = help: use json or xml")),
+    };
+    let (tencent, alibaba) = args.creds.resolve();
+    let creds = if family == FamilyId::AliyunRpc { alibaba } else { tencent };
+    let call = Call {
+        family,
+        action: args.action,
+        version: args.version,
+        region: args.region,
+        service: args.service,
+        host: args.host,
+        path: args.path.unwrap_or_else(|| if family == FamilyId::TencentV2 { "/v2/index.php".into() } else { "/".into() }),
+        method,
+        signature,
+        params,
+        format,
+    };
+    let clock = Clock {
+        timestamp: args.timestamp.unwrap_or_else(emulator::server::now),
+        nonce: args.nonce,
+    };
+    match crate::protocol::explain(&call, &creds, &clock) {
+        Ok(e) => {
+            println!("secret id: {}", creds.id);
+            if !e.canonical_request.is_empty() {
+                println!("--- canonical request\n{}", e.canonical_request);
+            }
+            println!("--- string to sign\n{}", e.string_to_sign);
+            println!("--- signature\n{}", e.signature);
+            println!("--- request\n{} {}", e.request.method, e.request.target);
+            for (k, v) in &e.request.headers {
+                println!("{k}: {v}");
+            }
+            if !e.request.body.is_empty() {
+                println!("\n{}", String::from_utf8_lossy(&e.request.body));
+            }
+            exit::OK
+        }
+        Err(e) => fail(exit::USAGE, format!("error: {e}")),
+    }
 }
