@@ -318,7 +318,11 @@ pub struct SigningExplanation {
 }
 
 /// Encodes and signs a call into exact request bytes.
-pub fn encode(call: &Call, creds: &Credentials, clock: &Clock) -> Result<HttpRequest, ProtocolError> {
+pub fn encode(
+    call: &Call,
+    creds: &Credentials,
+    clock: &Clock,
+) -> Result<HttpRequest, ProtocolError> {
     explain(call, creds, clock).map(|e| e.request)
 }
 

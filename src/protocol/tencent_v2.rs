@@ -3,7 +3,11 @@
 use super::*;
 
 /// Encodes and signs a call, keeping the intermediate strings.
-pub fn explain(_call: &Call, _creds: &Credentials, _clock: &Clock) -> Result<SigningExplanation, ProtocolError> {
+pub fn explain(
+    _call: &Call,
+    _creds: &Credentials,
+    _clock: &Clock,
+) -> Result<SigningExplanation, ProtocolError> {
     todo!()
 }
 
@@ -18,6 +22,12 @@ pub fn parse_request(_req: &HttpRequest) -> Result<ParsedRequest, RequestError> 
 }
 
 /// Verifies a request.
-pub fn verify(_req: &HttpRequest, _parsed: &ParsedRequest, _secrets: &dyn SecretStore, _now: i64, _nonces: &dyn NonceStore) -> Result<(), RequestError> {
+pub fn verify(
+    _req: &HttpRequest,
+    _parsed: &ParsedRequest,
+    _secrets: &dyn SecretStore,
+    _now: i64,
+    _nonces: &dyn NonceStore,
+) -> Result<(), RequestError> {
     todo!()
 }

@@ -29,7 +29,13 @@ impl fmt::Display for Problem {
         if self.line == 0 {
             writeln!(f, "  --> {}", self.path.display())?;
         } else {
-            writeln!(f, "  --> {}:{}:{}", self.path.display(), self.line, self.column)?;
+            writeln!(
+                f,
+                "  --> {}:{}:{}",
+                self.path.display(),
+                self.line,
+                self.column
+            )?;
         }
         if let Some(snippet) = &self.snippet {
             let gutter = self.line.to_string().len();

@@ -442,7 +442,10 @@ fn check_sources<'s>(
                 "doc",
                 Some(&source.doc),
                 occ,
-                format!("source names document `{}`, which is not declared", source.doc),
+                format!(
+                    "source names document `{}`, which is not declared",
+                    source.doc
+                ),
                 format!(
                     "declare it under `documents:` or use one of: {}",
                     declared.iter().copied().collect::<Vec<_>>().join(", ")
@@ -502,9 +505,11 @@ fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>
         .iter()
         .map(|p| &p.source)
         .chain(fam.signatures.iter().map(|s| &s.source))
-        .chain(fam.rules.iter().flat_map(|r| {
-            std::iter::once(&r.source).chain(r.errors.iter().map(|e| &e.source))
-        }))
+        .chain(
+            fam.rules
+                .iter()
+                .flat_map(|r| std::iter::once(&r.source).chain(r.errors.iter().map(|e| &e.source))),
+        )
         .chain(fam.error_codes.iter().map(|e| &e.source))
         .chain(fam.errata.iter().flat_map(|e| e.sources.iter()));
     check_sources(file, sources, &declared, problems);
@@ -524,8 +529,7 @@ fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>
                         "rule `{}` answers `{}`, which is not in the family's error_codes",
                         rule.id, err.code
                     ),
-                    "add the code to `error_codes` with its source, or correct the spelling"
-                        .into(),
+                    "add the code to `error_codes` with its source, or correct the spelling".into(),
                 ));
             }
         }
@@ -563,9 +567,11 @@ fn check_api(
         .chain(spec.resources.iter().map(|r| &r.source))
         .chain([&spec.batch.source, &spec.effect.source])
         .chain(spec.success_fields.iter().map(|f| &f.source))
-        .chain(spec.rules.iter().flat_map(|r| {
-            std::iter::once(&r.source).chain(r.errors.iter().map(|e| &e.source))
-        }))
+        .chain(
+            spec.rules
+                .iter()
+                .flat_map(|r| std::iter::once(&r.source).chain(r.errors.iter().map(|e| &e.source))),
+        )
         .chain(match &spec.precedence {
             Precedence::Ordered { source, .. } => Some(source),
             Precedence::None => None,
@@ -647,7 +653,10 @@ fn check_api(
                         .take_while(|q| q.name != p.name)
                         .filter(|q| q.pattern.is_some())
                         .count(),
-                    format!("pattern of `{}` is not a valid regular expression: {e}", p.name),
+                    format!(
+                        "pattern of `{}` is not a valid regular expression: {e}",
+                        p.name
+                    ),
                     "write the pattern in Rust regex syntax, anchored with ^ and $".into(),
                 ));
             }
@@ -657,7 +666,9 @@ fn check_api(
         let needs = match &rule.check {
             Check::Pattern { param } => params.get(param.as_str()).map(|p| p.pattern.is_none()),
             Check::Exists { param } => params.get(param.as_str()).map(|p| p.references.is_none()),
-            Check::MaxItems { param, .. } => params.get(param.as_str()).map(|p| p.max_items.is_none()),
+            Check::MaxItems { param, .. } => {
+                params.get(param.as_str()).map(|p| p.max_items.is_none())
+            }
             _ => None,
         };
         if needs == Some(true) {

@@ -71,7 +71,9 @@ pub struct ApiIdentity {
 }
 
 /// Products whose resources the five APIs touch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Product {
     /// Tencent Cloud Virtual Machine (API 3.0 and the legacy API 2.0).
