@@ -57,12 +57,14 @@ world, POST /__apiconform/reset resets it (optionally to the JSON world in the b
     #[command(subcommand)]
     Specs(SpecsCommand),
     /// Show how a request is signed: canonical request, string to sign, signature.
-    #[command(after_help = "Use it when a server answers \"signature mismatch\": compare the \
+    #[command(
+        after_help = "Use it when a server answers \"signature mismatch\": compare the \
 string to sign printed here with the one the server reports (Alibaba prints its own in the \
 SignatureDoesNotMatch message). The secret is read from the flags or the vendors' environment \
 variables and never printed.\n\nExample:\n  apiconform sign --family tencent_api3 --action \
 DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --host \
-cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1")]
+cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1"
+    )]
     Sign(SignArgs),
 }
 
@@ -532,27 +534,48 @@ fn sign(args: SignArgs) -> u8 {
             }
         },
     };
-    let method = match args.method.to_ascii_uppercase().as_str() {
-        "GET" => Method::Get,
-        "POST" => Method::Post,
-        other => return fail(exit::USAGE, format!("error: method `{other}` is not used by these APIs\n  = help: use GET or POST")),
-    };
+    let method =
+        match args.method.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            other => return fail(
+                exit::USAGE,
+                format!(
+                    "error: method `{other}` is not used by these APIs\n  = help: use GET or POST"
+                ),
+            ),
+        };
     let mut params = crate::protocol::Params::new();
     for p in &args.params {
         let Some((k, v)) = p.split_once('=') else {
             return fail(exit::USAGE, format!("error: `--param {p}` has no `=`\n  = help: write NAME=VALUE, e.g. --param 'InstanceIds=[\"ins-1e4r6y8i\"]'"));
         };
-        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        let value =
+            serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
         params.insert(k.to_string(), value);
     }
-    let format = match args.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let format = match args
+        .format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => ResponseFormat::Default,
         Some("json") => ResponseFormat::Json,
         Some("xml") => ResponseFormat::Xml,
-        Some(other) => return fail(exit::USAGE, format!("error: unknown format `{other}`\n  = help: use json or xml")),
+        Some(other) => {
+            return fail(
+                exit::USAGE,
+                format!("error: unknown format `{other}`\n  = help: use json or xml"),
+            )
+        }
     };
     let (tencent, alibaba) = args.creds.resolve();
-    let creds = if family == FamilyId::AliyunRpc { alibaba } else { tencent };
+    let creds = if family == FamilyId::AliyunRpc {
+        alibaba
+    } else {
+        tencent
+    };
     let call = Call {
         family,
         action: args.action,
@@ -560,7 +583,13 @@ fn sign(args: SignArgs) -> u8 {
         region: args.region,
         service: args.service,
         host: args.host,
-        path: args.path.unwrap_or_else(|| if family == FamilyId::TencentV2 { "/v2/index.php".into() } else { "/".into() }),
+        path: args.path.unwrap_or_else(|| {
+            if family == FamilyId::TencentV2 {
+                "/v2/index.php".into()
+            } else {
+                "/".into()
+            }
+        }),
         method,
         signature,
         params,
