@@ -161,9 +161,10 @@ struct TencentCodes {
     malformed_key: &'static str,
     instance_not_found: &'static str,
     key_not_found: &'static str,
-    windows: &'static str,
-    /// `None`: per-state codes `UnsupportedOperation.InstanceState<State>` (current CVM).
-    bad_state: Option<&'static str>,
+    /// `None`: the document states no OS restriction (ECM).
+    windows: Option<&'static str>,
+    /// Whether the document restricts instance states (CVM: STOPPED, or RUNNING with ForceStop).
+    checks_state: bool,
     empty_list: &'static str,
 }
 
@@ -175,13 +176,14 @@ const CVM: TencentCodes = TencentCodes {
     malformed_key: "InvalidKeyPairId.Malformed",
     instance_not_found: "InvalidInstanceId.NotFound",
     key_not_found: "InvalidKeyPairId.NotFound",
-    windows: "UnsupportedOperation.InstanceOsWindows",
-    bad_state: None,
+    windows: Some("UnsupportedOperation.InstanceOsWindows"),
+    checks_state: true,
     empty_list: "InvalidParameterValue",
 };
 
 // Seed 001 lists five codes only; every instance problem maps to InstanceIdNotSupported and
-// every key problem to InvalidKeyPairId. ECM states no limit on InstanceIds.
+// every key problem to InvalidKeyPairId. ECM states no limit on InstanceIds, and no OS or state
+// restriction, so none is enforced.
 const ECM: TencentCodes = TencentCodes {
     product: Product::Ecm,
     instance_prefix: "ein-",
@@ -190,8 +192,8 @@ const ECM: TencentCodes = TencentCodes {
     malformed_key: "InvalidParameterValue.InvalidKeyPairId",
     instance_not_found: "InvalidParameterValue.InstanceIdNotSupported",
     key_not_found: "InvalidParameterValue.InvalidKeyPairId",
-    windows: "InvalidParameterValue.InstanceIdNotSupported",
-    bad_state: Some("InvalidParameterValue.InstanceIdNotSupported"),
+    windows: None,
+    checks_state: false,
     empty_list: "InvalidParameterValue",
 };
 
@@ -367,7 +369,7 @@ fn bind(
                 InstanceState::Stopping => "UnsupportedOperation.InstanceStateStopping",
                 InstanceState::Starting => "UnsupportedOperation.InstanceStateStarting",
                 _ => "UnsupportedOperation.InstanceStateRebooting",
-            });
+            };
             return Err(fail(
                 code,
                 format!("instance `{id}` is {}; only STOPPED instances (or RUNNING with ForceStop=true) are supported", state_name(inst.state).to_uppercase()),
@@ -614,6 +616,17 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
         return Err(fail(
             "InvalidInstanceIds.ValueNotSupported",
             format!("InstanceIds must hold 1 to 50 ids; it holds {}", ids.len()),
+        ));
+    }
+    // Instance ids: `i-` and lower-case letters or digits (seed 003's examples).
+    if let Some(bad) = ids.iter().find(|id| {
+        !id.strip_prefix("i-").is_some_and(|r| {
+            (1..=30).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+    }) {
+        return Err(fail(
+            "InvalidInstanceIds.ValueNotSupported",
+            format!("The specified InstanceIds contains an invalid id `{bad}`."),
         ));
     }
     let mut world = emu.lock();
