@@ -534,17 +534,18 @@ fn sign(args: SignArgs) -> u8 {
             }
         },
     };
-    let method =
-        match args.method.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            other => return fail(
+    let method = match args.method.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        other => {
+            return fail(
                 exit::USAGE,
                 format!(
                     "error: method `{other}` is not used by these APIs\n  = help: use GET or POST"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let mut params = crate::protocol::Params::new();
     for p in &args.params {
         let Some((k, v)) = p.split_once('=') else {

@@ -354,16 +354,18 @@ fn bind(
                 format!("instance `{id}` does not exist"),
             ));
         };
-        if inst.os == Os::Windows && !emu.has(Fault::WindowsAccepted) {
-            return Err(fail(
-                c.windows,
-                format!("instance `{id}` runs Windows; key pairs need Linux"),
-            ));
+        if let Some(code) = c.windows {
+            if inst.os == Os::Windows && !emu.has(Fault::WindowsAccepted) {
+                return Err(fail(
+                    code,
+                    format!("instance `{id}` runs Windows; key pairs need Linux"),
+                ));
+            }
         }
         let forced =
             force && inst.state == InstanceState::Running && !emu.has(Fault::ForceStopIgnored);
-        if inst.state != InstanceState::Stopped && !forced {
-            let code = c.bad_state.unwrap_or(match inst.state {
+        if c.checks_state && inst.state != InstanceState::Stopped && !forced {
+            let code = match inst.state {
                 InstanceState::Running => "UnsupportedOperation.InstanceStateRunning",
                 InstanceState::Pending => "UnsupportedOperation.InstanceStatePending",
                 InstanceState::Stopping => "UnsupportedOperation.InstanceStateStopping",
@@ -621,7 +623,9 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     // Instance ids: `i-` and lower-case letters or digits (seed 003's examples).
     if let Some(bad) = ids.iter().find(|id| {
         !id.strip_prefix("i-").is_some_and(|r| {
-            (1..=30).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            (1..=30).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         })
     }) {
         return Err(fail(
