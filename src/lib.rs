@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod generate;
+pub mod oracle;
 pub mod protocol;
 pub mod spec;
 pub mod world;
