@@ -44,6 +44,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check every spec against a target (default: the built-in emulator, started in-process).
+    #[command(after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world the target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete.")]
+    Run(RunArgs),
+    /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
+    Replay(ReplayArgs),
     /// Serve the emulator: a stateful implementation of all five APIs that SDKs can call.
     #[command(
         after_help = "Default credentials (documentation examples): Tencent (every family) \
@@ -66,6 +71,71 @@ DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --hos
 cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1"
     )]
     Sign(SignArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Target base URL; default: start the emulator in-process on a loopback port.
+    #[arg(long)]
+    target: Option<String>,
+    /// World file describing what the target holds (required for non-loopback targets).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Only APIs whose name contains PATTERN (`*` allowed); repeatable.
+    #[arg(long = "spec", value_name = "PATTERN")]
+    specs: Vec<String>,
+    /// Read spec files from this folder instead of the built-in ones.
+    #[arg(long = "specs-dir", value_name = "DIR")]
+    specs_dir: Option<PathBuf>,
+    /// Cases per API.
+    #[arg(long, default_value_t = 300)]
+    cases: usize,
+    /// Seed: the same seed generates the same cases.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+    /// Rules broken at once by invalid cases.
+    #[arg(long, default_value_t = 1)]
+    violations: usize,
+    /// Run only shard I of N (for CI matrices), e.g. 1/4.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// Write a JUnit XML report here (one testcase per API and rule).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write one repro file per failure into this folder.
+    #[arg(long)]
+    repro_dir: Option<PathBuf>,
+    /// Print the requests that would be sent (secrets redacted) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Inject a fault into the embedded emulator (self-tests; see `serve --list-faults`).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A repro file written by `run --repro-dir`.
+    file: PathBuf,
+    /// Target base URL; default: the embedded emulator.
+    #[arg(long)]
+    target: Option<String>,
+    /// World file describing what the target holds.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    #[command(flatten)]
+    creds: CredArgs,
 }
 
 #[derive(Args)]
@@ -231,6 +301,8 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Replay(args) => replay(args),
         Command::Serve(args) => serve(args),
         Command::Specs(cmd) => specs(cmd),
         Command::Sign(args) => sign(args),
@@ -619,4 +691,272 @@ fn sign(args: SignArgs) -> u8 {
         }
         Err(e) => fail(exit::USAGE, format!("error: {e}")),
     }
+}
+
+/// Live progress on stderr when it is a terminal and not under CI.
+struct Bar {
+    enabled: bool,
+}
+
+impl crate::run::Progress for Bar {
+    fn update(&self, done: usize, total: usize, failed: usize) {
+        if self.enabled && (done % 64 == 0 || done == total) {
+            use std::io::Write;
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r{done}/{total} cases, {failed} failed ");
+            if done == total {
+                let _ = writeln!(err);
+            }
+        }
+    }
+}
+
+/// A target: the given URL, or the emulator started in-process on a loopback port.
+struct Running {
+    target: crate::run::Target,
+    admin: bool,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn start_target(
+    url: Option<&str>,
+    faults: &[String],
+    world: &World,
+    tencent: &Credentials,
+    alibaba: &Credentials,
+    timeout: std::time::Duration,
+) -> Result<Running, (u8, String)> {
+    if let Some(url) = url {
+        if !faults.is_empty() {
+            return Err((exit::USAGE, "error: --fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target".into()));
+        }
+        let target = crate::run::Target::new(url, timeout).map_err(|e| (exit::USAGE, format!("error: {e}")))?;
+        return Ok(Running { target, admin: false, stop: None });
+    }
+    let mut set = BTreeSet::new();
+    for name in faults {
+        set.insert(name.parse::<Fault>().map_err(|e| (exit::USAGE, format!("error: {e}")))?);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| (exit::TARGET, format!("error: cannot listen on loopback: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| (exit::TARGET, e.to_string()))?;
+    let emu = Arc::new(Emulator::new(emulator::Config {
+        world: world.clone(),
+        faults: set,
+        tencent: tencent.clone(),
+        alibaba: alibaba.clone(),
+        rate_limits: false,
+    }));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(emulator::server::serve(listener, emu, async {
+        let _ = rx.await;
+    }));
+    let target = crate::run::Target::new(&format!("http://{addr}"), timeout)
+        .map_err(|e| (exit::TARGET, format!("error: {e}")))?;
+    Ok(Running { target, admin: true, stop: Some(tx) })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(exit::TARGET, format!("error: cannot start the runtime: {e}")))
+}
+
+fn run(args: RunArgs) -> u8 {
+    let set = match &args.specs_dir {
+        Some(d) => spec::load_dir(d),
+        None => spec::load_embedded(),
+    };
+    let set = match set {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let world = match &args.world {
+        Some(p) => match World::load(p) {
+            Ok(w) => w,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => World::default_world(),
+    };
+    let shard = match args.shard.as_deref().map(parse_shard) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(exit::USAGE, e),
+    };
+    let (tencent, alibaba) = args.creds.resolve();
+    let mut opts = crate::run::RunOptions {
+        patterns: args.specs.clone(),
+        cases: args.cases,
+        seed: args.seed,
+        jobs: args.jobs.max(1),
+        violations: args.violations.max(1),
+        shard,
+        tencent: tencent.clone(),
+        alibaba: alibaba.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        ..Default::default()
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let running = match start_target(args.target.as_deref(), &args.faults, &world, &tencent, &alibaba, opts.timeout).await {
+            Ok(r) => r,
+            Err((code, msg)) => return fail(code, msg),
+        };
+        if !running.target.is_loopback() && args.world.is_none() {
+            return fail(exit::USAGE, format!(
+                "error: {} is not on this machine, and no --world was given\n  = help: list the instances and key pairs apiconform may touch in a world file (docs/world.md) and pass --world FILE; try --dry-run first",
+                running.target.url()
+            ));
+        }
+        opts.admin = running.admin;
+        if args.dry_run {
+            return dry_run(&set, &world, &running.target, &opts);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the cases in flight and writing the reports");
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let bar = Bar {
+            enabled: std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("CI").is_none(),
+        };
+        let result = crate::run::run(&set, world, &running.target, &opts, &bar, &stop).await;
+        if let Some(tx) = running.stop {
+            let _ = tx.send(());
+        }
+        let report = match result {
+            Ok(r) => r,
+            Err(crate::run::RunError::NoSpecs { patterns }) => {
+                return fail(exit::USAGE, format!("error: no spec matches {patterns:?}\n  = help: `apiconform specs list` shows the names"))
+            }
+            Err(e) => return fail(exit::TARGET, format!("error: {e}\n  = help: check that the target is up and the URL is right")),
+        };
+        print!("{}", crate::report::table(&report));
+        if let Some(p) = &args.report_json {
+            if let Err(e) = crate::report::write_json(&report, p) {
+                return fail(exit::TARGET, format!("error: cannot write {}: {e}", p.display()));
+            }
+        }
+        if let Some(p) = &args.junit {
+            if let Err(e) = std::fs::write(p, crate::report::junit(&report)) {
+                return fail(exit::TARGET, format!("error: cannot write {}: {e}", p.display()));
+            }
+        }
+        if let Some(dir) = &args.repro_dir {
+            match crate::report::write_repros(&report, dir) {
+                Ok(paths) => {
+                    for p in paths {
+                        println!("repro: {}", p.display());
+                    }
+                }
+                Err(e) => return fail(exit::TARGET, format!("error: cannot write repros to {}: {e}", dir.display())),
+            }
+        }
+        if report.interrupted {
+            exit::TARGET
+        } else if report.failed() > 0 {
+            exit::NONCONFORMANCE
+        } else {
+            exit::OK
+        }
+    })
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("error: --shard takes I/N with 1 <= I <= N (e.g. 2/4), not `{s}`");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let i: usize = i.parse().map_err(|_| bad())?;
+    let n: usize = n.parse().map_err(|_| bad())?;
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i - 1, n))
+}
+
+fn dry_run(set: &SpecSet, world: &World, target: &crate::run::Target, opts: &crate::run::RunOptions) -> u8 {
+    let gen = crate::generate::GenOptions { violations: opts.violations, ..Default::default() };
+    for (i, api) in crate::run::select(set, &opts.patterns).into_iter().enumerate() {
+        let seed = opts.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for (n, case) in crate::generate::corpus(set, api, world, seed, opts.cases, &gen).into_iter().enumerate() {
+            match crate::run::sign_case(api, &case, &target.authority(), &opts.tencent, &opts.alibaba, emulator::server::now(), n as u64) {
+                Ok(req) => {
+                    let req = crate::report::redact(&req);
+                    println!("# {} case {n}: breaks {:?}", api.name, case.violates);
+                    println!("{}", crate::report::curl(&req, target.url()));
+                }
+                Err(e) => return fail(exit::USAGE, format!("error: {e}")),
+            }
+        }
+    }
+    exit::OK
+}
+
+fn replay(args: ReplayArgs) -> u8 {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => return fail(exit::USAGE, format!("error: cannot read {}: {e}", args.file.display())),
+    };
+    let failure: crate::run::Failure = match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(exit::USAGE, format!(
+                "error: {} is not a repro file: {e}\n  --> {}:{}:{}\n  = help: pass a file written by `apiconform run --repro-dir DIR`",
+                args.file.display(), args.file.display(), e.line(), e.column()
+            ))
+        }
+    };
+    let set = match spec::load_embedded() {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let world = match &args.world {
+        Some(p) => match World::load(p) {
+            Ok(w) => w,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => World::default_world(),
+    };
+    let (tencent, alibaba) = args.creds.resolve();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let running = match start_target(args.target.as_deref(), &[], &world, &tencent, &alibaba, std::time::Duration::from_secs(10)).await {
+            Ok(r) => r,
+            Err((code, msg)) => return fail(code, msg),
+        };
+        if !running.target.is_loopback() && args.world.is_none() {
+            return fail(exit::USAGE, "error: replaying against a remote target needs --world FILE listing what it may touch");
+        }
+        let opts = crate::run::RunOptions { tencent, alibaba, admin: running.admin, ..Default::default() };
+        let result = crate::run::replay(&set, world, &running.target, &opts, &failure).await;
+        if let Some(tx) = running.stop {
+            let _ = tx.send(());
+        }
+        match result {
+            Ok((verdict, resp)) => {
+                let body = String::from_utf8_lossy(&resp.body);
+                match verdict.kind {
+                    crate::oracle::VerdictKind::Fail => {
+                        println!("still fails: rule `{}`\n  expected: {}\n  actual:   {}\n  response: {} {}", verdict.rule.unwrap_or_default(), verdict.expected, verdict.actual, resp.status, body);
+                        exit::NONCONFORMANCE
+                    }
+                    kind => {
+                        println!("no longer fails ({kind:?}): response {} {}", resp.status, body);
+                        exit::OK
+                    }
+                }
+            }
+            Err(e) => fail(exit::TARGET, format!("error: {e}")),
+        }
+    })
 }

@@ -7,6 +7,10 @@
 
 pub mod cli;
 pub mod emulator;
+pub mod generate;
+pub mod oracle;
 pub mod protocol;
+pub mod report;
+pub mod run;
 pub mod spec;
 pub mod world;

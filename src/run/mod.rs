@@ -373,25 +373,42 @@ async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged,
             .iter()
             .any(|i| i.id == *id && i.product == observe::product(api))
     });
-    if verdict.kind != VerdictKind::Fail && touched_existing {
+    if touched_existing {
         // The model after the call: the effect on success, no change otherwise.
         let mut after = before.clone();
         oracle::apply(&mut after, api, case, &outcome);
-        match observe::observe(ctx, api, case, &instances).await? {
-            Some(observed) => {
-                if let Some(v) = oracle::check_state(api, &after, &observed) {
-                    if verdict.kind == VerdictKind::Pass || v.kind == VerdictKind::Fail {
-                        verdict = v;
-                    }
-                }
-                // Trust what was observed for the next case: the model follows the target.
-                let mut world = ctx.world.lock().expect("world lock");
-                oracle::apply(&mut world, api, case, &outcome);
+        let observed = observe::observe(ctx, api, case, &instances).await?;
+        if let Some(observed) = &observed {
+            let state = if outcome.result == protocol::OutcomeResult::Success {
+                oracle::check_state(api, &after, observed)
+            } else {
+                oracle::check_unchanged(api, &before, observed)
+            };
+            if let (Some(v), false) = (state, verdict.kind == VerdictKind::Fail) {
+                verdict = v;
             }
-            None => {
-                unobservable = matches!(outcome.result, protocol::OutcomeResult::Success);
-                let mut world = ctx.world.lock().expect("world lock");
-                oracle::apply(&mut world, api, case, &outcome);
+        } else {
+            unobservable = outcome.result == protocol::OutcomeResult::Success;
+        }
+        // The model follows the target where it can be observed, so one failure does not
+        // cascade into the cases after it; elsewhere it follows the documents.
+        let product = observe::product(api);
+        let mut world = ctx.world.lock().expect("world lock");
+        for inst in world
+            .instances
+            .iter_mut()
+            .filter(|i| i.product == product && instances.contains(&i.id))
+        {
+            let seen = observed
+                .as_ref()
+                .and_then(|o| o.iter().find(|(id, _)| *id == inst.id).map(|(_, k)| k.clone()));
+            let modelled = after
+                .instances
+                .iter()
+                .find(|i| i.product == product && i.id == inst.id)
+                .map(|i| i.keys.clone());
+            if let Some(keys) = seen.or(modelled) {
+                inst.keys = keys;
             }
         }
     }

@@ -1,0 +1,245 @@
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use proptest::strategy::{Strategy, ValueTree};
+
+use super::*;
+use crate::oracle::analyze::analyze;
+use crate::spec::{load_files, Check, Product, SourceFile};
+
+pub(crate) fn cvm_set() -> SpecSet {
+    load_files(&[
+        SourceFile {
+            path: PathBuf::from("specs/families/tencent_api3.yaml"),
+            text: include_str!("../../specs/families/tencent_api3.yaml").into(),
+        },
+        SourceFile {
+            path: PathBuf::from("specs/tencent-cvm/AssociateInstancesKeyPairs.yaml"),
+            text: include_str!("../../specs/tencent-cvm/AssociateInstancesKeyPairs.yaml").into(),
+        },
+    ])
+    .expect("the CVM spec loads")
+}
+
+fn draw(s: &BoxedStrategy<Case>, seed: u64, n: usize) -> Vec<Case> {
+    let mut runner = seeded_runner(seed);
+    (0..n)
+        .map(|_| s.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+fn len(case: &Case, p: &str) -> Option<usize> {
+    case.params.get(p).and_then(|v| v.as_array()).map(Vec::len)
+}
+
+#[test]
+fn same_seed_gives_the_same_corpus_and_another_seed_another() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let o = GenOptions::default();
+    let a = corpus(&set, api, &w, 7, 40, &o);
+    assert_eq!(a, corpus(&set, api, &w, 7, 40, &o));
+    assert_ne!(a, corpus(&set, api, &w, 8, 40, &o));
+}
+
+#[test]
+fn valid_cases_break_no_rule_and_span_sizes_flags_and_states() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let fam = set.family(api.spec.api.family);
+    let cases = draw(
+        &valid_strategy(&set, api, &w, &GenOptions::default()),
+        1,
+        300,
+    );
+    let mut sizes = BTreeSet::new();
+    let mut force = BTreeSet::new();
+    for c in &cases {
+        let a = analyze(&api.spec, fam, &w, c);
+        assert!(
+            a.broken.is_empty() && a.soft.is_empty(),
+            "{c:?} breaks {a:?}"
+        );
+        assert!(c.violates.is_empty());
+        sizes.insert(len(c, "InstanceIds").unwrap());
+        force.insert(format!("{:?}", c.params.get("ForceStop")));
+    }
+    assert!(
+        sizes.contains(&1) && sizes.contains(&99) && sizes.contains(&100),
+        "{sizes:?}"
+    );
+    assert_eq!(
+        force.len(),
+        3,
+        "ForceStop absent, true and false: {force:?}"
+    );
+    // A RUNNING instance appears only with ForceStop=true.
+    assert!(cases
+        .iter()
+        .any(|c| c.situations.contains(&Situation::RunningWithForce)));
+}
+
+#[test]
+fn every_parameter_rule_of_the_cvm_spec_can_be_broken() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let ctx = Ctx::new(&set, api, &World::default_world(), &GenOptions::default());
+    let with_param: Vec<String> = api
+        .spec
+        .rules
+        .iter()
+        .filter(|r| r.check.param().is_some())
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(ctx.breakable_rules(), with_param);
+}
+
+#[test]
+fn each_invalid_case_breaks_exactly_the_intended_rule() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let fam = set.family(api.spec.api.family);
+    let o = GenOptions::default();
+    let ctx = Ctx::new(&set, api, &w, &o);
+    for rule in ctx.breakable_rules() {
+        let s = rule_strategy(&set, api, &w, &o, &rule).unwrap();
+        for c in draw(&s, 3, 40) {
+            let a = analyze(&api.spec, fam, &w, &c);
+            assert_eq!(c.violates.first(), Some(&rule), "{c:?}");
+            // Only 100 keys exist: 101 keys also break key-exists, and the case says so.
+            if rule == "key-ids-limit" {
+                assert_eq!(c.violates, a.broken, "{c:?}");
+            } else {
+                assert_eq!(c.violates, vec![rule.clone()], "{c:?}");
+                assert_eq!(a.broken, vec![rule.clone()], "{rule}: {c:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn nonexistent_ids_never_exist_in_the_world_and_match_the_pattern() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let o = GenOptions::default();
+    let re = regex::Regex::new("^ins-[a-z0-9]{8}$").unwrap();
+    let s = rule_strategy(&set, api, &w, &o, "instance-exists").unwrap();
+    for c in draw(&s, 5, 100) {
+        let ids: Vec<&str> = c.params["InstanceIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let missing: Vec<&&str> = ids
+            .iter()
+            .filter(|i| w.instance(Product::Cvm, i).is_none())
+            .collect();
+        assert_eq!(missing.len(), 1, "{ids:?}");
+        assert!(re.is_match(missing[0]));
+    }
+}
+
+#[test]
+fn a_limit_case_shrinks_to_exactly_limit_plus_one_items() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let s = rule_strategy(&set, api, &w, &GenOptions::default(), "instance-ids-limit").unwrap();
+    let mut runner = seeded_runner(11);
+    for _ in 0..10 {
+        let mut tree = s.new_tree(&mut runner).unwrap();
+        let violates = |c: &Case| len(c, "InstanceIds").unwrap_or(0) > 100;
+        assert!(violates(&tree.current()));
+        let best = shrink(&mut tree, violates, 10_000);
+        assert_eq!(len(&best, "InstanceIds"), Some(101));
+    }
+    // Through the full strategy too: shrinking keeps a case that still breaks the limit.
+    let full = case_strategy(&set, api, &w, &GenOptions::default());
+    let mut runner = seeded_runner(12);
+    let mut found = 0;
+    while found < 3 {
+        let mut tree = full.new_tree(&mut runner).unwrap();
+        if tree.current().violates.first().map(String::as_str) != Some("instance-ids-limit") {
+            continue;
+        }
+        found += 1;
+        let best = shrink(
+            &mut tree,
+            |c| len(c, "InstanceIds").unwrap_or(0) > 100,
+            10_000,
+        );
+        assert_eq!(len(&best, "InstanceIds"), Some(101));
+    }
+}
+
+#[test]
+fn the_corpus_covers_transports_auth_faults_and_situations_the_spec_allows() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let cases = corpus(&set, api, &w, 2, 600, &GenOptions::default());
+    let transports: BTreeSet<(String, String)> = cases
+        .iter()
+        .map(|c| {
+            (
+                format!("{:?}", c.transport.signature),
+                format!("{:?}", c.transport.method),
+            )
+        })
+        .collect();
+    assert_eq!(transports.len(), 6, "{transports:?}");
+    let tc3_post = cases
+        .iter()
+        .filter(|c| {
+            c.transport.signature == SignatureMethod::Tc3HmacSha256
+                && c.transport.method == Method::Post
+        })
+        .count();
+    assert!(
+        tc3_post * 3 > cases.len(),
+        "TC3 POST is the most common: {tc3_post}"
+    );
+    let faults: BTreeSet<String> = cases.iter().map(|c| format!("{:?}", c.auth)).collect();
+    assert!(
+        faults.contains("WrongSecret") && faults.contains("ExpiredTimestamp"),
+        "{faults:?}"
+    );
+    assert!(!faults.contains("ReusedNonce"), "API 3.0 has no nonce rule");
+    let listed: Vec<Situation> = api.spec.unspecified.iter().map(|u| u.situation).collect();
+    for s in &listed {
+        assert!(
+            cases.iter().any(|c| c.situations.contains(s)),
+            "{s:?} never generated"
+        );
+    }
+    assert!(cases
+        .iter()
+        .all(|c| c.situations.iter().all(|s| listed.contains(s))));
+    assert!(cases.iter().any(|c| c.transport.index_base == 1));
+    assert!(cases
+        .iter()
+        .filter(|c| c.transport.index_base == 1)
+        .all(
+            |c| !(c.transport.signature == SignatureMethod::Tc3HmacSha256
+                && c.transport.method == Method::Post)
+        ));
+}
+
+#[test]
+fn several_violations_at_once_when_asked() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let o = GenOptions {
+        violations: 3,
+        ..GenOptions::default()
+    };
+    let cases = corpus(&set, api, &w, 4, 400, &o);
+    assert!(cases.iter().any(|c| c.violates.len() >= 3));
+    let _ = Check::BindsKeys;
+}

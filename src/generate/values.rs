@@ -1,0 +1,959 @@
+//! The generator's view of one API: resource pools from the world, and strategies for valid
+//! parameters, rule-breaking mutations, situations and transports.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::sample::{subsequence, Index};
+use proptest::strategy::Union;
+use regex::Regex;
+use serde_json::Value;
+
+use super::{AuthFault, Case, GenOptions, Transport};
+use crate::oracle::analyze::{self, analyze, auth_rule, instance_product, items};
+use crate::protocol::{Method, Params, ResponseFormat, SignatureMethod};
+use crate::spec::{
+    ApiSpec, Check, EffectKind, Envelope, FamilySpec, InstanceState, LoadedApi, ParamType,
+    Parameter, ResourceKind, Situation, SpecSet,
+};
+use crate::world::{Instance, World};
+
+/// A change to valid parameters that breaks a rule or produces a situation.
+#[derive(Debug, Clone)]
+enum Mut {
+    Remove(String),
+    Set(String, Value),
+    /// Replace one item of a list (or the scalar) by this value.
+    ReplaceItem(String, Index, String),
+    /// Make a list hold a duplicate, without going over its limit.
+    DupItem(String, Index),
+    /// Raw non-JSON text in place of a JSON list.
+    RawText(String),
+    /// Replace one instance by one that does not hold the request's keys.
+    Unbound(String, Index, Index),
+    /// Force flag: `Some(b)` sets it, `None` removes it.
+    Force(Option<bool>),
+}
+
+/// Everything the strategies of one API need, computed once.
+#[derive(Debug)]
+pub struct Ctx {
+    api: String,
+    region: String,
+    spec: ApiSpec,
+    family: FamilySpec,
+    world: World,
+    all_ids: HashSet<String>,
+    listed: Vec<Situation>,
+    inst_param: Option<String>,
+    key_param: Option<String>,
+    force: Option<String>,
+    /// Instances every instance rule accepts without force.
+    strict: Vec<String>,
+    /// Instances every rule accepts with force on.
+    forced: Vec<String>,
+    running: Vec<String>,
+    bad_os: Vec<String>,
+    bad_state: Vec<String>,
+    keys: Vec<String>,
+    transports: Vec<(u32, Transport)>,
+    extra: usize,
+}
+
+fn os_ok(spec: &ApiSpec, param: &str, i: &Instance) -> bool {
+    spec.rules.iter().all(|r| match &r.check {
+        Check::InstanceOs { param: p, allowed } if p == param => allowed.contains(&i.os),
+        _ => true,
+    })
+}
+
+fn state_ok(spec: &ApiSpec, param: &str, i: &Instance) -> bool {
+    spec.rules.iter().all(|r| match &r.check {
+        Check::InstanceState {
+            param: p, allowed, ..
+        } if p == param => allowed.contains(&i.state),
+        _ => true,
+    })
+}
+
+fn signature_method(id: &str) -> Option<SignatureMethod> {
+    // ACS3 is accepted by Alibaba servers but the harness, like the documents' SDKs of the time,
+    // signs RPC requests with HMAC-SHA1.
+    match id {
+        "tc3-hmac-sha256" => Some(SignatureMethod::Tc3HmacSha256),
+        "v1-hmac-sha1" => Some(SignatureMethod::V1HmacSha1),
+        "v1-hmac-sha256" => Some(SignatureMethod::V1HmacSha256),
+        "rpc-hmac-sha1" => Some(SignatureMethod::RpcHmacSha1),
+        _ => None,
+    }
+}
+
+fn transports(family: &FamilySpec) -> Vec<(u32, Transport)> {
+    let formats: &[ResponseFormat] = match family.envelope {
+        Envelope::AliyunTopLevel { .. } => &[
+            ResponseFormat::Default,
+            ResponseFormat::Json,
+            ResponseFormat::Xml,
+        ],
+        _ => &[ResponseFormat::Default],
+    };
+    let mut out = Vec::new();
+    for s in &family.signatures {
+        let Some(sig) = signature_method(&s.id) else {
+            continue;
+        };
+        for m in &s.methods {
+            let method = if m.eq_ignore_ascii_case("GET") {
+                Method::Get
+            } else {
+                Method::Post
+            };
+            for &format in formats {
+                out.push((
+                    1,
+                    Transport {
+                        method,
+                        signature: sig,
+                        format,
+                        index_base: 0,
+                    },
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push((
+            1,
+            Transport {
+                method: Method::Post,
+                signature: SignatureMethod::Tc3HmacSha256,
+                format: ResponseFormat::Default,
+                index_base: 0,
+            },
+        ));
+    }
+    // The family's first scheme and method is what SDKs send: about half of the cases.
+    let first = out[0].1;
+    let others = out.len() as u32 - 1;
+    for (w, t) in out.iter_mut() {
+        if t.signature == first.signature && t.method == first.method {
+            *w = others.max(1);
+        }
+    }
+    out
+}
+
+/// Form encodings number list items; TC3 JSON bodies carry arrays.
+fn is_form(t: &Transport) -> bool {
+    !(t.signature == SignatureMethod::Tc3HmacSha256 && t.method == Method::Post)
+}
+
+fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut s = Vec::new();
+    while n > 0 {
+        s.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    while s.len() < width {
+        s.push(b'0');
+    }
+    s.truncate(width);
+    s.reverse();
+    String::from_utf8(s).expect("ascii")
+}
+
+impl Ctx {
+    /// Analyses the spec and the world for one API.
+    pub fn new(set: &SpecSet, api: &LoadedApi, world: &World, opts: &GenOptions) -> Ctx {
+        let spec = api.spec.clone();
+        let family = set.family(spec.api.family).clone();
+        let product = instance_product(&spec);
+        let region = opts.region.clone().unwrap_or_else(|| {
+            let mut counts: Vec<(usize, String)> = Vec::new();
+            for i in world.instances.iter().filter(|i| i.product == product) {
+                match counts.iter_mut().find(|(_, r)| *r == i.region) {
+                    Some(c) => c.0 += 1,
+                    None => counts.push((1, i.region.clone())),
+                }
+            }
+            counts.sort_by_key(|c| std::cmp::Reverse(c.0));
+            counts
+                .first()
+                .map(|c| c.1.clone())
+                .unwrap_or_else(|| "ap-guangzhou".into())
+        });
+        let refs = |kind: ResourceKind| {
+            spec.parameters
+                .iter()
+                .find(|p| analyze::resource_of(&spec, p).is_some_and(|r| r.1 == kind))
+                .map(|p| p.name.clone())
+        };
+        let inst_param = refs(ResourceKind::Instance).or(Some(spec.effect.instances.clone()));
+        let key_param = refs(ResourceKind::KeyPair).or(Some(spec.effect.keys.clone()));
+        let force = spec.rules.iter().find_map(|r| match &r.check {
+            Check::InstanceState { unless, .. } => unless.clone(),
+            _ => None,
+        });
+        let ip = inst_param.clone().unwrap_or_default();
+        let local: Vec<&Instance> = world
+            .instances
+            .iter()
+            .filter(|i| i.product == product && i.region == region)
+            .collect();
+        let ids = |f: &dyn Fn(&Instance) -> bool| -> Vec<String> {
+            local
+                .iter()
+                .filter(|i| f(i))
+                .map(|i| i.id.clone())
+                .collect()
+        };
+        let running_open = spec
+            .unspecified
+            .iter()
+            .any(|u| u.situation == Situation::RunningWithoutForce);
+        let strict = ids(&|i| os_ok(&spec, &ip, i) && state_ok(&spec, &ip, i));
+        let forced = ids(&|i| os_ok(&spec, &ip, i));
+        let running = ids(&|i| os_ok(&spec, &ip, i) && i.state == InstanceState::Running);
+        let bad_os = ids(&|i| !os_ok(&spec, &ip, i) && state_ok(&spec, &ip, i));
+        let bad_state = ids(&|i| {
+            os_ok(&spec, &ip, i)
+                && !state_ok(&spec, &ip, i)
+                && !(running_open && i.state == InstanceState::Running)
+        });
+        let key_product = key_param
+            .as_deref()
+            .and_then(|k| analyze::param(&spec, k))
+            .and_then(|p| analyze::resource_of(&spec, p))
+            .map_or(spec.api.product, |r| r.0);
+        let keys = world
+            .key_pairs
+            .iter()
+            .filter(|k| k.product == key_product && k.region == region)
+            .map(|k| k.id.clone())
+            .collect();
+        let all_ids = world
+            .instances
+            .iter()
+            .map(|i| i.id.clone())
+            .chain(world.key_pairs.iter().map(|k| k.id.clone()))
+            .collect();
+        Ctx {
+            api: api.name.clone(),
+            region,
+            listed: spec.unspecified.iter().map(|u| u.situation).collect(),
+            transports: transports(&family),
+            spec,
+            family,
+            world: world.clone(),
+            all_ids,
+            inst_param,
+            key_param,
+            force,
+            strict,
+            forced,
+            running,
+            bad_os,
+            bad_state,
+            keys,
+            extra: opts.extra_over_limit,
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<&Parameter> {
+        analyze::param(&self.spec, name)
+    }
+
+    fn limit(&self, name: &str) -> Option<usize> {
+        let from_rule = self.spec.rules.iter().find_map(|r| match &r.check {
+            Check::MaxItems { param, limit } if param == name => Some(*limit as usize),
+            _ => None,
+        });
+        from_rule.or_else(|| {
+            self.param(name)
+                .and_then(|p| p.max_items.map(|m| m as usize))
+        })
+    }
+
+    fn is_list(&self, name: &str) -> bool {
+        self.param(name)
+            .is_some_and(|p| matches!(p.kind, ParamType::StringList | ParamType::JsonStringList))
+    }
+
+    fn pool_of(&self, name: &str) -> &[String] {
+        if Some(name) == self.inst_param.as_deref() {
+            &self.strict
+        } else if Some(name) == self.key_param.as_deref() {
+            &self.keys
+        } else {
+            &[]
+        }
+    }
+
+    /// Items as the parameter's type carries them.
+    fn shape(&self, name: &str, items: Vec<String>) -> Value {
+        if self.is_list(name) {
+            Value::Array(items.into_iter().map(Value::String).collect())
+        } else {
+            items.into_iter().next().map_or(Value::Null, Value::String)
+        }
+    }
+
+    /// A selection of 1..=max items of a pool, leaning on 1, max-1 and max.
+    fn pick(&self, name: &str, pool: Vec<String>) -> BoxedStrategy<Value> {
+        let cap = if self.is_list(name) {
+            self.limit(name).unwrap_or(10)
+        } else {
+            1
+        };
+        let max = cap.min(pool.len());
+        let name = name.to_string();
+        let list = self.is_list(&name);
+        if max == 0 {
+            return Just(if list {
+                Value::Array(vec![])
+            } else {
+                Value::Null
+            })
+            .boxed();
+        }
+        let sizes = prop_oneof![
+            2 => Just(1usize),
+            1 => Just(max.saturating_sub(1).max(1)),
+            2 => Just(max),
+            3 => 1..=max,
+        ];
+        sizes
+            .prop_flat_map(move |n| subsequence(pool.clone(), n))
+            .prop_map(move |v| {
+                if list {
+                    Value::Array(v.into_iter().map(Value::String).collect())
+                } else {
+                    v.into_iter().next().map_or(Value::Null, Value::String)
+                }
+            })
+            .boxed()
+    }
+
+    /// Force flag choices: absent (when optional), false, true.
+    fn force_choices(&self) -> Vec<Option<bool>> {
+        match self.force.as_deref().and_then(|f| self.param(f)) {
+            None => vec![None],
+            Some(p) if p.required => vec![Some(false), Some(true)],
+            Some(_) => vec![None, Some(false), Some(true)],
+        }
+    }
+
+    /// Values of parameters that are neither instances, keys nor the force flag.
+    fn others(&self) -> BoxedStrategy<Vec<(String, Option<Value>)>> {
+        let mut parts: Vec<BoxedStrategy<(String, Option<Value>)>> = Vec::new();
+        for p in &self.spec.parameters {
+            let n = p.name.clone();
+            if Some(&n) == self.inst_param.as_ref()
+                || Some(&n) == self.key_param.as_ref()
+                || Some(&n) == self.force.as_ref()
+            {
+                continue;
+            }
+            let s: BoxedStrategy<Option<Value>> = match p.kind {
+                ParamType::Boolean if p.required => {
+                    any::<bool>().prop_map(|b| Some(Value::Bool(b))).boxed()
+                }
+                ParamType::Boolean => prop_oneof![
+                    Just(None),
+                    Just(Some(Value::Bool(true))),
+                    Just(Some(Value::Bool(false)))
+                ]
+                .boxed(),
+                _ if p.name.to_ascii_lowercase().contains("region") => {
+                    Just(Some(Value::String(self.region.clone()))).boxed()
+                }
+                _ if p.default.is_some() => {
+                    let d = p.default.clone();
+                    if p.required {
+                        Just(d).boxed()
+                    } else {
+                        prop_oneof![Just(None), Just(d)].boxed()
+                    }
+                }
+                _ if p.pattern.is_some() && p.kind == ParamType::String => {
+                    let pat = p.pattern.clone().unwrap_or_default();
+                    let pat = pat
+                        .trim_start_matches('^')
+                        .trim_end_matches('$')
+                        .to_string();
+                    match proptest::string::string_regex(&pat) {
+                        Ok(s) => s.prop_map(|v| Some(Value::String(v))).boxed(),
+                        Err(_) => Just(None).boxed(),
+                    }
+                }
+                _ if !p.required => Just(None).boxed(),
+                _ => Just(Some(Value::String("apiconform".into()))).boxed(),
+            };
+            parts.push(s.prop_map(move |v| (n.clone(), v)).boxed());
+        }
+        parts.boxed()
+    }
+
+    /// Valid parameters. `strict`: no instance needs the force flag (the base of invalid cases).
+    fn base(self: &Arc<Self>, strict: bool) -> BoxedStrategy<Params> {
+        let me = self.clone();
+        let forces = self.force_choices();
+        let core = proptest::sample::select(forces).prop_flat_map(move |force| {
+            let ctx = me.clone();
+            let pool = if force == Some(true) && !strict {
+                ctx.forced.clone()
+            } else {
+                ctx.strict.clone()
+            };
+            let inst = ctx.inst_param.clone().unwrap_or_default();
+            let key = ctx.key_param.clone().unwrap_or_default();
+            // For unbind: a key bound to some instances, then some of those instances.
+            let pairs: Vec<(String, Vec<String>)> = if ctx.spec.effect.kind == EffectKind::Unbind {
+                ctx.keys
+                    .iter()
+                    .map(|k| {
+                        let bound = pool
+                            .iter()
+                            .filter(|id| {
+                                ctx.world
+                                    .instances
+                                    .iter()
+                                    .any(|i| &i.id == *id && i.keys.contains(k))
+                            })
+                            .cloned()
+                            .collect::<Vec<_>>();
+                        (k.clone(), bound)
+                    })
+                    .filter(|(_, b)| !b.is_empty())
+                    .collect()
+            } else {
+                vec![]
+            };
+            let ctx2 = ctx.clone();
+            let pair_strategy: BoxedStrategy<(Value, Value)> = if !pairs.is_empty() {
+                let c = ctx.clone();
+                let (inst2, key2) = (inst.clone(), key.clone());
+                proptest::sample::select(pairs)
+                    .prop_flat_map(move |(k, bound)| {
+                        let kv = c.shape(&key2, vec![k]);
+                        (c.pick(&inst2, bound), Just(kv))
+                    })
+                    .boxed()
+            } else {
+                (ctx2.pick(&inst, pool), ctx2.pick(&key, ctx2.keys.clone())).boxed()
+            };
+            let (inst3, key3, fname) = (inst.clone(), key.clone(), ctx.force.clone());
+            pair_strategy.prop_map(move |(iv, kv)| {
+                let mut p = Params::new();
+                if !inst3.is_empty() {
+                    p.insert(inst3.clone(), iv);
+                }
+                if !key3.is_empty() && key3 != inst3 {
+                    p.insert(key3.clone(), kv);
+                }
+                if let (Some(f), Some(b)) = (&fname, force) {
+                    p.insert(f.clone(), Value::Bool(b));
+                }
+                p
+            })
+        });
+        let order: Vec<String> = self
+            .spec
+            .parameters
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        (core, self.others())
+            .prop_map(move |(core, others)| {
+                let mut all = core;
+                for (n, v) in others {
+                    if let Some(v) = v {
+                        all.insert(n, v);
+                    }
+                }
+                // Document order, for readable cases.
+                let mut out = Params::new();
+                for n in &order {
+                    if let Some(v) = all.remove(n) {
+                        out.insert(n.clone(), v);
+                    }
+                }
+                out.extend(all);
+                out
+            })
+            .boxed()
+    }
+
+    fn transport(&self) -> BoxedStrategy<Transport> {
+        let arms: Vec<(u32, Just<Transport>)> = self
+            .transports
+            .iter()
+            .map(|(w, t)| (*w, Just(*t)))
+            .collect();
+        Union::new_weighted(arms).boxed()
+    }
+
+    /// Builds the case, recording the intended rules first, then any other rule the analysis
+    /// finds broken, and the situations hit.
+    fn finish(
+        &self,
+        params: Params,
+        intent: &[String],
+        auth: AuthFault,
+        transport: Transport,
+    ) -> Case {
+        let mut case = Case {
+            api: self.api.clone(),
+            region: self.region.clone(),
+            params,
+            violates: intent.to_vec(),
+            situations: vec![],
+            auth,
+            transport,
+        };
+        let a = analyze(&self.spec, &self.family, &self.world, &case);
+        let item_rules = a.item_failures.iter().flat_map(|(_, r)| r.iter());
+        for r in a.broken.iter().chain(item_rules) {
+            if !case.violates.contains(r) {
+                case.violates.push(r.clone());
+            }
+        }
+        case.situations = a.situations;
+        case
+    }
+
+    /// Well-formed ids of a parameter that exist nowhere in the world, distinct from each other.
+    fn fabricate(&self, name: &str, seed: u64, n: usize) -> Vec<String> {
+        let p = self.param(name);
+        let re: Option<Regex> = p.and_then(analyze::pattern);
+        let template = self
+            .pool_of(name)
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "apiconform-00000000".to_string());
+        let cut = template.rfind('-').map_or(0, |i| i + 1);
+        let (prefix, rest) = template.split_at(cut);
+        let width = rest.len().max(1);
+        let mut out: Vec<String> = Vec::new();
+        let mut k: u64 = 0;
+        while out.len() < n && k < 100_000 {
+            let counter = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(k)
+                % 36u64.pow(width.min(12) as u32);
+            k += 1;
+            let alnum = format!("{prefix}{}", base36(counter, width));
+            let digits = format!(
+                "{prefix}{:0width$}",
+                counter % 10u64.pow(width.min(18) as u32),
+                width = width
+            );
+            for cand in [alnum, digits] {
+                if re.as_ref().is_none_or(|r| r.is_match(&cand))
+                    && !self.all_ids.contains(&cand)
+                    && !out.contains(&cand)
+                {
+                    out.push(cand);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// A malformed variant of a well-formed id: it never matches the pattern.
+    fn malform(&self, name: &str, id: &str, how: u8) -> String {
+        let re = self.param(name).and_then(analyze::pattern);
+        let list = self.is_list(name);
+        let cand = match how % 6 {
+            0 => id[..id.len().saturating_sub(1)].to_string(),
+            1 => format!("{id}0"),
+            2 => id.to_uppercase(),
+            3 => match id.find('-') {
+                Some(i) => format!("{}x{}", &id[..i], &id[i..]).replacen(&id[..i], "zz", 1),
+                None => format!("x{id}"),
+            },
+            4 if list => String::new(),
+            4 => format!("{id}-"),
+            _ => {
+                let mut s: String = id[..id.len().saturating_sub(1)].to_string();
+                s.push('é');
+                s
+            }
+        };
+        match re {
+            Some(r) if r.is_match(&cand) => {
+                if list {
+                    String::new()
+                } else {
+                    format!("{id}!")
+                }
+            }
+            _ => cand,
+        }
+    }
+
+    /// Rules the generator knows how to break, in spec order.
+    pub fn breakable_rules(&self) -> Vec<String> {
+        self.spec
+            .rules
+            .iter()
+            .filter(|r| {
+                let Some(p) = r.check.param().and_then(|n| self.param(n)) else {
+                    return false;
+                };
+                match &r.check {
+                    Check::Pattern { .. } => p.pattern.is_some(),
+                    Check::InstanceOs { .. } => !self.bad_os.is_empty(),
+                    Check::InstanceState { .. } => !self.bad_state.is_empty(),
+                    Check::Exists { .. } => p.references.is_some(),
+                    _ => true,
+                }
+            })
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    fn mutation(self: &Arc<Self>, rule_id: &str) -> Option<BoxedStrategy<Vec<Mut>>> {
+        let rule = self.spec.rules.iter().find(|r| r.id == rule_id)?;
+        let name = rule.check.param()?.to_string();
+        let p = self.param(&name)?.clone();
+        let me = self.clone();
+        let n = name.clone();
+        Some(match &rule.check {
+            Check::Required { .. } => Just(vec![Mut::Remove(name)]).boxed(),
+            Check::NonEmpty { .. } => {
+                let v = if self.is_list(&name) {
+                    Value::Array(vec![])
+                } else {
+                    Value::String(String::new())
+                };
+                Just(vec![Mut::Set(name, v)]).boxed()
+            }
+            Check::MaxItems { limit, .. } => {
+                let limit = *limit as usize;
+                (0..=self.strict_extra(), any::<u64>())
+                    .prop_map(move |(extra, seed)| {
+                        let want = limit + 1 + extra;
+                        let pool = me.pool_of(&n);
+                        let mut v: Vec<String> = Vec::with_capacity(want);
+                        if !pool.is_empty() {
+                            let off = (seed as usize) % pool.len();
+                            v.extend(
+                                pool.iter()
+                                    .cycle()
+                                    .skip(off)
+                                    .take(want.min(pool.len()))
+                                    .cloned(),
+                            );
+                        }
+                        let missing = want - v.len();
+                        v.extend(me.fabricate(&n, seed, missing));
+                        vec![Mut::Set(n.clone(), me.shape(&n, v))]
+                    })
+                    .boxed()
+            }
+            Check::Pattern { .. } => {
+                let pool = self.pool_of(&name).to_vec();
+                let sample: BoxedStrategy<String> = if pool.is_empty() {
+                    any::<u64>()
+                        .prop_map({
+                            let me = me.clone();
+                            let n = n.clone();
+                            move |s| me.fabricate(&n, s, 1).pop().unwrap_or_default()
+                        })
+                        .boxed()
+                } else {
+                    proptest::sample::select(pool).boxed()
+                };
+                (sample, 0u8..6, any::<Index>())
+                    .prop_map(move |(id, how, idx)| {
+                        vec![Mut::ReplaceItem(n.clone(), idx, me.malform(&n, &id, how))]
+                    })
+                    .boxed()
+            }
+            Check::ValueType { .. } => {
+                let wrong: BoxedStrategy<Mut> = match p.kind {
+                    ParamType::Boolean => prop_oneof![
+                        Just(Mut::Set(n.clone(), Value::String("maybe".into()))),
+                        Just(Mut::Set(n.clone(), Value::from(2))),
+                    ]
+                    .boxed(),
+                    ParamType::Integer => {
+                        Just(Mut::Set(n.clone(), Value::String("abc".into()))).boxed()
+                    }
+                    ParamType::String => Just(Mut::Set(n.clone(), Value::from(12345))).boxed(),
+                    ParamType::StringList => {
+                        Just(Mut::Set(n.clone(), Value::Array(vec![Value::from(12345)]))).boxed()
+                    }
+                    ParamType::JsonStringList => Just(Mut::RawText(n.clone())).boxed(),
+                };
+                wrong.prop_map(|m| vec![m]).boxed()
+            }
+            Check::Exists { .. } => (any::<u64>(), any::<Index>())
+                .prop_map(move |(seed, idx)| {
+                    let id = me.fabricate(&n, seed, 1).pop().unwrap_or_default();
+                    vec![Mut::ReplaceItem(n.clone(), idx, id)]
+                })
+                .boxed(),
+            Check::InstanceOs { .. } => (
+                proptest::sample::select(self.bad_os.clone()),
+                any::<Index>(),
+            )
+                .prop_map(move |(id, idx)| vec![Mut::ReplaceItem(n.clone(), idx, id)])
+                .boxed(),
+            Check::InstanceState { .. } => {
+                let offs: Vec<Option<bool>> = self
+                    .force_choices()
+                    .into_iter()
+                    .filter(|f| *f != Some(true))
+                    .collect();
+                (
+                    proptest::sample::select(self.bad_state.clone()),
+                    any::<Index>(),
+                    proptest::sample::select(offs),
+                )
+                    .prop_map(move |(id, idx, off)| {
+                        vec![Mut::ReplaceItem(n.clone(), idx, id), Mut::Force(off)]
+                    })
+                    .boxed()
+            }
+            _ => return None,
+        })
+    }
+
+    fn strict_extra(&self) -> usize {
+        self.extra
+    }
+
+    fn apply(&self, params: &mut Params, muts: &[Mut]) {
+        for m in muts {
+            match m {
+                Mut::Remove(n) => {
+                    params.remove(n);
+                }
+                Mut::Set(n, v) => {
+                    params.insert(n.clone(), v.clone());
+                }
+                Mut::ReplaceItem(n, idx, id) => match params.get_mut(n) {
+                    Some(Value::Array(a)) if !a.is_empty() => {
+                        let i = idx.index(a.len());
+                        a[i] = Value::String(id.clone());
+                    }
+                    _ => {
+                        let v = self.shape(n, vec![id.clone()]);
+                        params.insert(n.clone(), v);
+                    }
+                },
+                Mut::DupItem(n, idx) => {
+                    let limit = self.limit(n).unwrap_or(usize::MAX);
+                    if let Some(Value::Array(a)) = params.get_mut(n) {
+                        if a.is_empty() {
+                            continue;
+                        }
+                        let i = idx.index(a.len());
+                        let dup = a[i].clone();
+                        if a.len() < limit {
+                            a.push(dup);
+                        } else if a.len() >= 2 {
+                            let j = if i == a.len() - 1 { 0 } else { i };
+                            let last = a.len() - 1;
+                            a[last] = a[j].clone();
+                        }
+                    }
+                }
+                Mut::RawText(n) => {
+                    let kind = self.param(n).map_or(ParamType::StringList, |p| p.kind);
+                    let its = params.get(n).map(|v| items(v, kind)).unwrap_or_default();
+                    // Comma-separated ids: readable, and never JSON.
+                    let text = if its.is_empty() {
+                        "[unterminated".to_string()
+                    } else {
+                        its.join(",")
+                    };
+                    params.insert(n.clone(), Value::String(text));
+                }
+                Mut::Unbound(n, idx, choice) => {
+                    let key = self.key_param.clone().unwrap_or_default();
+                    let kind = self.param(&key).map_or(ParamType::StringList, |p| p.kind);
+                    let keys = params.get(&key).map(|v| items(v, kind)).unwrap_or_default();
+                    let present = params
+                        .get(n)
+                        .map(|v| items(v, ParamType::StringList))
+                        .unwrap_or_default();
+                    let candidates: Vec<&String> =
+                        self.strict
+                            .iter()
+                            .filter(|id| !present.contains(id))
+                            .filter(|id| {
+                                self.world.instances.iter().any(|i| {
+                                    &i.id == *id && keys.iter().any(|k| !i.keys.contains(k))
+                                })
+                            })
+                            .collect();
+                    if !candidates.is_empty() {
+                        let id = candidates[choice.index(candidates.len())].clone();
+                        self.apply(params, &[Mut::ReplaceItem(n.clone(), *idx, id)]);
+                    }
+                }
+                Mut::Force(v) => {
+                    if let Some(f) = &self.force {
+                        match v {
+                            Some(b) => {
+                                params.insert(f.clone(), Value::Bool(*b));
+                            }
+                            None => {
+                                params.remove(f);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Valid cases.
+    pub fn valid(self: &Arc<Self>) -> BoxedStrategy<Case> {
+        let me = self.clone();
+        (self.base(false), self.transport())
+            .prop_map(move |(p, t)| me.finish(p, &[], AuthFault::None, t))
+            .boxed()
+    }
+
+    /// Cases breaking the given rules (distinct parameters), on a strict valid base.
+    pub fn violating(self: &Arc<Self>, rules: &[String]) -> Option<BoxedStrategy<Case>> {
+        let mut muts = Vec::new();
+        let mut params_seen = BTreeSet::new();
+        let mut intent = Vec::new();
+        for r in rules {
+            let param = self
+                .spec
+                .rules
+                .iter()
+                .find(|x| &x.id == r)?
+                .check
+                .param()?
+                .to_string();
+            if !params_seen.insert(param) {
+                continue;
+            }
+            muts.push(self.mutation(r)?);
+            intent.push(r.clone());
+        }
+        let me = self.clone();
+        Some(
+            (self.base(true), muts, self.transport())
+                .prop_map(move |(mut p, ms, t)| {
+                    me.apply(&mut p, &ms.concat());
+                    me.finish(p, &intent, AuthFault::None, t)
+                })
+                .boxed(),
+        )
+    }
+
+    /// Cases breaking 2..=`max` rules on distinct parameters.
+    pub fn multi(self: &Arc<Self>, max: usize) -> Option<BoxedStrategy<Case>> {
+        let rules = self.breakable_rules();
+        if rules.len() < 2 {
+            return None;
+        }
+        let me = self.clone();
+        let hi = max.min(rules.len()).max(2);
+        Some(
+            subsequence(rules, 2..=hi)
+                .prop_flat_map(move |rs| me.violating(&rs).unwrap_or_else(|| me.valid()))
+                .boxed(),
+        )
+    }
+
+    /// A valid request with an authentication fault, when the family has a rule for it.
+    pub fn auth(self: &Arc<Self>, fault: AuthFault) -> Option<BoxedStrategy<Case>> {
+        let rule = auth_rule(&self.family, fault)?.id.clone();
+        let me = self.clone();
+        Some(
+            (self.base(true), self.transport())
+                .prop_map(move |(p, t)| me.finish(p, std::slice::from_ref(&rule), fault, t))
+                .boxed(),
+        )
+    }
+
+    /// One arm per unspecified situation the spec lists and the generator can produce.
+    pub fn situation_arms(self: &Arc<Self>) -> Vec<BoxedStrategy<Case>> {
+        let mut out = Vec::new();
+        let inst = self.inst_param.clone().unwrap_or_default();
+        for s in self.listed.clone() {
+            let muts: BoxedStrategy<Vec<Mut>> = match s {
+                Situation::DuplicateIds if self.is_list(&self.spec.batch.param) => {
+                    let b = self.spec.batch.param.clone();
+                    any::<Index>()
+                        .prop_map(move |i| vec![Mut::DupItem(b.clone(), i)])
+                        .boxed()
+                }
+                Situation::RunningWithoutForce | Situation::RunningWithForce
+                    if !self.running.is_empty() =>
+                {
+                    let force = if s == Situation::RunningWithForce {
+                        vec![Some(true)]
+                    } else {
+                        self.force_choices()
+                            .into_iter()
+                            .filter(|f| *f != Some(true))
+                            .collect()
+                    };
+                    let n = inst.clone();
+                    (
+                        proptest::sample::select(self.running.clone()),
+                        any::<Index>(),
+                        proptest::sample::select(force),
+                    )
+                        .prop_map(move |(id, i, f)| {
+                            vec![Mut::ReplaceItem(n.clone(), i, id), Mut::Force(f)]
+                        })
+                        .boxed()
+                }
+                Situation::UnbindNotBound if self.spec.effect.kind == EffectKind::Unbind => {
+                    let n = inst.clone();
+                    (any::<Index>(), any::<Index>())
+                        .prop_map(move |(i, c)| vec![Mut::Unbound(n.clone(), i, c)])
+                        .boxed()
+                }
+                Situation::OneBasedIndex => {
+                    let forms: Vec<Transport> = self
+                        .transports
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .filter(is_form)
+                        .map(|t| Transport { index_base: 1, ..t })
+                        .collect();
+                    if forms.is_empty() {
+                        continue;
+                    }
+                    let me = self.clone();
+                    out.push(
+                        (self.base(true), proptest::sample::select(forms))
+                            .prop_map(move |(p, t)| me.finish(p, &[], AuthFault::None, t))
+                            .boxed(),
+                    );
+                    continue;
+                }
+                Situation::MultipleViolations => {
+                    if let Some(m) = self.multi(2) {
+                        out.push(m);
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let me = self.clone();
+            out.push(
+                (self.base(true), muts, self.transport())
+                    .prop_map(move |(mut p, m, t)| {
+                        me.apply(&mut p, &m);
+                        me.finish(p, &[], AuthFault::None, t)
+                    })
+                    .boxed(),
+            );
+        }
+        out
+    }
+}

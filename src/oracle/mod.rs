@@ -1,0 +1,817 @@
+//! The oracle: from a case and the world before the call, the acceptable outcomes
+//! ([`expect`]); a response judged against them ([`judge`]); the world model moved forward after a
+//! success ([`apply`]); and an observed key binding compared with the model ([`check_state`]).
+//!
+//! # How the runner uses it
+//! ```text
+//! let exp = oracle::expect(&set, api, &world, &case);     // before sending, world as it is
+//! let outcome = protocol::decode(family, &response);
+//! let verdict = oracle::judge(&set, api, &case, &exp, &outcome);
+//! if outcome.result is Success { oracle::apply(&mut world, api, &case, &outcome); }
+//! // then observe (DescribeInstances ...) the instances in exp.after and compare:
+//! if let Some(v) = oracle::check_state(api, &world, &observed) { report v }
+//! // after an error, compare with the unchanged world:
+//! if let Some(v) = oracle::check_unchanged(api, &world, &observed) { report v }
+//! ```
+//! `exp.rules` lists the rules the case exercised; [`all_rules`] and [`documented_codes`] give
+//! the denominators of the coverage report.
+
+pub mod analyze;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::generate::Case;
+use crate::protocol::{BodyFormat, Outcome, OutcomeResult};
+use crate::spec::{
+    ApiSpec, BatchMode, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi, Precedence, Rule,
+    Situation, Source, SpecSet,
+};
+use crate::world::World;
+
+use analyze::{analyze, find_instance, instance_product, param_items};
+
+/// The codes one rule allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCodes {
+    /// Rule id.
+    pub rule: String,
+    /// Codes a target may answer for it.
+    pub codes: Vec<String>,
+}
+
+/// What one item of a per-item batch should do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemExpectation {
+    /// The item (an instance id).
+    pub item: String,
+    /// Whether it should succeed.
+    pub success: bool,
+    /// The rules it breaks, with their codes.
+    pub rules: Vec<RuleCodes>,
+}
+
+/// The acceptable outcomes of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// Rules the request breaks as a whole (recomputed from params and world).
+    pub broken: Vec<String>,
+    /// Codes accepted for an error, by rule.
+    pub acceptable: Vec<RuleCodes>,
+    /// A success is acceptable.
+    pub success_ok: bool,
+    /// An error (with an acceptable code) is acceptable.
+    pub error_ok: bool,
+    /// The documents leave the outcome open: never a failure, but shapes still checked.
+    pub open: bool,
+    /// A code outside `acceptable` is unspecified rather than a failure (an open situation).
+    pub lenient_codes: bool,
+    /// Unspecified situations hit.
+    pub situations: Vec<Situation>,
+    /// Per-item expectations (per-item batches only).
+    pub items: Vec<ItemExpectation>,
+    /// After a success: each named instance's keys.
+    pub after: Vec<(String, Vec<String>)>,
+    /// Rules this case exercises (for coverage).
+    pub rules: Vec<String>,
+}
+
+impl Expectation {
+    /// Every acceptable code.
+    pub fn codes(&self) -> BTreeSet<&str> {
+        self.acceptable
+            .iter()
+            .flat_map(|r| r.codes.iter().map(String::as_str))
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let errs = self
+            .acceptable
+            .iter()
+            .map(|r| format!("{} ({})", r.codes.join(" | "), r.rule))
+            .collect::<Vec<_>>()
+            .join("; ");
+        match (self.success_ok, self.error_ok) {
+            (true, false) => "success".into(),
+            (false, _) => format!("error: {errs}"),
+            (true, true) if errs.is_empty() => "success or any error".into(),
+            (true, true) => format!("success or error: {errs}"),
+        }
+    }
+}
+
+/// Pass, fail or unspecified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    /// The target did what the spec says.
+    Pass,
+    /// The target breaks the spec.
+    Fail,
+    /// The documents leave it open: recorded, never a failure.
+    Unspecified,
+}
+
+/// The judgement of one response (or one observation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Pass, fail or unspecified.
+    pub kind: VerdictKind,
+    /// The rule that failed (or, for unspecified, the rule concerned).
+    pub rule: Option<String>,
+    /// Where the rule is stated.
+    pub source: Option<Source>,
+    /// What the spec allows.
+    pub expected: String,
+    /// What came back.
+    pub actual: String,
+    /// Why.
+    pub detail: String,
+}
+
+fn all_rule_defs<'a>(spec: &'a ApiSpec, family: &'a FamilySpec) -> impl Iterator<Item = &'a Rule> {
+    spec.rules.iter().chain(family.rules.iter())
+}
+
+fn rule_codes(spec: &ApiSpec, family: &FamilySpec, id: &str) -> RuleCodes {
+    let codes = all_rule_defs(spec, family)
+        .find(|r| r.id == id)
+        .map(|r| r.errors.iter().map(|e| e.code.clone()).collect())
+        .unwrap_or_default();
+    RuleCodes {
+        rule: id.to_string(),
+        codes,
+    }
+}
+
+fn rule_by_kind<'a>(spec: &'a ApiSpec, family: &'a FamilySpec, kind: &str) -> Option<&'a Rule> {
+    all_rule_defs(spec, family).find(|r| r.check.kind_name() == kind)
+}
+
+/// The effect rule of an API (`binds_keys` or `unbinds_keys`).
+pub fn effect_rule(spec: &ApiSpec) -> Option<&Rule> {
+    let kind = match spec.effect.kind {
+        EffectKind::BindReplace => "binds_keys",
+        EffectKind::Unbind => "unbinds_keys",
+    };
+    spec.rules.iter().find(|r| r.check.kind_name() == kind)
+}
+
+/// Every rule of the API and its family (the coverage denominator).
+pub fn all_rules(set: &SpecSet, api: &LoadedApi) -> Vec<String> {
+    let family = set.family(api.spec.api.family);
+    all_rule_defs(&api.spec, family)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// Codes of the API's table a request can provoke (those not marked unreachable).
+pub fn documented_codes(api: &LoadedApi) -> Vec<String> {
+    api.spec
+        .error_codes
+        .iter()
+        .filter(|c| c.unreachable.is_none())
+        .map(|c| c.code.clone())
+        .collect()
+}
+
+/// Situations after which the outcome is open (the others only qualify it).
+fn is_open(s: Situation) -> bool {
+    !matches!(
+        s,
+        Situation::MultipleViolations | Situation::RunningWithForce
+    )
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    v.into_iter().filter(|x| seen.insert(x.clone())).collect()
+}
+
+/// The acceptable outcomes of a case, from the spec and the world before the call.
+pub fn expect(set: &SpecSet, api: &LoadedApi, world: &World, case: &Case) -> Expectation {
+    let spec = &api.spec;
+    let family = set.family(spec.api.family);
+    let a = analyze(spec, family, world, case);
+    let open_situation = a.situations.iter().any(|s| is_open(*s));
+    let mut exp = Expectation {
+        broken: a.broken.clone(),
+        acceptable: vec![],
+        success_ok: false,
+        error_ok: false,
+        open: false,
+        lenient_codes: false,
+        situations: a.situations.clone(),
+        items: vec![],
+        after: vec![],
+        rules: a.broken.iter().chain(a.soft.iter()).cloned().collect(),
+    };
+    if !a.broken.is_empty() {
+        let decisive: Vec<String> = match &spec.precedence {
+            Precedence::Ordered { rules, .. } => rules
+                .iter()
+                .find(|r| a.broken.contains(r))
+                .map(|r| vec![r.clone()])
+                .unwrap_or_else(|| a.broken.clone()),
+            Precedence::None => a.broken.clone(),
+        };
+        exp.acceptable = decisive
+            .iter()
+            .chain(a.soft.iter())
+            .map(|r| rule_codes(spec, family, r))
+            .collect();
+        exp.error_ok = true;
+        exp.lenient_codes = open_situation;
+    } else if !a.soft.is_empty() || open_situation {
+        exp.open = true;
+        exp.success_ok = true;
+        exp.error_ok = true;
+        exp.acceptable = a.soft.iter().map(|r| rule_codes(spec, family, r)).collect();
+    } else {
+        exp.success_ok = true;
+    }
+    // Per-item batches.
+    let per_item = spec.batch.mode == BatchMode::PerItem;
+    if per_item && exp.success_ok {
+        let named = dedup(param_items(spec, case, &spec.batch.param));
+        for item in &named {
+            let rules: Vec<RuleCodes> = a
+                .item_failures
+                .iter()
+                .filter(|(i, _)| i == item)
+                .flat_map(|(_, rs)| rs.iter().map(|r| rule_codes(spec, family, r)))
+                .collect();
+            exp.rules.extend(rules.iter().map(|r| r.rule.clone()));
+            exp.items.push(ItemExpectation {
+                item: item.clone(),
+                success: rules.is_empty(),
+                rules,
+            });
+        }
+        if !exp.items.is_empty() && exp.items.iter().all(|i| !i.success) && !exp.open {
+            // Nothing can succeed: the documents do not say whether that is a success with
+            // failed items or an error; accept the items' codes as an error too.
+            exp.error_ok = true;
+            exp.acceptable = exp.items.iter().flat_map(|i| i.rules.clone()).collect();
+        }
+    }
+    if exp.success_ok {
+        exp.after = after(spec, world, case, |id| {
+            exp.items.iter().all(|i| i.item != id || i.success)
+        });
+        for kind in ["success_shape", "per_item_consistency"] {
+            if let Some(r) = rule_by_kind(spec, family, kind) {
+                exp.rules.push(r.id.clone());
+            }
+        }
+        if let Some(r) = effect_rule(spec) {
+            exp.rules.push(r.id.clone());
+        }
+    }
+    if exp.error_ok {
+        if let Some(r) = rule_by_kind(spec, family, "error_shape") {
+            exp.rules.push(r.id.clone());
+        }
+    }
+    exp.rules = dedup(std::mem::take(&mut exp.rules));
+    exp
+}
+
+/// Keys of each named, existing instance after a success (instances `can` accepts).
+fn after(
+    spec: &ApiSpec,
+    world: &World,
+    case: &Case,
+    can: impl Fn(&str) -> bool,
+) -> Vec<(String, Vec<String>)> {
+    let product = instance_product(spec);
+    let keys = dedup(param_items(spec, case, &spec.effect.keys));
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for id in dedup(param_items(spec, case, &spec.effect.instances)) {
+        if !can(&id) {
+            continue;
+        }
+        let Some(inst) = find_instance(world, product, &case.region, &id) else {
+            continue;
+        };
+        let new = match spec.effect.kind {
+            EffectKind::BindReplace => keys.clone(),
+            EffectKind::Unbind => inst
+                .keys
+                .iter()
+                .filter(|k| !keys.contains(k))
+                .cloned()
+                .collect(),
+        };
+        out.push((id, new));
+    }
+    out
+}
+
+fn verdict(
+    kind: VerdictKind,
+    rule: Option<&Rule>,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+    detail: impl Into<String>,
+) -> Verdict {
+    Verdict {
+        kind,
+        rule: rule.map(|r| r.id.clone()),
+        source: rule.map(|r| r.source.clone()),
+        expected: expected.into(),
+        actual: actual.into(),
+        detail: detail.into(),
+    }
+}
+
+/// The business part of a body: inside `Response` for API 3.0, inside `<ActionResponse>` when an
+/// XML body was converted with its root element.
+fn payload<'a>(family: &FamilySpec, body: &'a Value) -> &'a Value {
+    match family.envelope {
+        Envelope::TencentResponse { .. } => body.get("Response").unwrap_or(body),
+        _ => match body.as_object() {
+            Some(o) if o.len() == 1 && o.keys().all(|k| k.ends_with("Response")) => {
+                o.values().next().unwrap_or(body)
+            }
+            _ => body,
+        },
+    }
+}
+
+/// Values at a dotted path (`a.b[].c`); `[]` iterates an array (a lone object counts as one).
+/// Returns `None` when a segment is missing.
+fn walk<'a>(v: &'a Value, path: &str) -> Option<Vec<&'a Value>> {
+    let mut cur = vec![v];
+    for seg in path.split('.') {
+        let (name, many) = match seg.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (seg, false),
+        };
+        let mut next = Vec::new();
+        for c in cur {
+            let x = c.get(name)?;
+            if many {
+                match x {
+                    Value::Array(a) => next.extend(a.iter()),
+                    Value::Null => {}
+                    other => next.push(other),
+                }
+            } else {
+                next.push(x);
+            }
+        }
+        cur = next;
+    }
+    Some(cur)
+}
+
+fn type_matches(v: &Value, t: FieldType, lenient: bool) -> bool {
+    match t {
+        FieldType::String => v.is_string(),
+        FieldType::Integer => v.is_i64() || v.is_u64() || (lenient && as_count(v).is_some()),
+        FieldType::Boolean => v.is_boolean() || (lenient && as_bool(v).is_some()),
+        FieldType::Array => v.is_array() || (lenient && v.is_object()),
+        FieldType::Object => v.is_object(),
+    }
+}
+
+fn as_count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Judges one outcome against an expectation.
+pub fn judge(
+    set: &SpecSet,
+    api: &LoadedApi,
+    case: &Case,
+    exp: &Expectation,
+    outcome: &Outcome,
+) -> Verdict {
+    let spec = &api.spec;
+    let family = set.family(spec.api.family);
+    let error_shape = rule_by_kind(spec, family, "error_shape");
+    let success_shape = rule_by_kind(spec, family, "success_shape");
+    let first_broken = |rules: &[String]| {
+        rules
+            .first()
+            .and_then(|id| all_rule_defs(spec, family).find(|r| &r.id == id))
+    };
+    let open_kind = if exp.open {
+        VerdictKind::Unspecified
+    } else {
+        VerdictKind::Pass
+    };
+    let sits = format!("{:?}", exp.situations);
+    match &outcome.result {
+        OutcomeResult::Malformed { reason } => {
+            let rule = if exp.error_ok && !exp.success_ok {
+                error_shape
+            } else {
+                success_shape.or(error_shape)
+            };
+            verdict(
+                VerdictKind::Fail,
+                rule,
+                exp.describe(),
+                format!(
+                    "HTTP {} with a body that is not the family's shape",
+                    outcome.status
+                ),
+                reason.clone(),
+            )
+        }
+        OutcomeResult::Error { code, message } => {
+            let actual = format!("error {code}: {message}");
+            if !outcome.problems.is_empty() {
+                return verdict(
+                    VerdictKind::Fail,
+                    error_shape,
+                    "the family's error envelope",
+                    actual,
+                    outcome.problems.join("; "),
+                );
+            }
+            if exp.open {
+                let rule = spec
+                    .rules
+                    .iter()
+                    .find(|r| r.errors.iter().any(|e| &e.code == code));
+                return verdict(
+                    VerdictKind::Unspecified,
+                    rule,
+                    exp.describe(),
+                    actual,
+                    format!("the documents leave this open: {sits}"),
+                );
+            }
+            if !exp.error_ok {
+                let owner =
+                    all_rule_defs(spec, family).find(|r| r.errors.iter().any(|e| &e.code == code));
+                let detail = match owner {
+                    Some(r) => format!(
+                        "a valid request was rejected with the code of rule {} ({})",
+                        r.id, r.description
+                    ),
+                    None => "a valid request was rejected with a code no rule ties to it".into(),
+                };
+                return verdict(
+                    VerdictKind::Fail,
+                    owner.or(success_shape),
+                    "success",
+                    actual,
+                    detail,
+                );
+            }
+            if exp.codes().contains(code.as_str()) {
+                return verdict(VerdictKind::Pass, None, exp.describe(), actual, "");
+            }
+            let rule = first_broken(&exp.broken).or_else(|| {
+                exp.acceptable
+                    .first()
+                    .and_then(|rc| all_rule_defs(spec, family).find(|r| r.id == rc.rule))
+            });
+            if exp.lenient_codes {
+                return verdict(
+                    VerdictKind::Unspecified,
+                    rule,
+                    exp.describe(),
+                    actual,
+                    format!("code outside the broken rules' codes, in an open situation: {sits}"),
+                );
+            }
+            verdict(
+                VerdictKind::Fail,
+                rule,
+                exp.describe(),
+                actual,
+                format!("broken rules: {}", exp.broken.join(", ")),
+            )
+        }
+        OutcomeResult::Success => {
+            if !exp.success_ok {
+                return verdict(
+                    VerdictKind::Fail,
+                    first_broken(&exp.broken),
+                    exp.describe(),
+                    "success",
+                    format!(
+                        "the request breaks {} but was accepted",
+                        exp.broken.join(", ")
+                    ),
+                );
+            }
+            if !outcome.problems.is_empty() {
+                return verdict(
+                    VerdictKind::Fail,
+                    success_shape,
+                    "the family's success envelope",
+                    "success",
+                    outcome.problems.join("; "),
+                );
+            }
+            let body = payload(family, &outcome.body);
+            let lenient = outcome.format == BodyFormat::Xml;
+            for f in spec.success_fields.iter().filter(|f| f.required) {
+                match walk(body, &f.path) {
+                    None => {
+                        return verdict(
+                            VerdictKind::Fail,
+                            success_shape,
+                            format!("field {} ({:?})", f.path, f.types),
+                            "missing",
+                            format!("required success field {} is missing", f.path),
+                        )
+                    }
+                    Some(vals) => {
+                        if let Some(bad) = vals
+                            .iter()
+                            .find(|v| !f.types.iter().any(|t| type_matches(v, *t, lenient)))
+                        {
+                            return verdict(
+                                VerdictKind::Fail,
+                                success_shape,
+                                format!("field {} of type {:?}", f.path, f.types),
+                                bad.to_string(),
+                                format!("success field {} has the wrong type", f.path),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(v) = per_item_check(spec, family, case, exp, body) {
+                return v;
+            }
+            verdict(
+                open_kind,
+                None,
+                exp.describe(),
+                "success",
+                if exp.open {
+                    format!("open: {sits}")
+                } else {
+                    String::new()
+                },
+            )
+        }
+    }
+}
+
+fn results(body: &Value) -> Vec<&Value> {
+    walk(body, "Results.Result[]").unwrap_or_default()
+}
+
+fn per_item_check(
+    spec: &ApiSpec,
+    family: &FamilySpec,
+    case: &Case,
+    exp: &Expectation,
+    body: &Value,
+) -> Option<Verdict> {
+    let rule = rule_by_kind(spec, family, "per_item_consistency")?;
+    let fail = |expected: String, actual: String, detail: &str| {
+        Some(verdict(
+            VerdictKind::Fail,
+            Some(rule),
+            expected,
+            actual,
+            detail,
+        ))
+    };
+    let named: BTreeSet<String> = param_items(spec, case, &spec.batch.param)
+        .into_iter()
+        .collect();
+    let rs = results(body);
+    let ids: Vec<String> = rs
+        .iter()
+        .map(|r| {
+            r.get("InstanceId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let fails = rs
+        .iter()
+        .filter(|r| r.get("Success").and_then(as_bool) == Some(false))
+        .count();
+    if let Some(total) = body.get("TotalCount") {
+        let t = as_count(total);
+        if t != Some(rs.len() as u64) || t != Some(named.len() as u64) {
+            return fail(
+                format!(
+                    "TotalCount = {} results = {} distinct instances",
+                    rs.len(),
+                    named.len()
+                ),
+                format!("TotalCount {total}, {} results", rs.len()),
+                "TotalCount disagrees with the results or the request",
+            );
+        }
+    }
+    if let Some(fc) = body.get("FailCount") {
+        if as_count(fc) != Some(fails as u64) {
+            return fail(
+                format!("FailCount {fails} (results with Success false)"),
+                format!("FailCount {fc}"),
+                "FailCount disagrees with the results",
+            );
+        }
+    }
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    if distinct.len() != ids.len() {
+        return fail(
+            "one result per instance".into(),
+            format!("{ids:?}"),
+            "an instance has several results",
+        );
+    }
+    if let Some(stranger) = ids.iter().find(|i| !named.contains(*i)) {
+        return fail(
+            format!("InstanceId among {named:?}"),
+            stranger.clone(),
+            "a result names an instance the request did not",
+        );
+    }
+    if !rs.is_empty() && ids.len() != named.len() {
+        return fail(
+            format!("a result for each of {named:?}"),
+            format!("{ids:?}"),
+            "an instance has no result",
+        );
+    }
+    if exp.open {
+        return None;
+    }
+    for item in &exp.items {
+        let Some(r) = rs
+            .iter()
+            .find(|r| r.get("InstanceId").and_then(Value::as_str) == Some(&item.item))
+        else {
+            continue;
+        };
+        let ok = r.get("Success").and_then(as_bool);
+        let code = r.get("Code").and_then(Value::as_str).unwrap_or("");
+        if item.success && ok == Some(false) {
+            let owner = spec
+                .rules
+                .iter()
+                .find(|x| x.errors.iter().any(|e| e.code == code));
+            return Some(verdict(
+                VerdictKind::Fail,
+                owner.or(Some(rule)),
+                format!("{} succeeds", item.item),
+                format!("{} failed with {code}", item.item),
+                "an item that can succeed failed",
+            ));
+        }
+        if !item.success {
+            let codes: BTreeSet<&str> = item
+                .rules
+                .iter()
+                .flat_map(|r| r.codes.iter().map(String::as_str))
+                .collect();
+            let first = item
+                .rules
+                .first()
+                .and_then(|rc| spec.rules.iter().find(|x| x.id == rc.rule));
+            if ok != Some(false) || (!codes.is_empty() && !codes.contains(code)) {
+                return Some(verdict(
+                    VerdictKind::Fail,
+                    first,
+                    format!("{} fails with one of {codes:?}", item.item),
+                    format!("{} success={ok:?} code={code}", item.item),
+                    "an item breaking a rule was not reported as such",
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Moves the world model forward after a successful call: the effect on the instances that
+/// succeeded (all named ones, or for per-item batches those whose result says so).
+pub fn apply(world: &mut World, api: &LoadedApi, case: &Case, outcome: &Outcome) {
+    if outcome.result != OutcomeResult::Success {
+        return;
+    }
+    let spec = &api.spec;
+    let per_item = spec.batch.mode == BatchMode::PerItem;
+    let body = outcome.body.get("Response").unwrap_or(&outcome.body);
+    let body = match body.as_object() {
+        Some(o) if o.len() == 1 && o.keys().all(|k| k.ends_with("Response")) => {
+            o.values().next().unwrap_or(body)
+        }
+        _ => body,
+    };
+    let rs = results(body);
+    let succeeded: Option<BTreeSet<String>> = (per_item && !rs.is_empty()).then(|| {
+        rs.iter()
+            .filter(|r| r.get("Success").and_then(as_bool) != Some(false))
+            .filter_map(|r| {
+                r.get("InstanceId")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect()
+    });
+    let new = after(spec, world, case, |id| {
+        succeeded.as_ref().is_none_or(|s| s.contains(id))
+    });
+    let product = instance_product(spec);
+    for (id, keys) in new {
+        if let Some(i) = world
+            .instances
+            .iter_mut()
+            .find(|i| i.product == product && i.region == case.region && i.id == id)
+        {
+            i.keys = keys;
+        }
+    }
+}
+
+fn compare(
+    api: &LoadedApi,
+    expected: &World,
+    observed: &[(String, Vec<String>)],
+    what: &str,
+) -> Option<Verdict> {
+    let spec = &api.spec;
+    let product = instance_product(spec);
+    let mut want = Vec::new();
+    let mut got = Vec::new();
+    for (id, keys) in observed {
+        let Some(model) = expected
+            .instances
+            .iter()
+            .find(|i| i.product == product && &i.id == id)
+        else {
+            continue;
+        };
+        let m: BTreeSet<&String> = model.keys.iter().collect();
+        let o: BTreeSet<&String> = keys.iter().collect();
+        if m != o {
+            want.push(format!("{id}: {m:?}"));
+            got.push(format!("{id}: {o:?}"));
+        }
+    }
+    if want.is_empty() {
+        return None;
+    }
+    Some(verdict(
+        VerdictKind::Fail,
+        effect_rule(spec),
+        want.join("; "),
+        got.join("; "),
+        what,
+    ))
+}
+
+/// Compares observed key bindings with the model after a success.
+pub fn check_state(
+    api: &LoadedApi,
+    expected: &World,
+    observed: &[(String, Vec<String>)],
+) -> Option<Verdict> {
+    let what = match api.spec.effect.kind {
+        EffectKind::BindReplace => "the instances do not hold exactly the requested keys",
+        EffectKind::Unbind => "the named keys are not removed exactly",
+    };
+    compare(api, expected, observed, what)
+}
+
+/// Compares observed key bindings with the unchanged model after an error.
+pub fn check_unchanged(
+    api: &LoadedApi,
+    before: &World,
+    observed: &[(String, Vec<String>)],
+) -> Option<Verdict> {
+    let what = if api.spec.batch.mode == BatchMode::AllOrNothing {
+        format!(
+            "all-or-nothing batch partially applied (batch over {}): a failed call changed keys",
+            api.spec.batch.param
+        )
+    } else {
+        "a failed call changed keys".to_string()
+    };
+    compare(api, before, observed, &what)
+}
+
+#[cfg(test)]
+mod tests;
