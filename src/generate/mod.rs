@@ -256,4 +256,4 @@ pub fn shrink(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -243,3 +243,69 @@ fn several_violations_at_once_when_asked() {
     assert!(cases.iter().any(|c| c.violates.len() >= 3));
     let _ = Check::BindsKeys;
 }
+
+/// An unbind API with a scalar key parameter (like API 2.0's `keyId`), built from the CVM spec.
+fn unbind_api(set: &SpecSet) -> LoadedApi {
+    use crate::spec::{EffectKind, ParamType, Unspecified};
+    let mut api = set.apis[0].clone();
+    api.spec.effect.kind = EffectKind::Unbind;
+    for p in &mut api.spec.parameters {
+        if p.name == "KeyIds" {
+            p.kind = ParamType::String;
+            p.max_items = None;
+        }
+    }
+    api.spec.rules.retain(|r| {
+        !matches!(&r.check, Check::MaxItems { param, .. } | Check::NonEmpty { param } if param == "KeyIds")
+    });
+    for r in &mut api.spec.rules {
+        if r.check == Check::BindsKeys {
+            r.check = Check::UnbindsKeys;
+        }
+    }
+    let src = api.spec.batch.source.clone();
+    api.spec.unspecified.push(Unspecified {
+        id: "not-bound".into(),
+        situation: Situation::UnbindNotBound,
+        description: "d".into(),
+        emulator: "e".into(),
+        oracle: "o".into(),
+        sources: vec![src],
+    });
+    api
+}
+
+#[test]
+fn unbind_cases_name_bound_keys_and_the_not_bound_situation_is_generated() {
+    let set = cvm_set();
+    let api = unbind_api(&set);
+    let w = World::default_world();
+    let fam = set.family(api.spec.api.family);
+    for c in draw(
+        &valid_strategy(&set, &api, &w, &GenOptions::default()),
+        9,
+        100,
+    ) {
+        let key = c.params["KeyIds"]
+            .as_str()
+            .expect("a scalar key")
+            .to_string();
+        let a = analyze(&api.spec, fam, &w, &c);
+        assert!(
+            a.broken.is_empty() && !c.situations.contains(&Situation::UnbindNotBound),
+            "{c:?}"
+        );
+        let exp = crate::oracle::expect(&set, &api, &w, &c);
+        assert!(exp.after.iter().all(|(_, keys)| !keys.contains(&key)));
+    }
+    let cases = corpus(&set, &api, &w, 9, 300, &GenOptions::default());
+    assert!(cases
+        .iter()
+        .any(|c| c.situations.contains(&Situation::UnbindNotBound)));
+    for rule in Ctx::new(&set, &api, &w, &GenOptions::default()).breakable_rules() {
+        let s = rule_strategy(&set, &api, &w, &GenOptions::default(), &rule).unwrap();
+        for c in draw(&s, 4, 20) {
+            assert_eq!(c.violates, vec![rule.clone()], "{c:?}");
+        }
+    }
+}

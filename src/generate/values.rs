@@ -59,6 +59,33 @@ pub struct Ctx {
     keys: Vec<String>,
     transports: Vec<(u32, Transport)>,
     extra: usize,
+    /// For unbind effects: each key with the strict (forced) instances it is bound to.
+    pairs_strict: Vec<(String, Vec<String>)>,
+    pairs_forced: Vec<(String, Vec<String>)>,
+}
+
+fn pairs(
+    world: &World,
+    unbind: bool,
+    keys: &[String],
+    pool: &[String],
+) -> Vec<(String, Vec<String>)> {
+    if !unbind {
+        return vec![];
+    }
+    let pool: HashSet<&String> = pool.iter().collect();
+    keys.iter()
+        .map(|k| {
+            let bound: Vec<String> = world
+                .instances
+                .iter()
+                .filter(|i| pool.contains(&i.id) && i.keys.contains(k))
+                .map(|i| i.id.clone())
+                .collect();
+            (k.clone(), bound)
+        })
+        .filter(|(_, b)| !b.is_empty())
+        .collect()
 }
 
 fn os_ok(spec: &ApiSpec, param: &str, i: &Instance) -> bool {
@@ -227,7 +254,7 @@ impl Ctx {
             .and_then(|k| analyze::param(&spec, k))
             .and_then(|p| analyze::resource_of(&spec, p))
             .map_or(spec.api.product, |r| r.0);
-        let keys = world
+        let keys: Vec<String> = world
             .key_pairs
             .iter()
             .filter(|k| k.product == key_product && k.region == region)
@@ -239,7 +266,12 @@ impl Ctx {
             .map(|i| i.id.clone())
             .chain(world.key_pairs.iter().map(|k| k.id.clone()))
             .collect();
+        let unbind = spec.effect.kind == EffectKind::Unbind;
+        let pairs_strict = pairs(world, unbind, &keys, &strict);
+        let pairs_forced = pairs(world, unbind, &keys, &forced);
         Ctx {
+            pairs_strict,
+            pairs_forced,
             api: api.name.clone(),
             region,
             listed: spec.unspecified.iter().map(|u| u.situation).collect(),
@@ -410,26 +442,10 @@ impl Ctx {
             let inst = ctx.inst_param.clone().unwrap_or_default();
             let key = ctx.key_param.clone().unwrap_or_default();
             // For unbind: a key bound to some instances, then some of those instances.
-            let pairs: Vec<(String, Vec<String>)> = if ctx.spec.effect.kind == EffectKind::Unbind {
-                ctx.keys
-                    .iter()
-                    .map(|k| {
-                        let bound = pool
-                            .iter()
-                            .filter(|id| {
-                                ctx.world
-                                    .instances
-                                    .iter()
-                                    .any(|i| &i.id == *id && i.keys.contains(k))
-                            })
-                            .cloned()
-                            .collect::<Vec<_>>();
-                        (k.clone(), bound)
-                    })
-                    .filter(|(_, b)| !b.is_empty())
-                    .collect()
+            let pairs = if force == Some(true) && !strict {
+                ctx.pairs_forced.clone()
             } else {
-                vec![]
+                ctx.pairs_strict.clone()
             };
             let ctx2 = ctx.clone();
             let pair_strategy: BoxedStrategy<(Value, Value)> = if !pairs.is_empty() {

@@ -1,1 +1,336 @@
+use serde_json::json;
 
+use super::*;
+use crate::generate::{self, GenOptions};
+use crate::protocol::{BodyFormat, Outcome, OutcomeResult};
+use crate::spec::{BatchMode, Check, Field, FieldType, Rule};
+
+fn set() -> SpecSet {
+    crate::generate::tests::cvm_set()
+}
+
+fn success(body: Value) -> Outcome {
+    Outcome {
+        status: 200,
+        result: OutcomeResult::Success,
+        request_id: Some("r-1".into()),
+        body,
+        format: BodyFormat::Json,
+        problems: vec![],
+    }
+}
+
+fn error(code: &str) -> Outcome {
+    Outcome {
+        status: 200,
+        result: OutcomeResult::Error {
+            code: code.into(),
+            message: "m".into(),
+        },
+        request_id: Some("r-1".into()),
+        body: json!({"Response": {"Error": {"Code": code, "Message": "m"}, "RequestId": "r-1"}}),
+        format: BodyFormat::Json,
+        problems: vec![],
+    }
+}
+
+fn ok_body() -> Value {
+    json!({"Response": {"RequestId": "6EF60BEC-0242-43AF-BB20-270359FB54A7"}})
+}
+
+fn case(params: Value) -> Case {
+    Case {
+        api: "tencent-cvm/AssociateInstancesKeyPairs".into(),
+        region: "ap-guangzhou".into(),
+        params: params.as_object().unwrap().clone(),
+        violates: vec![],
+        situations: vec![],
+        auth: crate::generate::AuthFault::None,
+        transport: crate::generate::Transport {
+            method: crate::protocol::Method::Post,
+            signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
+            format: crate::protocol::ResponseFormat::Default,
+            index_base: 0,
+        },
+    }
+}
+
+#[test]
+fn generated_valid_cases_pass_against_a_well_shaped_success() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let s = generate::valid_strategy(&set, api, &w, &GenOptions::default());
+    let mut runner = generate::seeded_runner(21);
+    for _ in 0..200 {
+        use proptest::strategy::{Strategy, ValueTree};
+        let c = s.new_tree(&mut runner).unwrap().current();
+        let exp = expect(&set, api, &w, &c);
+        assert!(exp.success_ok && !exp.error_ok, "{c:?} {exp:?}");
+        let v = judge(&set, api, &c, &exp, &success(ok_body()));
+        assert_eq!(v.kind, VerdictKind::Pass, "{v:?}");
+        assert!(exp.rules.contains(&"binds-keys".to_string()));
+    }
+}
+
+#[test]
+fn invalid_cases_expect_only_codes_of_the_rules_they_break() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    for c in generate::corpus(&set, api, &w, 5, 500, &GenOptions::default()) {
+        let exp = expect(&set, api, &w, &c);
+        if c.violates.is_empty() {
+            continue;
+        }
+        assert!(!exp.success_ok, "{c:?}");
+        let allowed: BTreeSet<String> = c
+            .violates
+            .iter()
+            .flat_map(|r| rule_codes(&api.spec, set.family(api.spec.api.family), r).codes)
+            .collect();
+        for code in exp.codes() {
+            assert!(allowed.contains(code), "{code} not from {:?}", c.violates);
+        }
+        let first = exp.codes().into_iter().next().unwrap().to_string();
+        assert_eq!(
+            judge(&set, api, &c, &exp, &error(&first)).kind,
+            VerdictKind::Pass
+        );
+    }
+}
+
+#[test]
+fn the_oracle_recomputes_a_windows_instance_it_was_not_told_about() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceIds": ["ins-cw000000"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(exp.broken, vec!["instance-linux".to_string()]);
+    assert!(exp
+        .codes()
+        .contains("UnsupportedOperation.InstanceOsWindows"));
+}
+
+#[test]
+fn judge_fails_a_wrong_code_naming_the_broken_rule() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &error("InvalidKeyPairId.NotFound"));
+    assert_eq!(v.kind, VerdictKind::Fail);
+    assert_eq!(v.rule.as_deref(), Some("instance-ids-required"));
+    assert!(v.expected.contains("MissingParameter"), "{v:?}");
+    assert_eq!(
+        judge(&set, api, &c, &exp, &error("MissingParameter")).kind,
+        VerdictKind::Pass
+    );
+}
+
+#[test]
+fn judge_fails_a_success_where_an_error_was_expected() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(
+        json!({"InstanceIds": ["ins-cs000001"], "KeyIds": ["skey-ck000001"], "ForceStop": "maybe"}),
+    );
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &success(ok_body()));
+    assert_eq!(v.kind, VerdictKind::Fail);
+    assert_eq!(v.rule.as_deref(), Some("force-stop-type"));
+}
+
+#[test]
+fn judge_fails_an_error_for_a_valid_request_naming_the_rule_of_the_code() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceIds": ["ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &error("InvalidInstanceId.NotFound"));
+    assert_eq!(v.kind, VerdictKind::Fail);
+    assert_eq!(v.rule.as_deref(), Some("instance-exists"));
+}
+
+#[test]
+fn judge_fails_a_success_without_request_id() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceIds": ["ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let mut o = success(json!({"Response": {}}));
+    o.request_id = None;
+    o.problems = vec!["missing Response.RequestId".into()];
+    let v = judge(&set, api, &c, &exp, &o);
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("success-shape"))
+    );
+    // The field check alone catches it too.
+    o.problems.clear();
+    let v = judge(&set, api, &c, &exp, &o);
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("success-shape"))
+    );
+}
+
+#[test]
+fn open_situations_are_unspecified_never_failed() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceIds": ["ins-cr000000"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert!(exp.open);
+    assert_eq!(
+        judge(&set, api, &c, &exp, &success(ok_body())).kind,
+        VerdictKind::Unspecified
+    );
+    assert_eq!(
+        judge(
+            &set,
+            api,
+            &c,
+            &exp,
+            &error("UnsupportedOperation.InstanceStateRunning")
+        )
+        .kind,
+        VerdictKind::Unspecified
+    );
+}
+
+/// A per-item variant of the CVM spec, built in the test.
+fn per_item_api(set: &SpecSet) -> LoadedApi {
+    let mut api = set.apis[0].clone();
+    let src = api.spec.batch.source.clone();
+    api.spec.batch.mode = BatchMode::PerItem;
+    api.spec.rules.push(Rule {
+        id: "per-item-consistency".into(),
+        description: "counts agree".into(),
+        check: Check::PerItemConsistency,
+        errors: vec![],
+        source: src.clone(),
+    });
+    for (path, t) in [
+        ("TotalCount", FieldType::Integer),
+        ("FailCount", FieldType::Integer),
+        ("Results.Result[].Success", FieldType::Boolean),
+    ] {
+        api.spec.success_fields.push(Field {
+            path: path.into(),
+            types: vec![t, FieldType::String],
+            required: true,
+            source: src.clone(),
+        });
+    }
+    api
+}
+
+fn per_item_body(fail_count: Value) -> Value {
+    json!({"Response": {"RequestId": "r", "TotalCount": 2, "FailCount": fail_count, "Results": {"Result": [
+        {"InstanceId": "ins-cs000001", "Success": "true", "Code": "200"},
+        {"InstanceId": "ins-zzzzzzzz", "Success": false, "Code": "InvalidInstanceId.NotFound"}
+    ]}}})
+}
+
+#[test]
+fn judge_fails_an_inconsistent_fail_count_on_per_item_batches() {
+    let set = set();
+    let api = per_item_api(&set);
+    let w = World::default_world();
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001", "ins-zzzzzzzz"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, &api, &w, &c);
+    assert!(
+        exp.success_ok,
+        "a missing instance is a per-item failure: {exp:?}"
+    );
+    assert_eq!(exp.items.iter().filter(|i| !i.success).count(), 1);
+    assert_eq!(
+        judge(&set, &api, &c, &exp, &success(per_item_body(json!("1")))).kind,
+        VerdictKind::Pass
+    );
+    let v = judge(&set, &api, &c, &exp, &success(per_item_body(json!(0))));
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("per-item-consistency"))
+    );
+    // Apply only what succeeded.
+    let mut w2 = w.clone();
+    apply(&mut w2, &api, &c, &success(per_item_body(json!(1))));
+    assert_eq!(
+        w2.instance(crate::spec::Product::Cvm, "ins-cs000001")
+            .unwrap()
+            .keys,
+        vec!["skey-ck000001"]
+    );
+}
+
+#[test]
+fn check_state_fails_an_associate_that_kept_old_keys_and_passes_the_right_one() {
+    let set = set();
+    let api = &set.apis[0];
+    let mut w = World::default_world();
+    // ins-cs000000 holds skey-ck000000 in the default world.
+    let c = case(json!({"InstanceIds": ["ins-cs000000"], "KeyIds": ["skey-ck000005"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(
+        exp.after,
+        vec![(
+            "ins-cs000000".to_string(),
+            vec!["skey-ck000005".to_string()]
+        )]
+    );
+    apply(&mut w, api, &c, &success(ok_body()));
+    let kept = [(
+        "ins-cs000000".to_string(),
+        vec!["skey-ck000000".to_string(), "skey-ck000005".to_string()],
+    )];
+    let v = check_state(api, &w, &kept).expect("fails");
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("binds-keys"))
+    );
+    let right = [(
+        "ins-cs000000".to_string(),
+        vec!["skey-ck000005".to_string()],
+    )];
+    assert!(check_state(api, &w, &right).is_none());
+}
+
+#[test]
+fn check_unchanged_fails_a_partially_applied_all_or_nothing_batch() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    // ins-cw000000 is Windows: the whole batch must fail and change nothing.
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001", "ins-cw000000"], "KeyIds": ["skey-ck000003"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert!(!exp.success_ok);
+    let o = error("UnsupportedOperation.InstanceOsWindows");
+    assert_eq!(judge(&set, api, &c, &exp, &o).kind, VerdictKind::Pass);
+    apply(&mut w.clone(), api, &c, &o);
+    let observed = [
+        (
+            "ins-cs000001".to_string(),
+            vec!["skey-ck000003".to_string()],
+        ),
+        ("ins-cw000000".to_string(), vec![]),
+    ];
+    let v = check_unchanged(api, &w, &observed).expect("fails");
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("binds-keys"))
+    );
+    assert!(
+        v.detail.contains("all-or-nothing batch partially applied"),
+        "{v:?}"
+    );
+}
