@@ -45,7 +45,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check every spec against a target (default: the built-in emulator, started in-process).
-    #[command(after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world the target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete.")]
+    #[command(
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world the target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
+    )]
     Run(RunArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
     Replay(ReplayArgs),
@@ -730,17 +732,32 @@ async fn start_target(
         if !faults.is_empty() {
             return Err((exit::USAGE, "error: --fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target".into()));
         }
-        let target = crate::run::Target::new(url, timeout).map_err(|e| (exit::USAGE, format!("error: {e}")))?;
-        return Ok(Running { target, admin: false, stop: None });
+        let target = crate::run::Target::new(url, timeout)
+            .map_err(|e| (exit::USAGE, format!("error: {e}")))?;
+        return Ok(Running {
+            target,
+            admin: false,
+            stop: None,
+        });
     }
     let mut set = BTreeSet::new();
     for name in faults {
-        set.insert(name.parse::<Fault>().map_err(|e| (exit::USAGE, format!("error: {e}")))?);
+        set.insert(
+            name.parse::<Fault>()
+                .map_err(|e| (exit::USAGE, format!("error: {e}")))?,
+        );
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| (exit::TARGET, format!("error: cannot listen on loopback: {e}")))?;
-    let addr = listener.local_addr().map_err(|e| (exit::TARGET, e.to_string()))?;
+        .map_err(|e| {
+            (
+                exit::TARGET,
+                format!("error: cannot listen on loopback: {e}"),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| (exit::TARGET, e.to_string()))?;
     let emu = Arc::new(Emulator::new(emulator::Config {
         world: world.clone(),
         faults: set,
@@ -754,14 +771,23 @@ async fn start_target(
     }));
     let target = crate::run::Target::new(&format!("http://{addr}"), timeout)
         .map_err(|e| (exit::TARGET, format!("error: {e}")))?;
-    Ok(Running { target, admin: true, stop: Some(tx) })
+    Ok(Running {
+        target,
+        admin: true,
+        stop: Some(tx),
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| fail(exit::TARGET, format!("error: cannot start the runtime: {e}")))
+        .map_err(|e| {
+            fail(
+                exit::TARGET,
+                format!("error: cannot start the runtime: {e}"),
+            )
+        })
 }
 
 fn run(args: RunArgs) -> u8 {
@@ -881,12 +907,34 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i - 1, n))
 }
 
-fn dry_run(set: &SpecSet, world: &World, target: &crate::run::Target, opts: &crate::run::RunOptions) -> u8 {
-    let gen = crate::generate::GenOptions { violations: opts.violations, ..Default::default() };
-    for (i, api) in crate::run::select(set, &opts.patterns).into_iter().enumerate() {
+fn dry_run(
+    set: &SpecSet,
+    world: &World,
+    target: &crate::run::Target,
+    opts: &crate::run::RunOptions,
+) -> u8 {
+    let gen = crate::generate::GenOptions {
+        violations: opts.violations,
+        ..Default::default()
+    };
+    for (i, api) in crate::run::select(set, &opts.patterns)
+        .into_iter()
+        .enumerate()
+    {
         let seed = opts.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        for (n, case) in crate::generate::corpus(set, api, world, seed, opts.cases, &gen).into_iter().enumerate() {
-            match crate::run::sign_case(api, &case, &target.authority(), &opts.tencent, &opts.alibaba, emulator::server::now(), n as u64) {
+        for (n, case) in crate::generate::corpus(set, api, world, seed, opts.cases, &gen)
+            .into_iter()
+            .enumerate()
+        {
+            match crate::run::sign_case(
+                api,
+                &case,
+                &target.authority(),
+                &opts.tencent,
+                &opts.alibaba,
+                emulator::server::now(),
+                n as u64,
+            ) {
                 Ok(req) => {
                     let req = crate::report::redact(&req);
                     println!("# {} case {n}: breaks {:?}", api.name, case.violates);
@@ -902,7 +950,12 @@ fn dry_run(set: &SpecSet, world: &World, target: &crate::run::Target, opts: &cra
 fn replay(args: ReplayArgs) -> u8 {
     let text = match std::fs::read_to_string(&args.file) {
         Ok(t) => t,
-        Err(e) => return fail(exit::USAGE, format!("error: cannot read {}: {e}", args.file.display())),
+        Err(e) => {
+            return fail(
+                exit::USAGE,
+                format!("error: cannot read {}: {e}", args.file.display()),
+            )
+        }
     };
     let failure: crate::run::Failure = match serde_json::from_str(&text) {
         Ok(f) => f,

@@ -241,7 +241,11 @@ impl Ctx {
             .iter()
             .any(|u| u.situation == Situation::RunningWithoutForce);
         let strict = ids(&|i| os_ok(&spec, &ip, i) && state_ok(&spec, &ip, i));
-        let forced = ids(&|i| os_ok(&spec, &ip, i));
+        // The force flag shuts a RUNNING instance down (seeds: "是否对运行中的实例选择强制关机");
+        // it does not make other states (PENDING, STOPPING, ...) acceptable.
+        let forced = ids(&|i| {
+            os_ok(&spec, &ip, i) && (state_ok(&spec, &ip, i) || i.state == InstanceState::Running)
+        });
         let running = ids(&|i| os_ok(&spec, &ip, i) && i.state == InstanceState::Running);
         let bad_os = ids(&|i| !os_ok(&spec, &ip, i) && state_ok(&spec, &ip, i));
         let bad_state = ids(&|i| {

@@ -234,17 +234,20 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                         find_instance(world, product, &case.region, s).map(|i| (s, i.state))
                     })
                     .collect();
-                if forced {
-                    if named.iter().any(|(_, st)| *st == InstanceState::Running)
-                        && listed.contains(&Situation::RunningWithForce)
-                    {
-                        add(&mut situations, Situation::RunningWithForce);
-                    }
-                    false
-                } else {
+                if forced
+                    && named.iter().any(|(_, st)| *st == InstanceState::Running)
+                    && listed.contains(&Situation::RunningWithForce)
+                {
+                    add(&mut situations, Situation::RunningWithForce);
+                }
+                {
+                    // The force flag lifts the requirement for RUNNING instances only: it
+                    // shuts a running instance down; other states stay unsupported.
                     let bad: Vec<(&String, InstanceState)> = named
                         .into_iter()
-                        .filter(|(_, st)| !allowed.contains(st))
+                        .filter(|(_, st)| {
+                            !(allowed.contains(st) || (forced && *st == InstanceState::Running))
+                        })
                         .collect();
                     let only_running = !bad.is_empty()
                         && bad.iter().all(|(_, st)| *st == InstanceState::Running)

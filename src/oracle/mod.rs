@@ -170,12 +170,23 @@ pub fn all_rules(set: &SpecSet, api: &LoadedApi) -> Vec<String> {
 
 /// Codes of the API's table a request can provoke (those not marked unreachable).
 pub fn documented_codes(api: &LoadedApi) -> Vec<String> {
-    api.spec
+    // The document's own reachable codes, plus the family codes its rules answer with (API 2.0
+    // has no table of its own: every code it uses is a family code).
+    let mut codes: std::collections::BTreeSet<String> = api
+        .spec
         .error_codes
         .iter()
         .filter(|c| c.unreachable.is_none())
         .map(|c| c.code.clone())
-        .collect()
+        .collect();
+    codes.extend(
+        api.spec
+            .rules
+            .iter()
+            .flat_map(|r| &r.errors)
+            .map(|e| e.code.clone()),
+    );
+    codes.into_iter().collect()
 }
 
 /// Situations after which the outcome is open (the others only qualify it).

@@ -63,7 +63,11 @@ fn redact_pairs(s: &str) -> String {
 /// use `apiconform replay`).
 pub fn curl(req: &HttpRequest, base: &str) -> String {
     let url = format!("{}{}", base.trim_end_matches('/'), req.target);
-    let mut cmd = format!("curl -sS -X {} '{}'", req.method, url.replace('\'', "'\\''"));
+    let mut cmd = format!(
+        "curl -sS -X {} '{}'",
+        req.method,
+        url.replace('\'', "'\\''")
+    );
     for (k, v) in &req.headers {
         if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length") {
             continue;
@@ -119,7 +123,11 @@ pub fn table(report: &RunReport) -> String {
         rate,
         report.failed(),
         report.seed,
-        if report.interrupted { " — interrupted" } else { "" }
+        if report.interrupted {
+            " — interrupted"
+        } else {
+            ""
+        }
     );
     for a in &report.apis {
         if a.unobservable_effects > 0 {
@@ -180,7 +188,11 @@ pub fn junit(report: &RunReport) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"apiconform\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
-        report.apis.iter().map(|a| a.rules_total.len()).sum::<usize>(),
+        report
+            .apis
+            .iter()
+            .map(|a| a.rules_total.len())
+            .sum::<usize>(),
         report.apis.iter().map(|a| a.failures.len()).sum::<usize>(),
         report.seconds
     );

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::generate::{self, AuthFault, Case, GenOptions};
 use crate::oracle::{self, VerdictKind};
-use crate::protocol::{self, Call, Clock, Credentials, FamilyId, HttpRequest, HttpResponse, Outcome};
+use crate::protocol::{
+    self, Call, Clock, Credentials, FamilyId, HttpRequest, HttpResponse, Outcome,
+};
 use crate::spec::{LoadedApi, Source, SpecSet};
 use crate::world::World;
 pub use target::{Target, TransportError};
@@ -277,13 +279,7 @@ async fn run_api(
             .chain(family.rules.iter())
             .map(|r| r.id.clone())
             .collect(),
-        codes_documented: api
-            .spec
-            .error_codes
-            .iter()
-            .filter(|e| e.unreachable.is_none())
-            .map(|e| e.code.clone())
-            .collect(),
+        codes_documented: oracle::documented_codes(api).into_iter().collect(),
         ..Default::default()
     };
     let gen_opts = GenOptions {
@@ -361,9 +357,18 @@ struct Judged {
 async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
     let guards = lock_all(ctx, &instances).await;
-    let before = ctx.world.lock().expect("world lock").clone();
+    let mut before = ctx.world.lock().expect("world lock").clone();
+    let (request, first, response, retries) = send_case(ctx, api, case).await?;
+    if let Some(first) = first {
+        // A replayed nonce: the first, ordinary send took effect; judge the replay against that.
+        let outcome = protocol::decode(api.spec.api.family, &first);
+        let plain = Case {
+            auth: AuthFault::None,
+            ..case.clone()
+        };
+        oracle::apply(&mut before, api, &plain, &outcome);
+    }
     let expectation = oracle::expect(ctx.set, api, &before, case);
-    let (request, response, retries) = send_case(ctx, api, case).await?;
     let outcome = protocol::decode(api.spec.api.family, &response);
     let mut verdict = oracle::judge(ctx.set, api, case, &expectation, &outcome);
     let mut unobservable = false;
@@ -399,9 +404,11 @@ async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged,
             .iter_mut()
             .filter(|i| i.product == product && instances.contains(&i.id))
         {
-            let seen = observed
-                .as_ref()
-                .and_then(|o| o.iter().find(|(id, _)| *id == inst.id).map(|(_, k)| k.clone()));
+            let seen = observed.as_ref().and_then(|o| {
+                o.iter()
+                    .find(|(id, _)| *id == inst.id)
+                    .map(|(_, k)| k.clone())
+            });
             let modelled = after
                 .instances
                 .iter()
@@ -499,7 +506,9 @@ pub fn sign_case(
     }
     match case.auth {
         AuthFault::WrongSecret => creds.secret.push_str("-wrong"),
-        AuthFault::UnknownSecretId => creds.id = format!("{}UNKNOWN", &creds.id[..creds.id.len().min(8)]),
+        AuthFault::UnknownSecretId => {
+            creds.id = format!("{}UNKNOWN", &creds.id[..creds.id.len().min(8)])
+        }
         AuthFault::ExpiredTimestamp => clock.timestamp -= 3 * 3600,
         _ => {}
     }
@@ -537,11 +546,10 @@ fn tamper(req: &mut HttpRequest) {
     }
 }
 
-async fn send_case(
-    ctx: &Ctx<'_>,
-    api: &LoadedApi,
-    case: &Case,
-) -> Result<(HttpRequest, HttpResponse, usize), RunError> {
+type Sent = (HttpRequest, Option<HttpResponse>, HttpResponse, usize);
+
+/// Signs and sends a case; for a replayed nonce, also returns the first send's response.
+async fn send_case(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
     let nonce = ctx.nonce.fetch_add(1, Ordering::Relaxed) as u64 + (ctx.opts.seed << 20);
     let req = sign_case(
         api,
@@ -558,12 +566,14 @@ async fn send_case(
             reason: e.to_string(),
         })
     })?;
-    if case.auth == AuthFault::ReusedNonce {
+    let first = if case.auth == AuthFault::ReusedNonce {
         // First send is an ordinary request; the second, byte for byte the same, is judged.
-        let _ = send_with_retry(ctx, &req).await?;
-    }
+        Some(send_with_retry(ctx, &req).await?.0)
+    } else {
+        None
+    };
     let (resp, retries) = send_with_retry(ctx, &req).await?;
-    Ok((req, resp, retries))
+    Ok((req, first, resp, retries))
 }
 
 /// Retries only transport faults, with backoff; a response of any kind is returned as is.
@@ -616,7 +626,11 @@ async fn shrink(
     let request = crate::report::redact(&best.request);
     Ok(Failure {
         api: api.name.clone(),
-        rule: best.verdict.rule.clone().unwrap_or_else(|| rule.to_string()),
+        rule: best
+            .verdict
+            .rule
+            .clone()
+            .unwrap_or_else(|| rule.to_string()),
         source: best.verdict.source.clone(),
         expected: best.verdict.expected.clone(),
         actual: best.verdict.actual.clone(),

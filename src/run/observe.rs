@@ -4,7 +4,9 @@ use serde_json::{json, Value};
 
 use super::{now, Ctx, RunError};
 use crate::generate::Case;
-use crate::protocol::{self, Call, Clock, FamilyId, HttpRequest, Method, Params, ResponseFormat, SignatureMethod};
+use crate::protocol::{
+    self, Call, Clock, FamilyId, HttpRequest, Method, Params, ResponseFormat, SignatureMethod,
+};
 use crate::spec::{LoadedApi, Observation, ParamType, Product};
 use crate::world::World;
 
@@ -24,7 +26,10 @@ pub fn instance_ids(api: &LoadedApi, case: &Case) -> Vec<String> {
         .map(|p| p.kind);
     let value = case.params.get(name);
     let items: Vec<String> = match (value, kind) {
-        (Some(Value::Array(a)), _) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        (Some(Value::Array(a)), _) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
         (Some(Value::String(s)), Some(ParamType::JsonStringList)) => {
             serde_json::from_str::<Vec<String>>(s).unwrap_or_default()
         }
@@ -65,7 +70,9 @@ pub(super) async fn observe(
                     format: ResponseFormat::Default,
                 };
                 let body = describe(ctx, &call).await?;
-                let set = body.pointer("/Response/InstanceSet").and_then(Value::as_array);
+                let set = body
+                    .pointer("/Response/InstanceSet")
+                    .and_then(Value::as_array);
                 return Ok(set.map(|set| {
                     set.iter()
                         .map(|i| {
@@ -79,7 +86,10 @@ pub(super) async fn observe(
             }
             Observation::EcsDescribeInstances => {
                 let mut params = Params::new();
-                params.insert("InstanceIds".into(), json!(serde_json::to_string(ids).unwrap_or_default()));
+                params.insert(
+                    "InstanceIds".into(),
+                    json!(serde_json::to_string(ids).unwrap_or_default()),
+                );
                 params.insert("RegionId".into(), json!(case.region));
                 params.insert("PageSize".into(), json!("100"));
                 let call = Call {
@@ -96,7 +106,9 @@ pub(super) async fn observe(
                     format: ResponseFormat::Json,
                 };
                 let body = describe(ctx, &call).await?;
-                let list = body.pointer("/Instances/Instance").and_then(Value::as_array);
+                let list = body
+                    .pointer("/Instances/Instance")
+                    .and_then(Value::as_array);
                 return Ok(list.map(|list| {
                     list.iter()
                         .map(|i| {
@@ -166,6 +178,10 @@ fn str_of(v: Option<&Value>) -> String {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -120,7 +120,11 @@ impl Target {
                 )
             })
             .collect();
-        let body = resp.bytes().await.map_err(|e| self.unreachable(e))?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec();
         Ok(HttpResponse {
             status,
             headers,

@@ -421,7 +421,8 @@ pub enum Check {
         param: String,
         /// Allowed states.
         allowed: Vec<InstanceState>,
-        /// A boolean parameter that lifts the requirement (`ForceStop`).
+        /// A boolean parameter that, when true, lifts the requirement for RUNNING instances
+        /// (`ForceStop` shuts a running instance down); other states stay unsupported.
         #[serde(default)]
         unless: Option<String>,
     },
