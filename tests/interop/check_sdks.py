@@ -196,10 +196,11 @@ def _():
     expect(resp.RequestId, "no RequestId")
 
 
-@check("tencent tc3-post ecm Windows instance -> InvalidParameterValue.InstanceIdNotSupported")
+@check("tencent tc3-post ecm unknown instance -> InvalidParameterValue.InstanceIdNotSupported")
 def _():
+    # Seed 001 has no NotFound code: an instance that cannot be operated on is "not supported".
     expect_tencent_error(
-        lambda: disassociate(ecm(), ["ein-ew000000"], ["skey-ek000000"], ecm_models),
+        lambda: disassociate(ecm(), ["ein-zzzzzzzz"], ["skey-ek000000"], ecm_models),
         "InvalidParameterValue.InstanceIdNotSupported",
     )
 
