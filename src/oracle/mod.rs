@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::generate::Case;
-use crate::protocol::{BodyFormat, Outcome, OutcomeResult};
+use crate::protocol::{BodyFormat, Outcome, OutcomeResult, ResponseFormat, SignatureMethod};
 use crate::spec::{
     ApiSpec, BatchMode, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi, Precedence, Rule,
     Situation, Source, SpecSet,
@@ -430,6 +430,25 @@ pub fn judge(
         VerdictKind::Pass
     };
     let sits = format!("{:?}", exp.situations);
+    if let Some(rule) = rule_by_kind(spec, family, "response_format") {
+        // RPC signature 1.0 requests name their format; XML is the default when they do not.
+        let want = match case.transport.format {
+            ResponseFormat::Json => BodyFormat::Json,
+            _ => BodyFormat::Xml,
+        };
+        if case.transport.signature == SignatureMethod::RpcHmacSha1
+            && outcome.format != want
+            && outcome.format != BodyFormat::Unknown
+        {
+            return verdict(
+                VerdictKind::Fail,
+                Some(rule),
+                format!("a {want:?} body (Format {:?})", case.transport.format),
+                format!("a {:?} body", outcome.format),
+                "the response format must follow the request's Format parameter",
+            );
+        }
+    }
     match &outcome.result {
         OutcomeResult::Malformed { reason } => {
             let rule = if exp.error_ok && !exp.success_ok {

@@ -739,6 +739,7 @@ fn check_api(
                 | Check::SuccessShape
                 | Check::ErrorShape
                 | Check::PerItemConsistency
+                | Check::ResponseFormat
         );
         if !positive && rule.errors.is_empty() {
             problems.push(locate(

@@ -434,6 +434,9 @@ pub enum Check {
     SuccessShape,
     /// An error response has the family's error shape.
     ErrorShape,
+    /// The response body is in the format the request asked for (Alibaba `Format`, XML when
+    /// absent) (family rule).
+    ResponseFormat,
     /// Per-item results agree with each other (`TotalCount`, `FailCount`, one result per instance).
     PerItemConsistency,
     /// The request is signed with the caller's secret (family rule).
@@ -481,6 +484,7 @@ impl Check {
             Check::SuccessShape => "success_shape",
             Check::ErrorShape => "error_shape",
             Check::PerItemConsistency => "per_item_consistency",
+            Check::ResponseFormat => "response_format",
             Check::Signature => "signature",
             Check::SecretIdKnown => "secret_id_known",
             Check::TimestampWindow { .. } => "timestamp_window",

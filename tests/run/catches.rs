@@ -1,0 +1,220 @@
+use crate::{failures, run};
+
+/// (fault, spec pattern, rules any of which must be named)
+const CATALOGUE: &[(&str, &str, &[&str])] = &[
+    (
+        "limit-off-by-one",
+        "tencent-cvm/Associate",
+        &["instance-ids-limit"],
+    ),
+    (
+        "lax-instance-id-pattern",
+        "tencent-cvm/Associate",
+        &["instance-id-format"],
+    ),
+    ("non-atomic-batch", "tencent-cvm/Associate", &["binds-keys"]),
+    (
+        "windows-accepted",
+        "tencent-cvm/Associate",
+        &["instance-linux"],
+    ),
+    (
+        "force-stop-ignored",
+        "tencent-cvm/Associate",
+        &["instance-stopped"],
+    ),
+    (
+        "missing-request-id",
+        "tencent-cvm/Associate",
+        &["success-shape", "error-envelope"],
+    ),
+    (
+        "error-outside-response",
+        "tencent-cvm/Associate",
+        &["error-envelope"],
+    ),
+    (
+        "unchecked-signature",
+        "tencent-cvm/Associate",
+        &["signature-valid"],
+    ),
+    (
+        "wrong-http-status",
+        "alibaba-ecs",
+        &[
+            "error-envelope",
+            "instance-id-format",
+            "instance-ids-json",
+            "instance-ids-limit",
+            "instance-ids-non-empty",
+            "instance-ids-required",
+            "key-pair-name-required",
+            "region-id-required",
+            "key-pair-exists",
+            "instance-linux",
+        ],
+    ),
+    (
+        "inconsistent-fail-count",
+        "alibaba-ecs",
+        &["per-item-consistency"],
+    ),
+    (
+        "associate-appends",
+        "tencent-cvm/Associate",
+        &["binds-keys"],
+    ),
+    (
+        "disassociate-noop",
+        "tencent-cvm/Disassociate",
+        &["unbinds-keys"],
+    ),
+    (
+        "stale-timestamp-accepted",
+        "tencent-cvm/Associate",
+        &["timestamp-window"],
+    ),
+    (
+        "nonce-replay-accepted",
+        "UnBindInstanceKey",
+        &["nonce-unique"],
+    ),
+    (
+        "missing-param-wrong-code",
+        "tencent-cvm/Associate",
+        &["instance-ids-required", "key-ids-required"],
+    ),
+    (
+        "v2-code-as-string",
+        "UnBindInstanceKey",
+        &["success-shape", "error-envelope"],
+    ),
+    ("xml-ignored", "alibaba-ecs", &["response-format"]),
+    (
+        "key-id-case-insensitive",
+        "tencent-cvm/Associate",
+        &["key-id-format"],
+    ),
+];
+
+fn caught(fault: &str) {
+    let (_, pattern, rules) = CATALOGUE
+        .iter()
+        .find(|(f, ..)| *f == fault)
+        .expect("listed");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = run(
+        &[
+            "--fault", fault, "--spec", pattern, "--cases", "300", "--seed", "3",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "fault {fault} must give exit 1\n{out}");
+    let found = failures(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(_, rule, _)| rules.contains(&rule.as_str())),
+        "fault {fault}: expected one of {rules:?} to be named, got {:?}\n{out}",
+        found
+            .iter()
+            .map(|(a, r, _)| format!("{a}:{r}"))
+            .collect::<Vec<_>>()
+    );
+    // Every failure comes with a repro file, and nothing in the output leaks the secret.
+    let repros = std::fs::read_dir(dir.path().join("repros"))
+        .unwrap()
+        .count();
+    assert_eq!(repros, found.len(), "one repro per failure");
+    assert!(!out.contains("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"));
+    assert!(!out.contains("testsecret"));
+}
+
+#[test]
+fn the_catalogue_names_every_fault() {
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args(["serve", "--list-faults"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 12, "{text}");
+    for n in &names {
+        assert!(
+            CATALOGUE.iter().any(|(f, ..)| f == n),
+            "fault {n} has no test here"
+        );
+    }
+}
+
+#[test]
+fn limit_fault_shrinks_to_exactly_limit_plus_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = run(
+        &[
+            "--fault",
+            "limit-off-by-one",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "300",
+            "--seed",
+            "5",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let (_, _, f) = failures(&report)
+        .into_iter()
+        .find(|(_, r, _)| r == "instance-ids-limit")
+        .expect("the limit rule is named");
+    let ids = f["case"]["params"]["InstanceIds"]
+        .as_array()
+        .expect("a list")
+        .len();
+    assert_eq!(ids, 101, "shrunk to limit+1: {f}");
+    let keys = f["case"]["params"]["KeyIds"].as_array().map_or(0, Vec::len);
+    assert_eq!(keys, 1, "and to one key: {f}");
+    assert!(f["curl"].as_str().unwrap().starts_with("curl "), "{f}");
+}
+
+#[test]
+fn correct_emulator_passes_across_seeds() {
+    for seed in ["1", "2", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, out, report) = run(&["--cases", "200", "--seed", seed], dir.path());
+        assert_eq!(code, 0, "seed {seed}\n{out}");
+        assert!(failures(&report).is_empty());
+        assert_eq!(report["apis"].as_array().unwrap().len(), 5);
+    }
+}
+
+macro_rules! fault_tests {
+    ($($name:ident => $fault:literal),* $(,)?) => {
+        $(#[test] fn $name() { caught($fault); })*
+    };
+}
+
+fault_tests! {
+    catches_limit_off_by_one => "limit-off-by-one",
+    catches_lax_instance_id_pattern => "lax-instance-id-pattern",
+    catches_non_atomic_batch => "non-atomic-batch",
+    catches_windows_accepted => "windows-accepted",
+    catches_force_stop_ignored => "force-stop-ignored",
+    catches_missing_request_id => "missing-request-id",
+    catches_error_outside_response => "error-outside-response",
+    catches_unchecked_signature => "unchecked-signature",
+    catches_wrong_http_status => "wrong-http-status",
+    catches_inconsistent_fail_count => "inconsistent-fail-count",
+    catches_associate_appends => "associate-appends",
+    catches_disassociate_noop => "disassociate-noop",
+    catches_stale_timestamp_accepted => "stale-timestamp-accepted",
+    catches_nonce_replay_accepted => "nonce-replay-accepted",
+    catches_missing_param_wrong_code => "missing-param-wrong-code",
+    catches_v2_code_as_string => "v2-code-as-string",
+    catches_xml_ignored => "xml-ignored",
+    catches_key_id_case_insensitive => "key-id-case-insensitive",
+}

@@ -1,0 +1,135 @@
+use std::process::Command;
+
+fn apiconform(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args(args)
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn same_seed_same_cases() {
+    let a = apiconform(&[
+        "run",
+        "--dry-run",
+        "--spec",
+        "ecm",
+        "--cases",
+        "20",
+        "--seed",
+        "9",
+    ])
+    .1;
+    let b = apiconform(&[
+        "run",
+        "--dry-run",
+        "--spec",
+        "ecm",
+        "--cases",
+        "20",
+        "--seed",
+        "9",
+    ])
+    .1;
+    let c = apiconform(&[
+        "run",
+        "--dry-run",
+        "--spec",
+        "ecm",
+        "--cases",
+        "20",
+        "--seed",
+        "10",
+    ])
+    .1;
+    // Only the clock and the embedded emulator's port may differ between runs.
+    let volatile = regex::Regex::new(r"(Timestamp[=:] ?\d+|127\.0\.0\.1:\d+)").unwrap();
+    let strip = |s: &str| volatile.replace_all(s, "<volatile>").into_owned();
+    assert_eq!(strip(&a), strip(&b));
+    assert_ne!(strip(&a), strip(&c));
+    assert!(
+        !a.contains("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"),
+        "dry run leaks no secret"
+    );
+}
+
+#[test]
+fn remote_target_without_world_is_refused() {
+    let (code, out) = apiconform(&["run", "--target", "https://cvm.tencentcloudapi.com"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--world"), "{out}");
+}
+
+#[test]
+fn unreachable_target_exits_3() {
+    let (code, out) = apiconform(&[
+        "run",
+        "--target",
+        "http://127.0.0.1:1",
+        "--cases",
+        "2",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(code, 3, "{out}");
+}
+
+#[test]
+fn bad_usage_exits_2_with_help() {
+    let (code, out) = apiconform(&["run", "--shard", "5/4"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("I/N"), "{out}");
+    let (code, out) = apiconform(&["run", "--fault", "no-such-fault"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--list-faults"), "{out}");
+    let (code, _) = apiconform(&["run", "--spec", "nothing-matches-this"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn shards_split_the_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c1, o1, r1) = crate::run(
+        &["--spec", "ecm", "--cases", "40", "--shard", "1/2"],
+        dir.path(),
+    );
+    let (c2, o2, r2) = crate::run(
+        &["--spec", "ecm", "--cases", "40", "--shard", "2/2"],
+        dir.path(),
+    );
+    assert_eq!((c1, c2), (0, 0), "{o1}{o2}");
+    let n = |r: &serde_json::Value| r["apis"][0]["cases"].as_u64().unwrap();
+    assert_eq!(n(&r1) + n(&r2), 40);
+}
+
+#[test]
+fn replay_reproduces_a_failure_and_clears_against_a_correct_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = crate::run(
+        &[
+            "--fault",
+            "associate-appends",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "200",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let repro = std::fs::read_dir(dir.path().join("repros"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Against the correct embedded emulator the repro no longer fails.
+    let (code, out) = apiconform(&["replay", repro.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no longer fails"), "{out}");
+}
