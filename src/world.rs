@@ -323,6 +323,21 @@ mod tests {
     }
 
     #[test]
+    fn documented_examples_parse() {
+        let doc = include_str!("../docs/world.md");
+        let blocks: Vec<&str> = doc
+            .split("```yaml\n")
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap_or(""))
+            .collect();
+        assert_eq!(blocks.len(), 3, "one example per product");
+        for block in blocks {
+            let w = World::parse(Path::new("docs/world.md"), block).unwrap();
+            assert!(!w.instances.is_empty() && !w.key_pairs.is_empty());
+        }
+    }
+
+    #[test]
     fn a_key_bound_but_not_listed_is_rejected() {
         let text = "instances:\n  - {id: ins-aaaa1111, product: cvm, region: ap-guangzhou, os: linux, state: STOPPED, keys: [skey-zzzz9999]}\n";
         let err = World::parse(Path::new("w.yaml"), text)
