@@ -133,3 +133,94 @@ fn replay_reproduces_a_failure_and_clears_against_a_correct_target() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no longer fails"), "{out}");
 }
+
+#[test]
+fn sign_reproduces_the_official_api2_vector_and_never_prints_the_secret() {
+    // reference/signature-vectors/tencent-signature-v1.json, "tc-api2-hmacsha256-get".
+    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args([
+            "sign",
+            "--family",
+            "tencent_v2",
+            "--signature",
+            "v1-hmac-sha256",
+            "--method",
+            "GET",
+            "--action",
+            "DescribeInstances",
+            "--region",
+            "ap-guangzhou",
+            "--host",
+            "cvm.api.qcloud.com",
+            "--timestamp",
+            "1465185768",
+            "--nonce",
+            "11886",
+            "--param",
+            "InstanceIds=[\"ins-09dx96dg\"]",
+        ])
+        .env(
+            "TENCENTCLOUD_SECRET_ID",
+            "AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA",
+        )
+        .env(
+            "TENCENTCLOUD_SECRET_KEY",
+            "Gu5t9xGARNpq86cd98joQYCN3Cozk1qA",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("GETcvm.api.qcloud.com/v2/index.php?Action=DescribeInstances&InstanceIds.0=ins-09dx96dg&Nonce=11886&Region=ap-guangzhou&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA&SignatureMethod=HmacSHA256&Timestamp=1465185768"), "{text}");
+    assert!(
+        text.contains("0EEm/HtGRr/VJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s="),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Gu5t9xGARNpq86cd98joQYCN3Cozk1qA"),
+        "the secret is never printed"
+    );
+}
+
+#[test]
+fn specs_lint_locates_a_broken_file_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = include_str!("../../specs/tencent-cvm/AssociateInstancesKeyPairs.yaml");
+    let bad = good.replacen(
+        "check: {kind: max_items, param: InstanceIds, limit: 100}",
+        "check: {kind: max_items, param: InstanceIdz, limit: 100}",
+        1,
+    );
+    assert_ne!(good, bad);
+    let line = bad.lines().position(|l| l.contains("InstanceIdz")).unwrap() + 1;
+    let path = dir.path().join("AssociateInstancesKeyPairs.yaml");
+    std::fs::write(&path, bad).unwrap();
+    let (code, out) = apiconform(&["specs", "lint", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("AssociateInstancesKeyPairs.yaml:{line}:")),
+        "{out}"
+    );
+    assert!(
+        out.contains("InstanceIdz") && out.contains("help:"),
+        "{out}"
+    );
+    let (code, out) = apiconform(&["specs", "lint"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn specs_list_and_show_name_rules_and_sources() {
+    let (code, out) = apiconform(&["specs", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 6, "a header and five APIs:\n{out}");
+    let (code, out) = apiconform(&["specs", "show", "alibaba-ecs/DetachKeyPair"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("instance-ids-limit") && out.contains("seeds/003_891fbdade6f708d3.txt"),
+        "{out}"
+    );
+    let (code, out) = apiconform(&["specs", "show", "NoSuchApi"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("specs list"), "{out}");
+}
