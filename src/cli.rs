@@ -569,8 +569,28 @@ fn serve(args: ServeArgs) -> u8 {
             }
         );
         let emu = Arc::new(Emulator::new(config));
+        // Ctrl-C or SIGTERM: stop accepting, finish what is in flight, exit 0.
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            #[cfg(unix)]
+            {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+                match term.as_mut() {
+                    Ok(t) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = t.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("apiconform emulator: shutting down");
         };
         match emulator::server::serve(listener, emu, shutdown).await {
             Ok(()) => exit::OK,

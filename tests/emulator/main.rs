@@ -3,4 +3,5 @@
 
 mod behaviour;
 mod http;
+mod robust;
 mod support;

@@ -224,3 +224,37 @@ fn specs_list_and_show_name_rules_and_sources() {
     assert_eq!(code, 2);
     assert!(out.contains("specs list"), "{out}");
 }
+
+/// `apiconform serve` started on its own, then `apiconform run --target` against it with no other
+/// setup (the default world is assumed on both sides); SIGTERM stops the server cleanly.
+#[test]
+fn run_checks_a_separately_started_emulator() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("banner names the address: {banner}"))
+        .to_string();
+    assert!(
+        banner.contains("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE") && !banner.contains("Gu5t9x"),
+        "{banner}"
+    );
+    let (code, out) = apiconform(&["run", "--target", &url, "--cases", "60", "--seed", "4"]);
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let status = server.wait().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        status.success(),
+        "SIGTERM shuts the server down cleanly: {status:?}"
+    );
+}
