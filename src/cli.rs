@@ -754,9 +754,12 @@ async fn start_target(
         }
         let target = crate::run::Target::new(url, timeout)
             .map_err(|e| (exit::USAGE, format!("error: {e}")))?;
+        // A loopback target that serves the emulator's admin view (a separately started
+        // `apiconform serve`) lets effects be observed where the API itself offers no view.
+        let admin = target.is_loopback() && target.serves_admin().await;
         return Ok(Running {
             target,
-            admin: false,
+            admin,
             stop: None,
         });
     }

@@ -81,6 +81,22 @@ impl Target {
         }
     }
 
+    /// Whether the target answers the emulator's admin view with a world.
+    pub async fn serves_admin(&self) -> bool {
+        let req = HttpRequest {
+            method: "GET".into(),
+            target: format!("{}/world", crate::emulator::ADMIN_PREFIX),
+            headers: vec![],
+            body: vec![],
+        };
+        match self.send(&req).await {
+            Ok(resp) if resp.status == 200 => {
+                serde_json::from_slice::<crate::world::World>(&resp.body).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// Sends exact request bytes and returns the response bytes.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = self
