@@ -258,3 +258,47 @@ fn run_checks_a_separately_started_emulator() {
         "SIGTERM shuts the server down cleanly: {status:?}"
     );
 }
+
+/// The JUnit report is well-formed XML with one testcase per API × rule, and a failing rule
+/// carries its repro.
+#[test]
+fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args([
+            "run",
+            "--fault",
+            "associate-appends",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "150",
+            "--junit",
+        ])
+        .arg(&junit)
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut cases, mut failures) = (0, 0);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().as_ref() {
+                    b"testcase" => cases += 1,
+                    b"failure" => failures += 1,
+                    _ => {}
+                }
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    // 15 API rules + 4 family rules of Tencent API 3.0.
+    assert_eq!(cases, 19, "{xml}");
+    assert_eq!(failures, 1, "{xml}");
+    assert!(xml.contains("binds-keys") && xml.contains("curl "), "{xml}");
+}
