@@ -51,6 +51,12 @@ enum Command {
     Run(RunArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
     Replay(ReplayArgs),
+    /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
+    /// path and unspecified behaviour, stored as insta `.snap` files.
+    #[command(
+        after_help = "Examples:\n  apiconform snapshot                              # check snapshots/ against the embedded emulator\n  apiconform snapshot --update                     # accept everything (rewrite the .snap files)\n  apiconform snapshot --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dir recorded --update\n  apiconform snapshot --dir recorded --world mine.yaml   # check the emulator against that recording\n\nA difference is printed as a diff and written beside the snapshot as a pending .snap.new file:\naccept or reject it with `cargo insta review` (or rerun with --update). INSTA_UPDATE=always\nrecords, INSTA_UPDATE=no writes nothing. The embedded emulator starts fresh for every exchange;\na target that serves the emulator's admin endpoint is reset before each one; any other target\ngets the exchanges in corpus order, each seeing the effect of those before (record and check\nfrom the same starting state).\n\nExit codes: 0 same; 1 differences; 2 usage, spec or world error; 3 target unreachable."
+    )]
+    Snapshot(SnapshotArgs),
     /// Serve the emulator: a stateful implementation of all five APIs that SDKs can call.
     #[command(
         after_help = "Default credentials (documentation examples): Tencent (every family) \
@@ -136,6 +142,33 @@ struct ReplayArgs {
     /// World file describing what the target holds.
     #[arg(long)]
     world: Option<PathBuf>,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    /// Target base URL; default: the emulator, in-process (a fresh one per exchange).
+    #[arg(long)]
+    target: Option<String>,
+    /// World file describing what the target holds (required for non-loopback targets).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Folder of the snapshots (one sub-folder per API).
+    #[arg(long, default_value = "snapshots")]
+    dir: PathBuf,
+    /// Record: write every exchange as the stored snapshot and remove unreferenced ones.
+    #[arg(long)]
+    update: bool,
+    /// Only APIs whose name contains PATTERN (`*` allowed); repeatable.
+    #[arg(long = "spec", value_name = "PATTERN")]
+    specs: Vec<String>,
+    /// Inject a fault into the embedded emulator (self-tests; see `serve --list-faults`).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -305,6 +338,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Replay(args) => replay(args),
+        Command::Snapshot(args) => snapshot(args),
         Command::Serve(args) => serve(args),
         Command::Specs(cmd) => specs(cmd),
         Command::Sign(args) => sign(args),
@@ -1035,4 +1069,127 @@ fn replay(args: ReplayArgs) -> u8 {
             Err(e) => fail(exit::TARGET, format!("error: {e}")),
         }
     })
+}
+
+fn snapshot(args: SnapshotArgs) -> u8 {
+    use crate::snapshot;
+    let set = match spec::load_embedded() {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let world = match &args.world {
+        Some(p) => match World::load(p) {
+            Ok(w) => w,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => World::default_world(),
+    };
+    let apis: Vec<String> = crate::run::select(&set, &args.specs)
+        .into_iter()
+        .map(|a| a.name.clone())
+        .collect();
+    if apis.is_empty() {
+        return fail(
+            exit::USAGE,
+            format!(
+                "error: no spec matches {:?}\n  = help: `apiconform specs list` shows the names",
+                args.specs
+            ),
+        );
+    }
+    let mut faults = BTreeSet::new();
+    for name in &args.faults {
+        match name.parse::<Fault>() {
+            Ok(f) => {
+                faults.insert(f);
+            }
+            Err(e) => return fail(exit::USAGE, format!("error: {e}")),
+        }
+    }
+    let (tencent, alibaba) = args.creds.resolve();
+    let started = std::time::Instant::now();
+    let entries: Vec<snapshot::Entry> = set
+        .apis
+        .iter()
+        .filter(|a| apis.contains(&a.name))
+        .flat_map(|a| snapshot::api_corpus(&set, a, &world))
+        .collect();
+    let recorded = match &args.target {
+        None => {
+            let config = emulator::Config {
+                world: world.clone(),
+                faults,
+                tencent,
+                alibaba,
+                rate_limits: false,
+            };
+            snapshot::record_in_process(&set, &config, &entries)
+        }
+        Some(url) => {
+            if !args.faults.is_empty() {
+                return fail(exit::USAGE, "error: --fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target");
+            }
+            let target = match crate::run::Target::new(
+                url,
+                std::time::Duration::from_secs(args.timeout.max(1)),
+            ) {
+                Ok(t) => t,
+                Err(e) => return fail(exit::USAGE, format!("error: {e}")),
+            };
+            if !target.is_loopback() && args.world.is_none() {
+                return fail(exit::USAGE, format!(
+                    "error: {} is not on this machine, and no --world was given\n  = help: list the instances and key pairs apiconform may touch in a world file (docs/world.md) and pass --world FILE",
+                    target.url()
+                ));
+            }
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            let creds = snapshot::Creds { tencent, alibaba };
+            match rt.block_on(snapshot::record_target(
+                &set, &world, &target, &creds, &entries,
+            )) {
+                Ok((recorded, run)) => {
+                    if !run.reset {
+                        eprintln!("note: {} has no admin reset; the exchanges ran in corpus order, each seeing the effects of those before", target.url());
+                    }
+                    recorded
+                }
+                Err(e) => {
+                    return fail(
+                        exit::TARGET,
+                        format!(
+                        "error: {e}\n  = help: check that the target is up and the URL is right"
+                    ),
+                    )
+                }
+            }
+        }
+    };
+    let mode = if args.update {
+        snapshot::Mode::Record
+    } else {
+        snapshot::Mode::from_env()
+    };
+    let report = match snapshot::compare(&args.dir, &recorded, mode) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::TARGET, format!("error: {e}")),
+    };
+    print!("{}", report.render());
+    let per_api: Vec<String> = snapshot::counts(&entries)
+        .into_iter()
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    println!(
+        "{} exchanges in {:.2}s ({})",
+        entries.len(),
+        started.elapsed().as_secs_f64(),
+        per_api.join(", ")
+    );
+    if report.differences() > 0 {
+        exit::NONCONFORMANCE
+    } else {
+        exit::OK
+    }
 }

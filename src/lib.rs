@@ -12,5 +12,6 @@ pub mod oracle;
 pub mod protocol;
 pub mod report;
 pub mod run;
+pub mod snapshot;
 pub mod spec;
 pub mod world;

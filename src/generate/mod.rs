@@ -171,6 +171,52 @@ pub fn rule_strategy(
     ctx.violating(&[rule])
 }
 
+/// Cases that hit one unspecified situation the spec lists; `None` when it is not listed or the
+/// generator cannot produce it in this world.
+pub fn situation_strategy(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    opts: &GenOptions,
+    situation: Situation,
+) -> Option<BoxedStrategy<Case>> {
+    Arc::new(Ctx::new(set, api, world, opts)).situation_arm(situation)
+}
+
+/// A correctly formed request carrying an authentication fault; `None` when the family has no
+/// rule the fault breaks.
+pub fn auth_strategy(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    opts: &GenOptions,
+    fault: AuthFault,
+) -> Option<BoxedStrategy<Case>> {
+    Arc::new(Ctx::new(set, api, world, opts)).auth(fault)
+}
+
+/// Requests whose batch holds exactly the documented limit of instances; `None` without a limit
+/// or when the world holds too few acceptable instances.
+pub fn limit_strategy(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    opts: &GenOptions,
+) -> Option<BoxedStrategy<Case>> {
+    Arc::new(Ctx::new(set, api, world, opts)).at_limit()
+}
+
+/// Valid requests naming a RUNNING instance with the force flag true; `None` when no rule lifts
+/// a state restriction with a flag, or no RUNNING instance exists.
+pub fn forced_running_strategy(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    opts: &GenOptions,
+) -> Option<BoxedStrategy<Case>> {
+    Arc::new(Ctx::new(set, api, world, opts)).forced_running()
+}
+
 /// Valid cases only.
 pub fn valid_strategy(
     set: &SpecSet,

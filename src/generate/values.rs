@@ -901,81 +901,183 @@ impl Ctx {
 
     /// One arm per unspecified situation the spec lists and the generator can produce.
     pub fn situation_arms(self: &Arc<Self>) -> Vec<BoxedStrategy<Case>> {
-        let mut out = Vec::new();
-        let inst = self.inst_param.clone().unwrap_or_default();
-        for s in self.listed.clone() {
-            let muts: BoxedStrategy<Vec<Mut>> = match s {
-                Situation::DuplicateIds if self.is_list(&self.spec.batch.param) => {
-                    let b = self.spec.batch.param.clone();
-                    any::<Index>()
-                        .prop_map(move |i| vec![Mut::DupItem(b.clone(), i)])
-                        .boxed()
-                }
-                Situation::RunningWithoutForce | Situation::RunningWithForce
-                    if !self.running.is_empty() =>
-                {
-                    let force = if s == Situation::RunningWithForce {
-                        vec![Some(true)]
-                    } else {
-                        self.force_choices()
-                            .into_iter()
-                            .filter(|f| *f != Some(true))
-                            .collect()
-                    };
-                    let n = inst.clone();
-                    (
-                        proptest::sample::select(self.running.clone()),
-                        any::<Index>(),
-                        proptest::sample::select(force),
-                    )
-                        .prop_map(move |(id, i, f)| {
-                            vec![Mut::ReplaceItem(n.clone(), i, id), Mut::Force(f)]
-                        })
-                        .boxed()
-                }
-                Situation::UnbindNotBound if self.spec.effect.kind == EffectKind::Unbind => {
-                    let n = inst.clone();
-                    (any::<Index>(), any::<Index>())
-                        .prop_map(move |(i, c)| vec![Mut::Unbound(n.clone(), i, c)])
-                        .boxed()
-                }
-                Situation::OneBasedIndex => {
-                    let forms: Vec<Transport> = self
-                        .transports
-                        .iter()
-                        .map(|(_, t)| *t)
-                        .filter(is_form)
-                        .map(|t| Transport { index_base: 1, ..t })
-                        .collect();
-                    if forms.is_empty() {
-                        continue;
-                    }
-                    let me = self.clone();
-                    out.push(
-                        (self.base(true), proptest::sample::select(forms))
-                            .prop_map(move |(p, t)| me.finish(p, &[], AuthFault::None, t))
-                            .boxed(),
-                    );
-                    continue;
-                }
-                Situation::MultipleViolations => {
-                    if let Some(m) = self.multi(2) {
-                        out.push(m);
-                    }
-                    continue;
-                }
-                _ => continue,
-            };
-            let me = self.clone();
-            out.push(
-                (self.base(true), muts, self.transport())
-                    .prop_map(move |(mut p, m, t)| {
-                        me.apply(&mut p, &m);
-                        me.finish(p, &[], AuthFault::None, t)
-                    })
-                    .boxed(),
-            );
+        self.listed
+            .clone()
+            .into_iter()
+            .filter_map(|s| self.situation_arm(s))
+            .collect()
+    }
+
+    /// Cases that hit one listed situation; `None` when the spec does not list it or the
+    /// generator cannot produce it in this world.
+    pub fn situation_arm(self: &Arc<Self>, s: Situation) -> Option<BoxedStrategy<Case>> {
+        if !self.listed.contains(&s) {
+            return None;
         }
-        out
+        let inst = self.inst_param.clone().unwrap_or_default();
+        let muts: BoxedStrategy<Vec<Mut>> = match s {
+            Situation::DuplicateIds if self.is_list(&self.spec.batch.param) => {
+                let b = self.spec.batch.param.clone();
+                any::<Index>()
+                    .prop_map(move |i| vec![Mut::DupItem(b.clone(), i)])
+                    .boxed()
+            }
+            Situation::RunningWithoutForce | Situation::RunningWithForce
+                if !self.running.is_empty() =>
+            {
+                let force = if s == Situation::RunningWithForce {
+                    vec![Some(true)]
+                } else {
+                    self.force_choices()
+                        .into_iter()
+                        .filter(|f| *f != Some(true))
+                        .collect()
+                };
+                let n = inst.clone();
+                // Where no rule names the flag (ECM states no state restriction), the spec's
+                // boolean Force… parameter is the flag the situation is about.
+                let flag = self.force.clone().or_else(|| {
+                    self.spec
+                        .parameters
+                        .iter()
+                        .find(|p| p.kind == ParamType::Boolean && p.name.starts_with("Force"))
+                        .map(|p| p.name.clone())
+                });
+                (
+                    proptest::sample::select(self.running.clone()),
+                    any::<Index>(),
+                    proptest::sample::select(force),
+                )
+                    .prop_map(move |(id, i, f)| {
+                        let set = match (&flag, f) {
+                            (Some(name), Some(b)) => Mut::Set(name.clone(), Value::Bool(b)),
+                            (Some(name), None) => Mut::Remove(name.clone()),
+                            (None, f) => Mut::Force(f),
+                        };
+                        vec![Mut::ReplaceItem(n.clone(), i, id), set]
+                    })
+                    .boxed()
+            }
+            Situation::UnbindNotBound if self.spec.effect.kind == EffectKind::Unbind => {
+                let n = inst.clone();
+                (any::<Index>(), any::<Index>())
+                    .prop_map(move |(i, c)| vec![Mut::Unbound(n.clone(), i, c)])
+                    .boxed()
+            }
+            Situation::OneBasedIndex => {
+                let forms: Vec<Transport> = self
+                    .transports
+                    .iter()
+                    .map(|(_, t)| *t)
+                    .filter(is_form)
+                    .map(|t| Transport { index_base: 1, ..t })
+                    .collect();
+                if forms.is_empty() {
+                    return None;
+                }
+                let me = self.clone();
+                return Some(
+                    (self.base(true), proptest::sample::select(forms))
+                        .prop_map(move |(p, t)| me.finish(p, &[], AuthFault::None, t))
+                        .boxed(),
+                );
+            }
+            Situation::MultipleViolations => return self.multi(2),
+            Situation::OtherRegion => {
+                // A key pair of the right product that exists only in another region.
+                let key = self.key_param.clone()?;
+                let product = analyze::param(&self.spec, &key)
+                    .and_then(|p| analyze::resource_of(&self.spec, p))
+                    .map_or(self.spec.api.product, |r| r.0);
+                let elsewhere: Vec<String> = self
+                    .world
+                    .key_pairs
+                    .iter()
+                    .filter(|k| k.product == product && k.region != self.region)
+                    .filter(|k| {
+                        !self
+                            .world
+                            .key_pairs
+                            .iter()
+                            .any(|o| o.id == k.id && o.region == self.region)
+                    })
+                    .map(|k| k.id.clone())
+                    .collect();
+                if elsewhere.is_empty() {
+                    return None;
+                }
+                (proptest::sample::select(elsewhere), any::<Index>())
+                    .prop_map(move |(id, i)| vec![Mut::ReplaceItem(key.clone(), i, id)])
+                    .boxed()
+            }
+            _ => return None,
+        };
+        let me = self.clone();
+        Some(
+            (self.base(true), muts, self.transport())
+                .prop_map(move |(mut p, m, t)| {
+                    me.apply(&mut p, &m);
+                    me.finish(p, &[], AuthFault::None, t)
+                })
+                .boxed(),
+        )
+    }
+
+    /// A batch of exactly the batch parameter's limit, taken from the instances every rule
+    /// accepts (for unbind effects most of them do not hold the key: the case then also hits
+    /// `unbind_not_bound`, recorded). `None` without a limit or with too few instances.
+    pub fn at_limit(self: &Arc<Self>) -> Option<BoxedStrategy<Case>> {
+        let n = self.spec.batch.param.clone();
+        if Some(&n) != self.inst_param.as_ref() || !self.is_list(&n) {
+            return None;
+        }
+        let limit = self.limit(&n)?;
+        if self.strict.len() < limit {
+            return None;
+        }
+        let me = self.clone();
+        Some(
+            (self.base(true), any::<u64>(), self.transport())
+                .prop_map(move |(mut p, seed, t)| {
+                    let off = (seed as usize) % me.strict.len();
+                    let items: Vec<String> = me
+                        .strict
+                        .iter()
+                        .cycle()
+                        .skip(off)
+                        .take(limit)
+                        .cloned()
+                        .collect();
+                    p.insert(n.clone(), me.shape(&n, items));
+                    me.finish(p, &[], AuthFault::None, t)
+                })
+                .boxed(),
+        )
+    }
+
+    /// A valid request naming a RUNNING instance with the force flag true, where a rule lifts
+    /// a state restriction with it; `None` otherwise.
+    pub fn forced_running(self: &Arc<Self>) -> Option<BoxedStrategy<Case>> {
+        if self.force.is_none() || self.running.is_empty() {
+            return None;
+        }
+        let n = self.inst_param.clone()?;
+        let me = self.clone();
+        Some(
+            (
+                self.base(true),
+                proptest::sample::select(self.running.clone()),
+                any::<Index>(),
+                self.transport(),
+            )
+                .prop_map(move |(mut p, id, i, t)| {
+                    me.apply(
+                        &mut p,
+                        &[Mut::ReplaceItem(n.clone(), i, id), Mut::Force(Some(true))],
+                    );
+                    me.finish(p, &[], AuthFault::None, t)
+                })
+                .boxed(),
+        )
     }
 }

@@ -23,6 +23,7 @@ use crate::protocol::{
 };
 use crate::spec::{LoadedApi, Source, SpecSet};
 use crate::world::World;
+pub use observe::{instance_ids, Seen};
 pub use target::{Target, TransportError};
 
 /// What to run and how.
@@ -671,4 +672,50 @@ pub async fn replay(
     };
     let judged = exchange(&ctx, api, &failure.case).await?;
     Ok((judged.verdict, judged.response))
+}
+
+static OBSERVE_NONCES: AtomicUsize = AtomicUsize::new(1 << 24);
+
+/// Observes the instances a case names the way the runner does (Describe calls, or the admin
+/// view when `opts.admin`); `None` when nothing can observe this API's effect.
+pub async fn observe_instances(
+    set: &SpecSet,
+    target: &Target,
+    opts: &RunOptions,
+    api: &LoadedApi,
+    case: &Case,
+) -> Result<Option<Vec<Seen>>, RunError> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ctx = Ctx {
+        set,
+        opts,
+        target,
+        world: Mutex::new(World::default()),
+        locks: Mutex::new(HashMap::new()),
+        // Distinct nonces across calls: a before and an after Describe may share a second.
+        nonce: AtomicUsize::new(OBSERVE_NONCES.fetch_add(1024, Ordering::Relaxed)),
+        stop: &stop,
+    };
+    let ids = observe::instance_ids(api, case);
+    observe::observe_full(&ctx, api, case, &ids).await
+}
+
+/// Sends exact bytes to a target, retrying transport faults like the runner does.
+pub async fn send_request(
+    target: &Target,
+    req: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        match target.send(req).await {
+            Ok(r) => return Ok(r),
+            Err(e) if attempt == 2 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
 }

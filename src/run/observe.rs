@@ -42,6 +42,17 @@ pub fn instance_ids(api: &LoadedApi, case: &Case) -> Vec<String> {
     items
 }
 
+/// One instance as the target reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Seen {
+    /// Instance id.
+    pub id: String,
+    /// Bound keys (key ids for Tencent, the key pair name for Alibaba).
+    pub keys: Vec<String>,
+    /// The instance state, upper case (`RUNNING`, `STOPPED`, ...), where reported.
+    pub state: Option<String>,
+}
+
 /// `(instance id, bound keys)` for each named instance that the target reports, or `None` when
 /// nothing can observe this API's effect.
 pub(super) async fn observe(
@@ -50,6 +61,23 @@ pub(super) async fn observe(
     case: &Case,
     ids: &[String],
 ) -> Result<Option<Vec<(String, Vec<String>)>>, RunError> {
+    Ok(observe_full(ctx, api, case, ids)
+        .await?
+        .map(|v| v.into_iter().map(|s| (s.id, s.keys)).collect()))
+}
+
+fn state_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_ascii_uppercase)
+}
+
+/// Each named instance the target reports, with its keys and state, or `None` when nothing can
+/// observe this API's effect.
+pub(super) async fn observe_full(
+    ctx: &Ctx<'_>,
+    api: &LoadedApi,
+    case: &Case,
+    ids: &[String],
+) -> Result<Option<Vec<Seen>>, RunError> {
     for how in &api.spec.effect.observe {
         match how {
             Observation::CvmDescribeInstances => {
@@ -75,11 +103,10 @@ pub(super) async fn observe(
                     .and_then(Value::as_array);
                 return Ok(set.map(|set| {
                     set.iter()
-                        .map(|i| {
-                            (
-                                str_of(i.get("InstanceId")),
-                                strings(i.pointer("/LoginSettings/KeyIds")),
-                            )
+                        .map(|i| Seen {
+                            id: str_of(i.get("InstanceId")),
+                            keys: strings(i.pointer("/LoginSettings/KeyIds")),
+                            state: state_of(i.get("InstanceState")),
                         })
                         .collect()
                 }));
@@ -113,10 +140,11 @@ pub(super) async fn observe(
                     list.iter()
                         .map(|i| {
                             let key = str_of(i.get("KeyPairName"));
-                            (
-                                str_of(i.get("InstanceId")),
-                                if key.is_empty() { vec![] } else { vec![key] },
-                            )
+                            Seen {
+                                id: str_of(i.get("InstanceId")),
+                                keys: if key.is_empty() { vec![] } else { vec![key] },
+                                state: state_of(i.get("Status")),
+                            }
                         })
                         .collect()
                 }));
@@ -138,7 +166,14 @@ pub(super) async fn observe(
                         .instances
                         .into_iter()
                         .filter(|i| i.product == p && ids.contains(&i.id))
-                        .map(|i| (i.id, i.keys))
+                        .map(|i| Seen {
+                            id: i.id,
+                            keys: i.keys,
+                            state: serde_json::to_value(i.state)
+                                .ok()
+                                .as_ref()
+                                .and_then(|v| state_of(Some(v))),
+                        })
                         .collect(),
                 ));
             }
