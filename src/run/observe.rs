@@ -165,11 +165,9 @@ async fn describe(ctx: &Ctx<'_>, call: &Call) -> Result<Value, RunError> {
         })
     })?;
     let resp = ctx.target.send(&req).await?;
-    let outcome = protocol::decode(call.family, &resp);
-    Ok(match call.family {
-        FamilyId::AliyunRpc => outcome.body,
-        _ => serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
-    })
+    // The decoded body: the parsed JSON (Tencent), or XML/JSON converted (Alibaba); Null when
+    // the body does not parse.
+    Ok(protocol::decode(call.family, &resp).body)
 }
 
 fn str_of(v: Option<&Value>) -> String {
