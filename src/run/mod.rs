@@ -202,18 +202,34 @@ fn matches(pattern: &str, name: &str) -> bool {
     name.contains(pattern) || name.eq_ignore_ascii_case(pattern)
 }
 
-/// Shared state of one run.
-struct Ctx<'a> {
-    set: &'a SpecSet,
-    opts: &'a RunOptions,
-    target: &'a Target,
+/// Shared state of one run, owned so that exchanges can run as tasks on every worker thread.
+struct Ctx {
+    set: Arc<SpecSet>,
+    opts: RunOptions,
+    target: Target,
     world: Mutex<World>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     nonce: AtomicUsize,
-    stop: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Ctx {
+    fn new(set: &SpecSet, world: World, target: &Target, opts: &RunOptions) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            set: Arc::new(set.clone()),
+            opts: opts.clone(),
+            target: target.clone(),
+            world: Mutex::new(world),
+            locks: Mutex::new(HashMap::new()),
+            nonce: AtomicUsize::new(1),
+        })
+    }
 }
 
 /// Runs every selected spec against `target`, starting from the world model `world`.
+///
+/// Cases are generated lazily, in order, from one seeded runner per API (the same seed gives the
+/// same cases) and run as tasks, at most `jobs` at a time; only counters and, per broken rule,
+/// the first failing case's value tree (for shrinking) outlive a case.
 pub async fn run(
     set: &SpecSet,
     world: World,
@@ -222,32 +238,26 @@ pub async fn run(
     progress: &dyn Progress,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<RunReport, RunError> {
-    let apis = select(set, &opts.patterns);
+    let apis: Vec<usize> = select(set, &opts.patterns)
+        .into_iter()
+        .filter_map(|a| set.apis.iter().position(|b| std::ptr::eq(a, b)))
+        .collect();
     if apis.is_empty() {
         return Err(RunError::NoSpecs {
             patterns: opts.patterns.clone(),
         });
     }
     let started = Instant::now();
-    let ctx = Ctx {
-        set,
-        opts,
-        target,
-        world: Mutex::new(world),
-        locks: Mutex::new(HashMap::new()),
-        nonce: AtomicUsize::new(1),
-        stop,
-    };
+    let ctx = Ctx::new(set, world, target, opts);
     let total = apis.len() * opts.cases;
-    let done = AtomicUsize::new(0);
-    let failed = AtomicUsize::new(0);
+    let mut counts = Counts::default();
     let mut report = RunReport {
         target: target.url().to_string(),
         seed: opts.seed,
         ..Default::default()
     };
-    for (i, api) in apis.iter().enumerate() {
-        let stats = run_api(&ctx, api, i as u64, progress, total, &done, &failed).await?;
+    for (i, &api) in apis.iter().enumerate() {
+        let stats = run_api(&ctx, api, i as u64, progress, total, &mut counts, stop).await?;
         report.apis.push(stats);
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -258,17 +268,25 @@ pub async fn run(
     Ok(report)
 }
 
+/// Progress counters across APIs.
+#[derive(Default)]
+struct Counts {
+    done: usize,
+    failed: usize,
+}
+
 type Tree = Box<dyn ValueTree<Value = Case>>;
 
 async fn run_api(
-    ctx: &Ctx<'_>,
-    api: &LoadedApi,
+    ctx: &Arc<Ctx>,
+    api_index: usize,
     index: u64,
     progress: &dyn Progress,
     total: usize,
-    done: &AtomicUsize,
-    failed: &AtomicUsize,
+    counts: &mut Counts,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<ApiStats, RunError> {
+    let api = &ctx.set.apis[api_index];
     let family = ctx.set.family(api.spec.api.family);
     let mut stats = ApiStats {
         api: api.name.clone(),
@@ -288,27 +306,45 @@ async fn run_api(
     };
     let world = ctx.world.lock().expect("world lock").clone();
     let seed = ctx.opts.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let trees = generate::trees(ctx.set, api, &world, seed, ctx.opts.cases, &gen_opts);
-    let trees: Vec<(usize, Tree)> = trees
-        .into_iter()
+    // One tree at a time, in the order `generate::trees` would give them.
+    let mut trees = generate::tree_stream(&ctx.set, api, &world, seed, &gen_opts)
+        .take(ctx.opts.cases)
         .enumerate()
-        .filter(|(i, _)| ctx.opts.shard.is_none_or(|(k, n)| i % n == k))
-        .collect();
+        .filter(|(i, _)| ctx.opts.shard.is_none_or(|(k, n)| i % n == k));
+    drop(world);
 
-    use futures::stream::{self, StreamExt};
-    let results = stream::iter(trees.into_iter().map(|(_, tree)| async move {
-        if ctx.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let case = tree.current();
-        let r = exchange(ctx, api, &case).await;
-        Some((tree, r))
-    }))
-    .buffer_unordered(ctx.opts.jobs.max(1));
-    futures::pin_mut!(results);
+    let jobs = ctx.opts.jobs.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
     let mut to_shrink: BTreeMap<String, Tree> = BTreeMap::new();
-    while let Some(item) = results.next().await {
-        let Some((tree, result)) = item else { continue };
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < jobs {
+            if stop.load(Ordering::Relaxed) {
+                exhausted = true;
+                break;
+            }
+            let Some((i, tree)) = trees.next() else {
+                exhausted = true;
+                break;
+            };
+            let case = tree.current();
+            pending.insert(i, tree);
+            let ctx = Arc::clone(ctx);
+            in_flight.spawn(async move {
+                let api = &ctx.set.apis[api_index];
+                (i, exchange(&ctx, api, &case).await)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let (i, result) = match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("case task cancelled: {e}"),
+        };
+        let tree = pending.remove(&i).expect("a tree per case in flight");
         let judged = result?;
         stats.cases += 1;
         stats.retries += judged.retries;
@@ -326,13 +362,13 @@ async fn run_api(
             VerdictKind::Unspecified => stats.unspecified += 1,
             VerdictKind::Fail => {
                 stats.fail += 1;
-                failed.fetch_add(1, Ordering::Relaxed);
+                counts.failed += 1;
                 let rule = judged.verdict.rule.clone().unwrap_or_else(|| "?".into());
                 to_shrink.entry(rule).or_insert(tree);
             }
         }
-        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        progress.update(d, total, failed.load(Ordering::Relaxed));
+        counts.done += 1;
+        progress.update(counts.done, total, counts.failed);
     }
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
     for (rule, tree) in to_shrink {
@@ -354,7 +390,7 @@ struct Judged {
 }
 
 /// Sends one case and judges it, holding the locks of the instances it names.
-async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
+async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
     let guards = lock_all(ctx, &instances).await;
     // Only what the case can name: every lookup of the oracle is by an id taken from the case.
@@ -369,9 +405,9 @@ async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged,
         };
         oracle::apply(&mut before, api, &plain, &outcome);
     }
-    let expectation = oracle::expect(ctx.set, api, &before, case);
+    let expectation = oracle::expect(&ctx.set, api, &before, case);
     let outcome = protocol::decode(api.spec.api.family, &response);
-    let mut verdict = oracle::judge(ctx.set, api, case, &expectation, &outcome);
+    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
     let mut unobservable = false;
     let touched_existing = instances.iter().any(|id| {
         before
@@ -473,7 +509,7 @@ fn snapshot(world: &World, case: &Case) -> World {
     }
 }
 
-async fn lock_all(ctx: &Ctx<'_>, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+async fn lock_all(ctx: &Ctx, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
     let mut sorted: Vec<&String> = ids.iter().collect();
     sorted.sort();
     sorted.dedup();
@@ -591,7 +627,7 @@ fn tamper(req: &mut HttpRequest) {
 type Sent = (HttpRequest, Option<HttpResponse>, HttpResponse, usize);
 
 /// Signs and sends a case; for a replayed nonce, also returns the first send's response.
-async fn send_case(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
+async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
     let nonce = ctx.nonce.fetch_add(1, Ordering::Relaxed) as u64 + (ctx.opts.seed << 20);
     let req = sign_case(
         api,
@@ -619,10 +655,7 @@ async fn send_case(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Sent, 
 }
 
 /// Retries only transport faults, with backoff; a response of any kind is returned as is.
-async fn send_with_retry(
-    ctx: &Ctx<'_>,
-    req: &HttpRequest,
-) -> Result<(HttpResponse, usize), RunError> {
+async fn send_with_retry(ctx: &Ctx, req: &HttpRequest) -> Result<(HttpResponse, usize), RunError> {
     let mut delay = Duration::from_millis(50);
     for attempt in 0..3 {
         match ctx.target.send(req).await {
@@ -638,7 +671,7 @@ async fn send_with_retry(
 }
 
 async fn shrink(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,
     mut tree: Tree,
@@ -701,16 +734,7 @@ pub async fn replay(
         .ok_or_else(|| RunError::NoSpecs {
             patterns: vec![failure.api.clone()],
         })?;
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Ctx {
-        set,
-        opts,
-        target,
-        world: Mutex::new(world),
-        locks: Mutex::new(HashMap::new()),
-        nonce: AtomicUsize::new(1),
-        stop: &stop,
-    };
+    let ctx = Ctx::new(set, world, target, opts);
     let judged = exchange(&ctx, api, &failure.case).await?;
     Ok((judged.verdict, judged.response))
 }

@@ -45,7 +45,7 @@ pub fn instance_ids(api: &LoadedApi, case: &Case) -> Vec<String> {
 /// `(instance id, bound keys)` for each named instance that the target reports, or `None` when
 /// nothing can observe this API's effect.
 pub(super) async fn observe(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
     ids: &[String],
@@ -148,7 +148,7 @@ pub(super) async fn observe(
     Ok(None)
 }
 
-async fn describe(ctx: &Ctx<'_>, call: &Call) -> Result<Value, RunError> {
+async fn describe(ctx: &Ctx, call: &Call) -> Result<Value, RunError> {
     let creds = match call.family {
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
