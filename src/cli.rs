@@ -57,7 +57,7 @@ enum Command {
 AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE / Gu5t9xGARNpq86cd98joQYCN3EXAMPLE; Alibaba testid / \
 testsecret. Override with the flags or TENCENTCLOUD_SECRET_ID/KEY, \
 ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET.\n\nAdmin (test-only): GET /__apiconform/world dumps the \
-world, POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
+world (?instances=ID,ID: only those instances), POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
     )]
     Serve(ServeArgs),
     /// Inspect and check spec files.

@@ -208,6 +208,29 @@ impl Emulator {
             body: body.into_bytes(),
         };
         match (req.method.as_str(), req.path()) {
+            ("GET", "/__apiconform/world") if !req.query().is_empty() => {
+                // `?instances=ID,ID`: only those instances (compact JSON), for observing a few.
+                let ids: Vec<String> = form_urlencoded::parse(req.query().as_bytes())
+                    .filter(|(k, _)| k == "instances")
+                    .flat_map(|(_, v)| {
+                        v.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let part = World {
+                    instances: self
+                        .lock()
+                        .instances
+                        .iter()
+                        .filter(|i| ids.contains(&i.id))
+                        .cloned()
+                        .collect(),
+                    key_pairs: vec![],
+                };
+                json(200, serde_json::to_string(&part).unwrap_or_default())
+            }
             ("GET", "/__apiconform/world") => json(
                 200,
                 serde_json::to_string_pretty(&self.world()).unwrap_or_default(),
@@ -231,7 +254,7 @@ impl Emulator {
             }
             _ => json(
                 404,
-                "{\"error\":\"admin endpoints: GET /__apiconform/world, POST /__apiconform/reset\"}"
+                "{\"error\":\"admin endpoints: GET /__apiconform/world[?instances=ID,ID], POST /__apiconform/reset\"}"
                     .into(),
             ),
         }

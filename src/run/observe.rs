@@ -124,7 +124,13 @@ pub(super) async fn observe(
             Observation::Admin if ctx.opts.admin => {
                 let req = HttpRequest {
                     method: "GET".into(),
-                    target: "/__apiconform/world".into(),
+                    // Only the named instances: the whole world is ~500 resources.
+                    target: format!(
+                        "/__apiconform/world?{}",
+                        form_urlencoded::Serializer::new(String::new())
+                            .append_pair("instances", &ids.join(","))
+                            .finish()
+                    ),
                     headers: vec![("Host".into(), ctx.target.authority())],
                     body: vec![],
                 };
