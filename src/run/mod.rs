@@ -268,6 +268,55 @@ pub async fn run(
     Ok(report)
 }
 
+/// Runs the selected specs against an emulator started in-process on a loopback port (the
+/// setup of `apiconform run` without `--target`, and of `apiconform bench`).
+pub async fn run_embedded(
+    set: &SpecSet,
+    world: World,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<RunReport, RunError> {
+    let unreachable = |e: std::io::Error| {
+        RunError::Transport(TransportError::Unreachable {
+            url: "127.0.0.1:0".into(),
+            reason: e.to_string(),
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(unreachable)?;
+    let addr = listener.local_addr().map_err(unreachable)?;
+    let emu = Arc::new(crate::emulator::Emulator::new(crate::emulator::Config {
+        world: world.clone(),
+        tencent: opts.tencent.clone(),
+        alibaba: opts.alibaba.clone(),
+        ..Default::default()
+    }));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::emulator::server::serve(listener, emu, async {
+        let _ = rx.await;
+    }));
+    let target = Target::new(&format!("http://{addr}"), opts.timeout)?;
+    let opts = RunOptions {
+        admin: true,
+        ..opts.clone()
+    };
+    let result = run(set, world, &target, &opts, progress, stop).await;
+    let _ = tx.send(());
+    let _ = server.await;
+    result
+}
+
+/// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Progress counters across APIs.
 #[derive(Default)]
 struct Counts {
