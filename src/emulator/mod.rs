@@ -288,7 +288,15 @@ impl SecretStore for Secrets<'_> {
 /// Nonces seen within the replay window, pruned as time moves on.
 #[derive(Default)]
 struct Nonces {
-    seen: Mutex<HashMap<(FamilyId, String, String), i64>>,
+    seen: Mutex<NonceMap>,
+}
+
+#[derive(Default)]
+struct NonceMap {
+    seen: HashMap<(FamilyId, String, String), i64>,
+    /// Size above which the next insert prunes expired nonces; doubles with the live set, so
+    /// pruning costs O(1) per request however many nonces are live.
+    prune_at: usize,
 }
 
 /// Longest replay window of the families (API 2.0: two hours).
@@ -296,10 +304,12 @@ const NONCE_WINDOW: i64 = 7200;
 
 impl NonceStore for Nonces {
     fn check_and_insert(&self, family: FamilyId, secret_id: &str, nonce: &str, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| now - *t < NONCE_WINDOW);
+        let mut map = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if map.seen.len() > map.prune_at.max(100_000) {
+            map.seen.retain(|_, t| now - *t < NONCE_WINDOW);
+            map.prune_at = 2 * map.seen.len();
         }
+        let seen = &mut map.seen;
         let key = (family, secret_id.to_string(), nonce.to_string());
         match seen.get(&key) {
             Some(t) if now - *t < NONCE_WINDOW => false,

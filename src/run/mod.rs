@@ -208,7 +208,9 @@ struct Ctx {
     opts: RunOptions,
     target: Target,
     world: Mutex<World>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per instance of the world, made up front: ids the world does not hold carry no
+    /// state, need no lock, and so cannot grow this map as cases name new ids.
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     nonce: AtomicUsize,
 }
 
@@ -218,8 +220,12 @@ impl Ctx {
             set: Arc::new(set.clone()),
             opts: opts.clone(),
             target: target.clone(),
+            locks: world
+                .instances
+                .iter()
+                .map(|i| (i.id.clone(), Arc::default()))
+                .collect(),
             world: Mutex::new(world),
-            locks: Mutex::new(HashMap::new()),
             nonce: AtomicUsize::new(1),
         })
     }
@@ -562,13 +568,10 @@ async fn lock_all(ctx: &Ctx, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard
     let mut sorted: Vec<&String> = ids.iter().collect();
     sorted.sort();
     sorted.dedup();
-    let mutexes: Vec<_> = {
-        let mut locks = ctx.locks.lock().expect("locks");
-        sorted
-            .iter()
-            .map(|id| locks.entry((*id).clone()).or_default().clone())
-            .collect()
-    };
+    let mutexes: Vec<_> = sorted
+        .iter()
+        .filter_map(|id| ctx.locks.get(*id).cloned())
+        .collect();
     let mut guards = Vec::with_capacity(mutexes.len());
     for m in mutexes {
         guards.push(m.lock_owned().await);
