@@ -49,6 +49,13 @@ enum Command {
         after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world the target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
     )]
     Run(RunArgs),
+    /// Measure checked cases per second and peak memory against the embedded emulator.
+    #[command(
+        after_help = "Runs the default suite (every spec, the built-in world) against the emulator \
+started in-process, as `apiconform run` does, and prints the rate and the peak resident set \
+(VmHWM). Nothing is written; the exit code is 1 if a case failed.\n\nExamples:\n  apiconform bench\n  apiconform bench --cases 100000 --jobs 32\n  apiconform bench --spec ecm --cases 20000"
+    )]
+    Bench(BenchArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
     Replay(ReplayArgs),
     /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
@@ -63,7 +70,7 @@ enum Command {
 AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE / Gu5t9xGARNpq86cd98joQYCN3EXAMPLE; Alibaba testid / \
 testsecret. Override with the flags or TENCENTCLOUD_SECRET_ID/KEY, \
 ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET.\n\nAdmin (test-only): GET /__apiconform/world dumps the \
-world, POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
+world (?instances=ID,ID: only those instances), POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
     )]
     Serve(ServeArgs),
     /// Inspect and check spec files.
@@ -130,6 +137,22 @@ struct RunArgs {
     timeout: u64,
     #[command(flatten)]
     creds: CredArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Cases per API.
+    #[arg(long, default_value_t = 300)]
+    cases: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+    /// Only APIs whose name contains PATTERN (`*` allowed); repeatable.
+    #[arg(long = "spec", value_name = "PATTERN")]
+    specs: Vec<String>,
+    /// Seed: the same seed generates the same cases.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -337,6 +360,7 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Run(args) => run(args),
+        Command::Bench(args) => bench(args),
         Command::Replay(args) => replay(args),
         Command::Snapshot(args) => snapshot(args),
         Command::Serve(args) => serve(args),
@@ -951,6 +975,58 @@ fn run(args: RunArgs) -> u8 {
             exit::OK
         }
     })
+}
+
+fn bench(args: BenchArgs) -> u8 {
+    let set = match spec::load_embedded() {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let opts = crate::run::RunOptions {
+        patterns: args.specs,
+        cases: args.cases,
+        seed: args.seed,
+        jobs: args.jobs.max(1),
+        ..Default::default()
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let result = rt.block_on(crate::run::run_embedded(
+        &set,
+        World::default_world(),
+        &opts,
+        &crate::run::NoProgress,
+        &stop,
+    ));
+    let report = match result {
+        Ok(r) => r,
+        Err(crate::run::RunError::NoSpecs { patterns }) => {
+            return fail(exit::USAGE, format!("error: no spec matches {patterns:?}\n  = help: `apiconform specs list` shows the names"))
+        }
+        Err(e) => return fail(exit::TARGET, format!("error: {e}")),
+    };
+    for a in &report.apis {
+        println!("{:<46} {:>8} cases", a.api, a.cases);
+    }
+    let cases = report.cases();
+    let rate = cases as f64 / report.seconds.max(f64::EPSILON);
+    let rss = crate::run::peak_rss_kib().map_or("unknown".to_string(), |k| {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    });
+    println!(
+        "{cases} checked cases in {:.2}s: {rate:.0} cases/s with --jobs {}; peak RSS {rss}; {} failed",
+        report.seconds,
+        opts.jobs,
+        report.failed()
+    );
+    if report.failed() > 0 {
+        exit::NONCONFORMANCE
+    } else {
+        exit::OK
+    }
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {

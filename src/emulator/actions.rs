@@ -41,6 +41,17 @@ pub(super) fn dispatch(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
 
 /// Response-shape faults, applied to the bytes a correct emulator would send.
 fn finish(emu: &Emulator, req: &ParsedRequest, mut resp: HttpResponse) -> HttpResponse {
+    let shape_faults = match req.family {
+        FamilyId::TencentApi3 => {
+            emu.has(Fault::MissingRequestId) || emu.has(Fault::ErrorOutsideResponse)
+        }
+        FamilyId::TencentV2 => emu.has(Fault::V2CodeAsString),
+        FamilyId::AliyunRpc => emu.has(Fault::WrongHttpStatus),
+    };
+    if !shape_faults {
+        // The common case: nothing to rewrite, so the body is not parsed again.
+        return resp;
+    }
     let mut body: Value = match serde_json::from_slice(&resp.body) {
         Ok(v) => v,
         Err(_) => return resp,

@@ -208,6 +208,29 @@ impl Emulator {
             body: body.into_bytes(),
         };
         match (req.method.as_str(), req.path()) {
+            ("GET", "/__apiconform/world") if !req.query().is_empty() => {
+                // `?instances=ID,ID`: only those instances (compact JSON), for observing a few.
+                let ids: Vec<String> = form_urlencoded::parse(req.query().as_bytes())
+                    .filter(|(k, _)| k == "instances")
+                    .flat_map(|(_, v)| {
+                        v.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let part = World {
+                    instances: self
+                        .lock()
+                        .instances
+                        .iter()
+                        .filter(|i| ids.contains(&i.id))
+                        .cloned()
+                        .collect(),
+                    key_pairs: vec![],
+                };
+                json(200, serde_json::to_string(&part).unwrap_or_default())
+            }
             ("GET", "/__apiconform/world") => json(
                 200,
                 serde_json::to_string_pretty(&self.world()).unwrap_or_default(),
@@ -231,7 +254,7 @@ impl Emulator {
             }
             _ => json(
                 404,
-                "{\"error\":\"admin endpoints: GET /__apiconform/world, POST /__apiconform/reset\"}"
+                "{\"error\":\"admin endpoints: GET /__apiconform/world[?instances=ID,ID], POST /__apiconform/reset\"}"
                     .into(),
             ),
         }
@@ -265,7 +288,15 @@ impl SecretStore for Secrets<'_> {
 /// Nonces seen within the replay window, pruned as time moves on.
 #[derive(Default)]
 struct Nonces {
-    seen: Mutex<HashMap<(FamilyId, String, String), i64>>,
+    seen: Mutex<NonceMap>,
+}
+
+#[derive(Default)]
+struct NonceMap {
+    seen: HashMap<(FamilyId, String, String), i64>,
+    /// Size above which the next insert prunes expired nonces; doubles with the live set, so
+    /// pruning costs O(1) per request however many nonces are live.
+    prune_at: usize,
 }
 
 /// Longest replay window of the families (API 2.0: two hours).
@@ -273,10 +304,12 @@ const NONCE_WINDOW: i64 = 7200;
 
 impl NonceStore for Nonces {
     fn check_and_insert(&self, family: FamilyId, secret_id: &str, nonce: &str, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| now - *t < NONCE_WINDOW);
+        let mut map = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if map.seen.len() > map.prune_at.max(100_000) {
+            map.seen.retain(|_, t| now - *t < NONCE_WINDOW);
+            map.prune_at = 2 * map.seen.len();
         }
+        let seen = &mut map.seen;
         let key = (family, secret_id.to_string(), nonce.to_string());
         match seen.get(&key) {
             Some(t) if now - *t < NONCE_WINDOW => false,

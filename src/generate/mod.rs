@@ -248,15 +248,25 @@ pub fn trees(
     n: usize,
     opts: &GenOptions,
 ) -> Vec<Box<dyn ValueTree<Value = Case>>> {
+    tree_stream(set, api, world, seed, opts).take(n).collect()
+}
+
+/// Value trees drawn deterministically from `seed`, one at a time: the first `n` are the trees
+/// [`trees`] returns for `n`, without holding them all at once.
+pub fn tree_stream(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    seed: u64,
+    opts: &GenOptions,
+) -> impl Iterator<Item = Box<dyn ValueTree<Value = Case>>> {
     let strategy = case_strategy(set, api, world, opts);
     let mut runner = seeded_runner(seed);
-    (0..n)
-        .map(|_| {
-            strategy
-                .new_tree(&mut runner)
-                .expect("case strategies never reject")
-        })
-        .collect()
+    std::iter::repeat_with(move || {
+        strategy
+            .new_tree(&mut runner)
+            .expect("case strategies never reject")
+    })
 }
 
 /// `n` cases drawn deterministically from `seed`.

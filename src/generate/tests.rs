@@ -310,3 +310,18 @@ fn unbind_cases_name_bound_keys_and_the_not_bound_situation_is_generated() {
         }
     }
 }
+
+#[test]
+fn the_stream_gives_the_trees_in_order() {
+    let set = cvm_set();
+    let world = World::default_world();
+    let opts = GenOptions::default();
+    for api in &set.apis {
+        let all: Vec<Case> = corpus(&set, api, &world, 42, 50, &opts);
+        let streamed: Vec<Case> = tree_stream(&set, api, &world, 42, &opts)
+            .take(50)
+            .map(|t| t.current())
+            .collect();
+        assert_eq!(all, streamed, "{}", api.name);
+    }
+}

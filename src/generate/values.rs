@@ -547,7 +547,7 @@ impl Ctx {
     /// Well-formed ids of a parameter that exist nowhere in the world, distinct from each other.
     fn fabricate(&self, name: &str, seed: u64, n: usize) -> Vec<String> {
         let p = self.param(name);
-        let re: Option<Regex> = p.and_then(analyze::pattern);
+        let re: Option<std::sync::Arc<Regex>> = p.and_then(analyze::pattern);
         let template = self
             .pool_of(name)
             .first()

@@ -3,7 +3,8 @@
 //! uses this to record situations; the oracle uses it to recompute the broken rules instead of
 //! trusting the generator's intent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use regex::Regex;
 use serde_json::Value;
@@ -33,9 +34,23 @@ pub fn param<'a>(spec: &'a ApiSpec, name: &str) -> Option<&'a Parameter> {
     spec.parameters.iter().find(|p| p.name == name)
 }
 
-/// The anchored pattern of a parameter, compiled.
-pub fn pattern(p: &Parameter) -> Option<Regex> {
-    p.pattern.as_deref().and_then(|s| Regex::new(s).ok())
+/// The anchored pattern of a parameter, compiled once per process and shared (a `Regex` is
+/// `Sync`; its match caches are pooled per thread). Specs hold a handful of patterns, so the
+/// cache stays tiny.
+pub fn pattern(p: &Parameter) -> Option<Arc<Regex>> {
+    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
+    let src = p.pattern.as_deref()?;
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(re) = cache.read().unwrap_or_else(|e| e.into_inner()).get(src) {
+        return re.clone();
+    }
+    let re = Regex::new(src).ok().map(Arc::new);
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(src.to_string())
+        .or_insert(re)
+        .clone()
 }
 
 /// The product and kind of the resource a parameter names.

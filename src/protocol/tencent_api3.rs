@@ -333,7 +333,13 @@ pub fn decode(resp: &HttpResponse) -> Outcome {
         Err(e) => return malformed(out, format!("body is not JSON: {e}")),
     };
     out.format = BodyFormat::Json;
-    out.body = value.clone();
+    // Judge the body by reference, then move it into the outcome (no copy of the tree).
+    let mut out = decode_body(out, &value);
+    out.body = value;
+    out
+}
+
+fn decode_body(mut out: Outcome, value: &serde_json::Value) -> Outcome {
     let Some(obj) = value.as_object() else {
         return malformed(out, "body is not a JSON object");
     };

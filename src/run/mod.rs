@@ -203,18 +203,40 @@ fn matches(pattern: &str, name: &str) -> bool {
     name.contains(pattern) || name.eq_ignore_ascii_case(pattern)
 }
 
-/// Shared state of one run.
-struct Ctx<'a> {
-    set: &'a SpecSet,
-    opts: &'a RunOptions,
-    target: &'a Target,
+/// Shared state of one run, owned so that exchanges can run as tasks on every worker thread.
+struct Ctx {
+    set: Arc<SpecSet>,
+    opts: RunOptions,
+    target: Target,
     world: Mutex<World>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per instance of the world, made up front: ids the world does not hold carry no
+    /// state, need no lock, and so cannot grow this map as cases name new ids.
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     nonce: AtomicUsize,
-    stop: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Ctx {
+    fn new(set: &SpecSet, world: World, target: &Target, opts: &RunOptions) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            set: Arc::new(set.clone()),
+            opts: opts.clone(),
+            target: target.clone(),
+            locks: world
+                .instances
+                .iter()
+                .map(|i| (i.id.clone(), Arc::default()))
+                .collect(),
+            world: Mutex::new(world),
+            nonce: AtomicUsize::new(1),
+        })
+    }
 }
 
 /// Runs every selected spec against `target`, starting from the world model `world`.
+///
+/// Cases are generated lazily, in order, from one seeded runner per API (the same seed gives the
+/// same cases) and run as tasks, at most `jobs` at a time; only counters and, per broken rule,
+/// the first failing case's value tree (for shrinking) outlive a case.
 pub async fn run(
     set: &SpecSet,
     world: World,
@@ -223,32 +245,26 @@ pub async fn run(
     progress: &dyn Progress,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<RunReport, RunError> {
-    let apis = select(set, &opts.patterns);
+    let apis: Vec<usize> = select(set, &opts.patterns)
+        .into_iter()
+        .filter_map(|a| set.apis.iter().position(|b| std::ptr::eq(a, b)))
+        .collect();
     if apis.is_empty() {
         return Err(RunError::NoSpecs {
             patterns: opts.patterns.clone(),
         });
     }
     let started = Instant::now();
-    let ctx = Ctx {
-        set,
-        opts,
-        target,
-        world: Mutex::new(world),
-        locks: Mutex::new(HashMap::new()),
-        nonce: AtomicUsize::new(1),
-        stop,
-    };
+    let ctx = Ctx::new(set, world, target, opts);
     let total = apis.len() * opts.cases;
-    let done = AtomicUsize::new(0);
-    let failed = AtomicUsize::new(0);
+    let mut counts = Counts::default();
     let mut report = RunReport {
         target: target.url().to_string(),
         seed: opts.seed,
         ..Default::default()
     };
-    for (i, api) in apis.iter().enumerate() {
-        let stats = run_api(&ctx, api, i as u64, progress, total, &done, &failed).await?;
+    for (i, &api) in apis.iter().enumerate() {
+        let stats = run_api(&ctx, api, i as u64, progress, total, &mut counts, stop).await?;
         report.apis.push(stats);
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -259,17 +275,74 @@ pub async fn run(
     Ok(report)
 }
 
+/// Runs the selected specs against an emulator started in-process on a loopback port (the
+/// setup of `apiconform run` without `--target`, and of `apiconform bench`).
+pub async fn run_embedded(
+    set: &SpecSet,
+    world: World,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<RunReport, RunError> {
+    let unreachable = |e: std::io::Error| {
+        RunError::Transport(TransportError::Unreachable {
+            url: "127.0.0.1:0".into(),
+            reason: e.to_string(),
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(unreachable)?;
+    let addr = listener.local_addr().map_err(unreachable)?;
+    let emu = Arc::new(crate::emulator::Emulator::new(crate::emulator::Config {
+        world: world.clone(),
+        tencent: opts.tencent.clone(),
+        alibaba: opts.alibaba.clone(),
+        ..Default::default()
+    }));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::emulator::server::serve(listener, emu, async {
+        let _ = rx.await;
+    }));
+    let target = Target::new(&format!("http://{addr}"), opts.timeout)?;
+    let opts = RunOptions {
+        admin: true,
+        ..opts.clone()
+    };
+    let result = run(set, world, &target, &opts, progress, stop).await;
+    let _ = tx.send(());
+    let _ = server.await;
+    result
+}
+
+/// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Progress counters across APIs.
+#[derive(Default)]
+struct Counts {
+    done: usize,
+    failed: usize,
+}
+
 type Tree = Box<dyn ValueTree<Value = Case>>;
 
 async fn run_api(
-    ctx: &Ctx<'_>,
-    api: &LoadedApi,
+    ctx: &Arc<Ctx>,
+    api_index: usize,
     index: u64,
     progress: &dyn Progress,
     total: usize,
-    done: &AtomicUsize,
-    failed: &AtomicUsize,
+    counts: &mut Counts,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<ApiStats, RunError> {
+    let api = &ctx.set.apis[api_index];
     let family = ctx.set.family(api.spec.api.family);
     let mut stats = ApiStats {
         api: api.name.clone(),
@@ -289,27 +362,45 @@ async fn run_api(
     };
     let world = ctx.world.lock().expect("world lock").clone();
     let seed = ctx.opts.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let trees = generate::trees(ctx.set, api, &world, seed, ctx.opts.cases, &gen_opts);
-    let trees: Vec<(usize, Tree)> = trees
-        .into_iter()
+    // One tree at a time, in the order `generate::trees` would give them.
+    let mut trees = generate::tree_stream(&ctx.set, api, &world, seed, &gen_opts)
+        .take(ctx.opts.cases)
         .enumerate()
-        .filter(|(i, _)| ctx.opts.shard.is_none_or(|(k, n)| i % n == k))
-        .collect();
+        .filter(|(i, _)| ctx.opts.shard.is_none_or(|(k, n)| i % n == k));
+    drop(world);
 
-    use futures::stream::{self, StreamExt};
-    let results = stream::iter(trees.into_iter().map(|(_, tree)| async move {
-        if ctx.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let case = tree.current();
-        let r = exchange(ctx, api, &case).await;
-        Some((tree, r))
-    }))
-    .buffer_unordered(ctx.opts.jobs.max(1));
-    futures::pin_mut!(results);
+    let jobs = ctx.opts.jobs.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
     let mut to_shrink: BTreeMap<String, Tree> = BTreeMap::new();
-    while let Some(item) = results.next().await {
-        let Some((tree, result)) = item else { continue };
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < jobs {
+            if stop.load(Ordering::Relaxed) {
+                exhausted = true;
+                break;
+            }
+            let Some((i, tree)) = trees.next() else {
+                exhausted = true;
+                break;
+            };
+            let case = tree.current();
+            pending.insert(i, tree);
+            let ctx = Arc::clone(ctx);
+            in_flight.spawn(async move {
+                let api = &ctx.set.apis[api_index];
+                (i, exchange(&ctx, api, &case).await)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let (i, result) = match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("case task cancelled: {e}"),
+        };
+        let tree = pending.remove(&i).expect("a tree per case in flight");
         let judged = result?;
         stats.cases += 1;
         stats.retries += judged.retries;
@@ -327,13 +418,13 @@ async fn run_api(
             VerdictKind::Unspecified => stats.unspecified += 1,
             VerdictKind::Fail => {
                 stats.fail += 1;
-                failed.fetch_add(1, Ordering::Relaxed);
+                counts.failed += 1;
                 let rule = judged.verdict.rule.clone().unwrap_or_else(|| "?".into());
                 to_shrink.entry(rule).or_insert(tree);
             }
         }
-        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        progress.update(d, total, failed.load(Ordering::Relaxed));
+        counts.done += 1;
+        progress.update(counts.done, total, counts.failed);
     }
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
     for (rule, tree) in to_shrink {
@@ -355,10 +446,11 @@ struct Judged {
 }
 
 /// Sends one case and judges it, holding the locks of the instances it names.
-async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
+async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
     let guards = lock_all(ctx, &instances).await;
-    let mut before = ctx.world.lock().expect("world lock").clone();
+    // Only what the case can name: every lookup of the oracle is by an id taken from the case.
+    let mut before = snapshot(&ctx.world.lock().expect("world lock"), case);
     let (request, first, response, retries) = send_case(ctx, api, case).await?;
     if let Some(first) = first {
         // A replayed nonce: the first, ordinary send took effect; judge the replay against that.
@@ -369,9 +461,9 @@ async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged,
         };
         oracle::apply(&mut before, api, &plain, &outcome);
     }
-    let expectation = oracle::expect(ctx.set, api, &before, case);
+    let expectation = oracle::expect(&ctx.set, api, &before, case);
     let outcome = protocol::decode(api.spec.api.family, &response);
-    let mut verdict = oracle::judge(ctx.set, api, case, &expectation, &outcome);
+    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
     let mut unobservable = false;
     let touched_existing = instances.iter().any(|id| {
         before
@@ -432,17 +524,55 @@ async fn exchange(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Judged,
     })
 }
 
-async fn lock_all(ctx: &Ctx<'_>, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+/// The part of the world a case can reach: the instances and key pairs whose ids occur among
+/// its parameter values (scalars, list items, items of JSON lists held in strings). The oracle
+/// only ever looks resources up by ids taken from the case, so judging against this snapshot is
+/// the same as judging against the whole world, without copying ~500 resources per case.
+fn snapshot(world: &World, case: &Case) -> World {
+    fn strings<'v>(v: &'v serde_json::Value, out: &mut Vec<std::borrow::Cow<'v, str>>) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.push(std::borrow::Cow::Borrowed(s));
+                if s.trim_start().starts_with('[') {
+                    if let Ok(inner) = serde_json::from_str::<serde_json::Value>(s) {
+                        let mut owned = Vec::new();
+                        strings(&inner, &mut owned);
+                        out.extend(owned.into_iter().map(|c| c.into_owned().into()));
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut named = Vec::new();
+    case.params.values().for_each(|v| strings(v, &mut named));
+    let named: std::collections::HashSet<&str> = named.iter().map(|c| c.as_ref()).collect();
+    World {
+        instances: world
+            .instances
+            .iter()
+            .filter(|i| named.contains(i.id.as_str()))
+            .cloned()
+            .collect(),
+        key_pairs: world
+            .key_pairs
+            .iter()
+            .filter(|k| named.contains(k.id.as_str()))
+            .cloned()
+            .collect(),
+    }
+}
+
+async fn lock_all(ctx: &Ctx, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
     let mut sorted: Vec<&String> = ids.iter().collect();
     sorted.sort();
     sorted.dedup();
-    let mutexes: Vec<_> = {
-        let mut locks = ctx.locks.lock().expect("locks");
-        sorted
-            .iter()
-            .map(|id| locks.entry((*id).clone()).or_default().clone())
-            .collect()
-    };
+    let mutexes: Vec<_> = sorted
+        .iter()
+        .filter_map(|id| ctx.locks.get(*id).cloned())
+        .collect();
     let mut guards = Vec::with_capacity(mutexes.len());
     for m in mutexes {
         guards.push(m.lock_owned().await);
@@ -550,7 +680,7 @@ fn tamper(req: &mut HttpRequest) {
 type Sent = (HttpRequest, Option<HttpResponse>, HttpResponse, usize);
 
 /// Signs and sends a case; for a replayed nonce, also returns the first send's response.
-async fn send_case(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
+async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
     let nonce = ctx.nonce.fetch_add(1, Ordering::Relaxed) as u64 + (ctx.opts.seed << 20);
     let req = sign_case(
         api,
@@ -578,10 +708,7 @@ async fn send_case(ctx: &Ctx<'_>, api: &LoadedApi, case: &Case) -> Result<Sent, 
 }
 
 /// Retries only transport faults, with backoff; a response of any kind is returned as is.
-async fn send_with_retry(
-    ctx: &Ctx<'_>,
-    req: &HttpRequest,
-) -> Result<(HttpResponse, usize), RunError> {
+async fn send_with_retry(ctx: &Ctx, req: &HttpRequest) -> Result<(HttpResponse, usize), RunError> {
     let mut delay = Duration::from_millis(50);
     for attempt in 0..3 {
         match ctx.target.send(req).await {
@@ -597,7 +724,7 @@ async fn send_with_retry(
 }
 
 async fn shrink(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,
     mut tree: Tree,
@@ -660,16 +787,7 @@ pub async fn replay(
         .ok_or_else(|| RunError::NoSpecs {
             patterns: vec![failure.api.clone()],
         })?;
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Ctx {
-        set,
-        opts,
-        target,
-        world: Mutex::new(world),
-        locks: Mutex::new(HashMap::new()),
-        nonce: AtomicUsize::new(1),
-        stop: &stop,
-    };
+    let ctx = Ctx::new(set, world, target, opts);
     let judged = exchange(&ctx, api, &failure.case).await?;
     Ok((judged.verdict, judged.response))
 }
@@ -685,17 +803,12 @@ pub async fn observe_instances(
     api: &LoadedApi,
     case: &Case,
 ) -> Result<Option<Vec<Seen>>, RunError> {
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let ctx = Ctx {
-        set,
-        opts,
-        target,
-        world: Mutex::new(World::default()),
-        locks: Mutex::new(HashMap::new()),
-        // Distinct nonces across calls: a before and an after Describe may share a second.
-        nonce: AtomicUsize::new(OBSERVE_NONCES.fetch_add(1024, Ordering::Relaxed)),
-        stop: &stop,
-    };
+    let ctx = Ctx::new(set, World::default(), target, opts);
+    // Distinct nonces across calls: a before and an after Describe may share a second.
+    ctx.nonce.store(
+        OBSERVE_NONCES.fetch_add(1024, Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     let ids = observe::instance_ids(api, case);
     observe::observe_full(&ctx, api, case, &ids).await
 }
@@ -715,6 +828,29 @@ pub async fn send_request(
                 attempt += 1;
                 tokio::time::sleep(delay).await;
                 delay *= 4;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_judges_like_the_whole_world() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let world = World::default_world();
+        for (i, api) in set.apis.iter().enumerate() {
+            let opts = GenOptions::default();
+            for case in generate::corpus(&set, api, &world, i as u64, 300, &opts) {
+                let part = snapshot(&world, &case);
+                assert_eq!(
+                    oracle::expect(&set, api, &part, &case),
+                    oracle::expect(&set, api, &world, &case),
+                    "{}: {case:?}",
+                    api.name
+                );
             }
         }
     }

@@ -56,7 +56,7 @@ pub struct Seen {
 /// `(instance id, bound keys)` for each named instance that the target reports, or `None` when
 /// nothing can observe this API's effect.
 pub(super) async fn observe(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
     ids: &[String],
@@ -73,7 +73,7 @@ fn state_of(v: Option<&Value>) -> Option<String> {
 /// Each named instance the target reports, with its keys and state, or `None` when nothing can
 /// observe this API's effect.
 pub(super) async fn observe_full(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
     ids: &[String],
@@ -152,7 +152,13 @@ pub(super) async fn observe_full(
             Observation::Admin if ctx.opts.admin => {
                 let req = HttpRequest {
                     method: "GET".into(),
-                    target: "/__apiconform/world".into(),
+                    // Only the named instances: the whole world is ~500 resources.
+                    target: format!(
+                        "/__apiconform/world?{}",
+                        form_urlencoded::Serializer::new(String::new())
+                            .append_pair("instances", &ids.join(","))
+                            .finish()
+                    ),
                     headers: vec![("Host".into(), ctx.target.authority())],
                     body: vec![],
                 };
@@ -183,7 +189,7 @@ pub(super) async fn observe_full(
     Ok(None)
 }
 
-async fn describe(ctx: &Ctx<'_>, call: &Call) -> Result<Value, RunError> {
+async fn describe(ctx: &Ctx, call: &Call) -> Result<Value, RunError> {
     let creds = match call.family {
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
@@ -200,11 +206,9 @@ async fn describe(ctx: &Ctx<'_>, call: &Call) -> Result<Value, RunError> {
         })
     })?;
     let resp = ctx.target.send(&req).await?;
-    let outcome = protocol::decode(call.family, &resp);
-    Ok(match call.family {
-        FamilyId::AliyunRpc => outcome.body,
-        _ => serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
-    })
+    // The decoded body: the parsed JSON (Tencent), or XML/JSON converted (Alibaba); Null when
+    // the body does not parse.
+    Ok(protocol::decode(call.family, &resp).body)
 }
 
 fn str_of(v: Option<&Value>) -> String {
