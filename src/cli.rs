@@ -135,6 +135,10 @@ struct RunArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Requests per second per API. Default: the documented limit against a remote target
+    /// (CVM 10/s, ECM 20/s, 10/s where none is documented), no limit on loopback; 0 = no limit.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -903,6 +907,7 @@ fn run(args: RunArgs) -> u8 {
         tencent: tencent.clone(),
         alibaba: alibaba.clone(),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        rate: args.rate,
         ..Default::default()
     };
     let rt = match runtime() {

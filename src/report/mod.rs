@@ -129,6 +129,13 @@ pub fn table(report: &RunReport) -> String {
             ""
         }
     );
+    let retries: usize = report.apis.iter().map(|a| a.retries).sum();
+    if retries > 0 {
+        let _ = writeln!(
+            out,
+            "note: {retries} requests were retried after throttling or a transport fault"
+        );
+    }
     for a in &report.apis {
         if a.unobservable_effects > 0 {
             let _ = writeln!(

@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub shrink_steps: usize,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Requests per second per API: `None` = the documented limit against non-loopback targets
+    /// (unlimited on loopback), `Some(0.0)` = unlimited, `Some(r)` = at most `r`.
+    pub rate: Option<f64>,
 }
 
 impl Default for RunOptions {
@@ -73,6 +76,7 @@ impl Default for RunOptions {
             admin: false,
             shrink_steps: 200,
             timeout: Duration::from_secs(10),
+            rate: None,
         }
     }
 }
@@ -213,9 +217,21 @@ struct Ctx {
     /// state, need no lock, and so cannot grow this map as cases name new ids.
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     nonce: AtomicUsize,
+    /// One rate limiter per API, made when the API first sends.
+    limiters: Mutex<HashMap<String, Option<Arc<Limiter>>>>,
 }
 
 impl Ctx {
+    fn limiter(&self, api: &LoadedApi) -> Option<Arc<Limiter>> {
+        let mut all = self.limiters.lock().expect("limiters lock");
+        all.entry(api.name.clone())
+            .or_insert_with(|| {
+                rate_for(api, self.target.is_loopback(), self.opts.rate)
+                    .map(|r| Arc::new(Limiter::new(r)))
+            })
+            .clone()
+    }
+
     fn new(set: &SpecSet, world: World, target: &Target, opts: &RunOptions) -> Arc<Ctx> {
         Arc::new(Ctx {
             set: Arc::new(set.clone()),
@@ -228,6 +244,7 @@ impl Ctx {
                 .collect(),
             world: Mutex::new(world),
             nonce: AtomicUsize::new(1),
+            limiters: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -699,28 +716,98 @@ async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunE
     })?;
     let first = if case.auth == AuthFault::ReusedNonce {
         // First send is an ordinary request; the second, byte for byte the same, is judged.
-        Some(send_with_retry(ctx, &req).await?.0)
+        Some(send_with_retry(ctx, api, &req).await?.0)
     } else {
         None
     };
-    let (resp, retries) = send_with_retry(ctx, &req).await?;
+    let (resp, retries) = send_with_retry(ctx, api, &req).await?;
     Ok((req, first, resp, retries))
 }
 
-/// Retries only transport faults, with backoff; a response of any kind is returned as is.
-async fn send_with_retry(ctx: &Ctx, req: &HttpRequest) -> Result<(HttpResponse, usize), RunError> {
-    let mut delay = Duration::from_millis(50);
-    for attempt in 0..3 {
-        match ctx.target.send(req).await {
-            Ok(r) => return Ok((r, attempt)),
-            Err(e) if attempt == 2 => return Err(e.into()),
-            Err(_) => {
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
+/// Retries transport faults and throttling answers, with backoff; any other response is
+/// returned as is. Each attempt waits for the API's rate limiter first.
+async fn send_with_retry(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    req: &HttpRequest,
+) -> Result<(HttpResponse, usize), RunError> {
+    let limiter = ctx.limiter(api);
+    let mut delay = Duration::from_millis(100);
+    for attempt in 0..4 {
+        if let Some(l) = &limiter {
+            l.acquire().await;
         }
+        let last = attempt == 3;
+        match ctx.target.send(req).await {
+            Ok(r) if !last && throttled(api.spec.api.family, &r) => {}
+            Ok(r) => return Ok((r, attempt)),
+            Err(e) if last => return Err(e.into()),
+            Err(_) => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 4;
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// Whether a response says "too many requests" in its family's words.
+fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
+    if resp.status == 429 {
+        return true;
+    }
+    match protocol::decode(family, resp).result {
+        protocol::OutcomeResult::Error { code, .. } => matches!(
+            code.as_str(),
+            "RequestLimitExceeded" | "Throttling" | "Throttling.User" | "Throttling.Api"
+        ),
+        _ => false,
+    }
+}
+
+/// Spaces requests evenly at a fixed rate.
+pub struct Limiter {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Limiter {
+    /// At most `per_second` requests per second.
+    pub fn new(per_second: f64) -> Limiter {
+        Limiter {
+            interval: Duration::from_secs_f64(1.0 / per_second.max(0.001)),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next slot.
+    pub async fn acquire(&self) {
+        let at = {
+            let mut next = self.next.lock().expect("limiter lock");
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Requests per second for an API against this target: `--rate`, else the documented limit
+/// against a remote target (10/s where the documents state none), else unlimited on loopback.
+pub fn rate_for(api: &LoadedApi, loopback: bool, rate: Option<f64>) -> Option<f64> {
+    match rate {
+        Some(r) if r > 0.0 => Some(r),
+        Some(_) => None,
+        None if loopback => None,
+        None => Some(
+            api.spec
+                .api
+                .rate_limits
+                .iter()
+                .map(|r| f64::from(r.per_second))
+                .reduce(f64::min)
+                .unwrap_or(10.0),
+        ),
+    }
 }
 
 async fn shrink(
@@ -836,6 +923,43 @@ pub async fn send_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documented_rates_apply_to_remote_targets_only() {
+        let set = crate::spec::load_embedded().unwrap();
+        let api = |n: &str| set.find(n).unwrap();
+        let cvm = api("tencent-cvm/AssociateInstancesKeyPairs");
+        let ecm = api("tencent-ecm/DisassociateInstancesKeyPairs");
+        let ecs = api("alibaba-ecs/DetachKeyPair");
+        assert_eq!(rate_for(cvm, false, None), Some(10.0));
+        assert_eq!(rate_for(ecm, false, None), Some(20.0));
+        assert_eq!(
+            rate_for(ecs, false, None),
+            Some(10.0),
+            "none documented: a careful default"
+        );
+        assert_eq!(rate_for(cvm, true, None), None, "loopback is not capped");
+        assert_eq!(
+            rate_for(cvm, false, Some(0.0)),
+            None,
+            "--rate 0 lifts the cap"
+        );
+        assert_eq!(rate_for(cvm, true, Some(3.0)), Some(3.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_spaces_requests_evenly() {
+        let l = Limiter::new(4.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            l.acquire().await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(1000),
+            "5 slots at 4/s span 1 s"
+        );
+    }
 
     #[test]
     fn the_snapshot_judges_like_the_whole_world() {

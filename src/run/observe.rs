@@ -97,7 +97,7 @@ pub(super) async fn observe_full(
                     params,
                     format: ResponseFormat::Default,
                 };
-                let body = describe(ctx, &call).await?;
+                let body = describe(ctx, api, &call).await?;
                 let set = body
                     .pointer("/Response/InstanceSet")
                     .and_then(Value::as_array);
@@ -132,7 +132,7 @@ pub(super) async fn observe_full(
                     params,
                     format: ResponseFormat::Json,
                 };
-                let body = describe(ctx, &call).await?;
+                let body = describe(ctx, api, &call).await?;
                 let list = body
                     .pointer("/Instances/Instance")
                     .and_then(Value::as_array);
@@ -189,7 +189,7 @@ pub(super) async fn observe_full(
     Ok(None)
 }
 
-async fn describe(ctx: &Ctx, call: &Call) -> Result<Value, RunError> {
+async fn describe(ctx: &Ctx, api: &LoadedApi, call: &Call) -> Result<Value, RunError> {
     let creds = match call.family {
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
@@ -205,7 +205,8 @@ async fn describe(ctx: &Ctx, call: &Call) -> Result<Value, RunError> {
             reason: e.to_string(),
         })
     })?;
-    let resp = ctx.target.send(&req).await?;
+    // Describe calls share the API's rate limiter and retry throttling like every request.
+    let (resp, _) = super::send_with_retry(ctx, api, &req).await?;
     // The decoded body: the parsed JSON (Tencent), or XML/JSON converted (Alibaba); Null when
     // the body does not parse.
     Ok(protocol::decode(call.family, &resp).body)

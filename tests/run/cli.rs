@@ -302,3 +302,55 @@ fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
     assert_eq!(failures, 1, "{xml}");
     assert!(xml.contains("binds-keys") && xml.contains("curl "), "{xml}");
 }
+
+/// Against an emulator that enforces the documented rates, an unthrottled run is answered
+/// `RequestLimitExceeded`; the runner retries those with backoff, counts them, and still passes.
+#[test]
+fn throttling_is_retried_and_counted() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limits",
+            "documented",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = crate::run(
+        &[
+            "--target",
+            &url,
+            "--spec",
+            "tencent-ecm",
+            "--cases",
+            "30",
+            "--rate",
+            "0",
+            "--jobs",
+            "8",
+        ],
+        dir.path(),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{out}");
+    let retries = report["apis"][0]["retries"].as_u64().unwrap();
+    assert!(
+        retries > 0,
+        "30 ECM cases at full speed exceed 20/s: {report}"
+    );
+}
