@@ -374,6 +374,14 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The world file given, or the built-in default world; a bad file is a usage error (exit 2).
+fn load_world(path: Option<&std::path::Path>) -> Result<World, u8> {
+    match path {
+        Some(p) => World::load(p).map_err(|e| fail(exit::USAGE, e)),
+        None => Ok(World::default_world()),
+    }
+}
+
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("{message}");
     code
@@ -555,12 +563,9 @@ fn serve(args: ServeArgs) -> u8 {
         );
         return exit::OK;
     }
-    let world = match &args.world {
-        Some(p) => match World::load(p) {
-            Ok(w) => w,
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => World::default_world(),
+    let world = match load_world(args.world.as_deref()) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let mut faults = BTreeSet::new();
     for name in &args.faults {
@@ -884,12 +889,9 @@ fn run(args: RunArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let world = match &args.world {
-        Some(p) => match World::load(p) {
-            Ok(w) => w,
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => World::default_world(),
+    let world = match load_world(args.world.as_deref()) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let shard = match args.shard.as_deref().map(parse_shard) {
         None => None,
@@ -1108,12 +1110,9 @@ fn replay(args: ReplayArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let world = match &args.world {
-        Some(p) => match World::load(p) {
-            Ok(w) => w,
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => World::default_world(),
+    let world = match load_world(args.world.as_deref()) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let (tencent, alibaba) = args.creds.resolve();
     let rt = match runtime() {
@@ -1158,12 +1157,9 @@ fn snapshot(args: SnapshotArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let world = match &args.world {
-        Some(p) => match World::load(p) {
-            Ok(w) => w,
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => World::default_world(),
+    let world = match load_world(args.world.as_deref()) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let apis: Vec<String> = crate::run::select(&set, &args.specs)
         .into_iter()

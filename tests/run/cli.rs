@@ -1,5 +1,27 @@
 use std::process::Command;
 
+/// Starts `apiconform serve ARGS`; returns the process, its banner and the URL it names.
+fn serve(args: &[&str]) -> (std::process::Child, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .arg("serve")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the banner names the address: {banner}"))
+        .to_string();
+    (server, banner, url)
+}
+
 fn apiconform(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
         .args(args)
@@ -229,22 +251,7 @@ fn specs_list_and_show_name_rules_and_sources() {
 /// setup (the default world is assumed on both sides); SIGTERM stops the server cleanly.
 #[test]
 fn run_checks_a_separately_started_emulator() {
-    use std::io::{BufRead, BufReader};
-    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let url = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("banner names the address: {banner}"))
-        .to_string();
+    let (mut server, banner, url) = serve(&["--listen", "127.0.0.1:0"]);
     assert!(
         banner.contains("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE") && !banner.contains("Gu5t9x"),
         "{banner}"
@@ -307,28 +314,7 @@ fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
 /// `RequestLimitExceeded`; the runner retries those with backoff, counts them, and still passes.
 #[test]
 fn throttling_is_retried_and_counted() {
-    use std::io::{BufRead, BufReader};
-    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limits",
-            "documented",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let url = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (mut server, _, url) = serve(&["--listen", "127.0.0.1:0", "--rate-limits", "documented"]);
     let dir = tempfile::tempdir().unwrap();
     let (code, out, report) = crate::run(
         &[
