@@ -11,6 +11,10 @@ use std::time::Instant;
 use apiconform::run::{self, NoProgress, RunOptions};
 use apiconform::world::World;
 
+// As in the binary (src/main.rs): the same allocator, so this measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -3,7 +3,7 @@
 //! One format serves both sides: it seeds the emulator and tells the harness what exists on a
 //! real target (and which resources it may touch). See `docs/world.md`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -268,6 +268,74 @@ impl World {
             });
         }
         w
+    }
+}
+
+/// Instances and key pairs by id, for many lookups against one world: each lookup is a hash
+/// probe instead of a scan, with the same answer as the scan (the first resource in world order
+/// that has the id and passes the filter). An id held by several resources (possible across
+/// products or regions) falls back to the scan.
+pub struct Lookup<'a> {
+    world: &'a World,
+    instances: HashMap<&'a str, usize>,
+    key_pairs: HashMap<&'a str, usize>,
+}
+
+/// An id held by more than one resource.
+const SEVERAL: usize = usize::MAX;
+
+fn positions<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> HashMap<&'a str, usize> {
+    let mut map = HashMap::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        map.entry(id(item))
+            .and_modify(|p| *p = SEVERAL)
+            .or_insert(n);
+    }
+    map
+}
+
+fn first<'a, T>(
+    items: &'a [T],
+    map: &HashMap<&str, usize>,
+    id: &str,
+    id_of: impl Fn(&T) -> &str,
+    keep: impl Fn(&T) -> bool,
+) -> Option<(usize, &'a T)> {
+    match *map.get(id)? {
+        SEVERAL => items
+            .iter()
+            .enumerate()
+            .find(|(_, x)| id_of(x) == id && keep(x)),
+        n => Some((n, &items[n])).filter(|(_, x)| keep(x)),
+    }
+}
+
+impl<'a> Lookup<'a> {
+    /// Indexes `world` (one pass over its resources).
+    pub fn new(world: &'a World) -> Lookup<'a> {
+        Lookup {
+            world,
+            instances: positions(&world.instances, |i| i.id.as_str()),
+            key_pairs: positions(&world.key_pairs, |k| k.id.as_str()),
+        }
+    }
+
+    /// The first instance with this id that `keep` accepts, with its position.
+    pub fn instance(
+        &self,
+        id: &str,
+        keep: impl Fn(&Instance) -> bool,
+    ) -> Option<(usize, &'a Instance)> {
+        first(&self.world.instances, &self.instances, id, |i| &i.id, keep)
+    }
+
+    /// The first key pair with this id that `keep` accepts, with its position.
+    pub fn key_pair(
+        &self,
+        id: &str,
+        keep: impl Fn(&KeyPair) -> bool,
+    ) -> Option<(usize, &'a KeyPair)> {
+        first(&self.world.key_pairs, &self.key_pairs, id, |k| &k.id, keep)
     }
 }
 

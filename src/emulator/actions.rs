@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::{Emulator, Fault};
+use super::{Emulator, Fault, Held};
 use crate::protocol::{
     aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
     ResponseFormat,
 };
 use crate::spec::{InstanceState, Os, Product};
-use crate::world::{Instance, World};
+use crate::world::Instance;
 
 /// A business error: code, message, and (Alibaba) HTTP status.
 struct Fail {
@@ -400,9 +400,7 @@ fn bind(
             check(world.instance(c.product, id), id)?;
         }
         let inst = world
-            .instances
-            .iter_mut()
-            .find(|i| i.product == c.product && i.id == *id)
+            .instance_mut(c.product, id, |_| true)
             .expect("checked above");
         // A forced operation stops, changes and starts the instance again (current CVM
         // definition), so the state it ends in is the state it had.
@@ -423,17 +421,37 @@ fn bind(
     Ok(Params::new())
 }
 
+/// The instances of `product`, in world order, that `wanted` names (all when `None`).
+fn wanted_instances<'a>(
+    world: &'a Held,
+    product: Product,
+    wanted: Option<&[String]>,
+) -> Box<dyn Iterator<Item = &'a Instance> + 'a> {
+    match wanted {
+        None => Box::new(world.instances.iter().filter(move |i| i.product == product)),
+        Some(ids) => {
+            // Every instance with a wanted id and the product, by position, so in world order.
+            let mut at: Vec<usize> = ids
+                .iter()
+                .filter_map(|id| world.at.get(id.as_str()))
+                .flatten()
+                .copied()
+                .filter(|&n| world.instances[n].product == product)
+                .collect();
+            at.sort_unstable();
+            at.dedup();
+            Box::new(at.into_iter().map(move |n| &world.instances[n]))
+        }
+    }
+}
+
 fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
     let world = emu.lock();
     let wanted = match list(&req.params, "InstanceIds") {
         List::Items(ids) => Some(ids),
         _ => None,
     };
-    let set: Vec<Value> = world
-        .instances
-        .iter()
-        .filter(|i| i.product == Product::Cvm)
-        .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
+    let set: Vec<Value> = wanted_instances(&world, Product::Cvm, wanted.as_deref())
         .filter(|i| req.region.as_deref().is_none_or(|r| r == i.region))
         .map(|i| {
             json!({
@@ -531,7 +549,7 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
         return Err((5000, format!("key `{key}` does not exist")));
     }
     let atomic = !emu.has(Fault::NonAtomicBatch);
-    let check = |world: &World, id: &str| -> Result<(), (i64, String)> {
+    let check = |world: &Held, id: &str| -> Result<(), (i64, String)> {
         let Some(inst) = world.instance(Product::Cvm, id) else {
             return Err((5000, format!("instance `{id}` does not exist")));
         };
@@ -555,11 +573,7 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
         if emu.has(Fault::DisassociateNoop) {
             continue;
         }
-        if let Some(inst) = world
-            .instances
-            .iter_mut()
-            .find(|i| i.product == Product::Cvm && i.id == *id)
-        {
+        if let Some(inst) = world.instance_mut(Product::Cvm, id, |_| true) {
             inst.keys.retain(|k| *k != key);
         }
     }
@@ -674,10 +688,7 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     let mut results = Vec::new();
     let mut failed = 0;
     for id in &ids {
-        let inst = world
-            .instances
-            .iter_mut()
-            .find(|i| i.product == Product::Ecs && i.id == *id && i.region == region);
+        let inst = world.instance_mut(Product::Ecs, id, |i| i.region == region);
         match inst {
             Some(inst) => {
                 if !emu.has(Fault::DisassociateNoop) {
@@ -708,12 +719,8 @@ fn ecs_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
     let world = emu.lock();
     let wanted = string_param(&req.params, "InstanceIds").and_then(json_ids);
     let region = string_param(&req.params, "RegionId");
-    let list: Vec<Value> = world
-        .instances
-        .iter()
-        .filter(|i| i.product == Product::Ecs)
+    let list: Vec<Value> = wanted_instances(&world, Product::Ecs, wanted.as_deref())
         .filter(|i| region.is_none_or(|r| r == i.region))
-        .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
         .map(|i| {
             json!({
                 "InstanceId": i.id,

@@ -71,7 +71,7 @@ impl Default for Config {
 /// Tencent batch is applied whole or not at all, whatever the concurrency.
 pub struct Emulator {
     config: Config,
-    world: Mutex<World>,
+    world: Mutex<Held>,
     nonces: Nonces,
     rates: Mutex<HashMap<&'static str, (i64, u32)>>,
     counter: AtomicU64,
@@ -80,7 +80,7 @@ pub struct Emulator {
 impl Emulator {
     /// A new emulator.
     pub fn new(config: Config) -> Self {
-        let world = Mutex::new(config.world.clone());
+        let world = Mutex::new(Held::new(config.world.clone()));
         Emulator {
             config,
             world,
@@ -97,15 +97,15 @@ impl Emulator {
 
     /// A copy of the current world.
     pub fn world(&self) -> World {
-        self.lock().clone()
+        self.lock().world.clone()
     }
 
     /// Puts the world back to `world`, or to the one it started with.
     pub fn reset(&self, world: Option<World>) {
-        *self.lock() = world.unwrap_or_else(|| self.config.world.clone());
+        *self.lock() = Held::new(world.unwrap_or_else(|| self.config.world.clone()));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
         // A panic while holding the lock would be a bug; the world is still usable data.
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -258,6 +258,70 @@ impl Emulator {
                     .into(),
             ),
         }
+    }
+}
+
+/// The emulator's world with its instances' positions by id, kept together under one lock.
+/// Requests only change the keys of instances, never add or remove any, so positions hold
+/// until the world is replaced (and rebuilt with it).
+struct Held {
+    world: World,
+    at: HashMap<String, Vec<usize>>,
+}
+
+impl Held {
+    fn new(world: World) -> Held {
+        let mut at: HashMap<String, Vec<usize>> = HashMap::with_capacity(world.instances.len());
+        for (n, i) in world.instances.iter().enumerate() {
+            at.entry(i.id.clone()).or_default().push(n);
+        }
+        Held { world, at }
+    }
+
+    /// The position of the first instance (in world order, as a scan would find it) with this
+    /// id and product that `keep` accepts.
+    fn position(
+        &self,
+        product: crate::spec::Product,
+        id: &str,
+        keep: impl Fn(&crate::world::Instance) -> bool,
+    ) -> Option<usize> {
+        self.at.get(id)?.iter().copied().find(|&n| {
+            self.world
+                .instances
+                .get(n)
+                .is_some_and(|i| i.product == product && i.id == id && keep(i))
+        })
+    }
+
+    /// The instance `id` of `product` (what [`World::instance`] finds, by position).
+    fn instance(&self, product: crate::spec::Product, id: &str) -> Option<&crate::world::Instance> {
+        let n = self.position(product, id, |_| true)?;
+        self.world.instances.get(n)
+    }
+
+    /// The first instance `id` of `product` that `keep` accepts, to change.
+    fn instance_mut(
+        &mut self,
+        product: crate::spec::Product,
+        id: &str,
+        keep: impl Fn(&crate::world::Instance) -> bool,
+    ) -> Option<&mut crate::world::Instance> {
+        let n = self.position(product, id, keep)?;
+        self.world.instances.get_mut(n)
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut World {
+        &mut self.world
     }
 }
 

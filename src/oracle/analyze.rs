@@ -14,7 +14,7 @@ use crate::spec::{
     ApiSpec, BatchMode, Check, EffectKind, FamilySpec, InstanceState, ParamType, Parameter,
     Product, ResourceKind, Rule, Situation,
 };
-use crate::world::World;
+use crate::world::{Lookup, World};
 
 /// The result of [`analyze`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,6 +153,8 @@ pub fn flag_on(case: &Case, name: &str) -> bool {
 /// Analyses a case against the API's rules and the world before the call.
 pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) -> Analysis {
     let listed: Vec<Situation> = spec.unspecified.iter().map(|u| u.situation).collect();
+    // Every lookup below is by an id of the case: one hash probe each, not a scan of the world.
+    let look = Lookup::new(world);
     let mut out = Analysis::default();
     let mut situations: Vec<Situation> = Vec::new();
     let per_item = spec.batch.mode == BatchMode::PerItem;
@@ -205,13 +207,13 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 };
                 let missing: Vec<&String> = its
                     .iter()
-                    .filter(|s| well_formed(s) && !exists(world, product, kind, &case.region, s))
+                    .filter(|s| well_formed(s) && !exists(&look, product, kind, &case.region, s))
                     .collect();
                 if kind == ResourceKind::KeyPair
                     && listed.contains(&Situation::OtherRegion)
                     && missing
                         .iter()
-                        .any(|s| exists_anywhere(world, product, kind, s))
+                        .any(|s| exists_anywhere(&look, product, kind, s))
                 {
                     add(&mut situations, Situation::OtherRegion);
                 }
@@ -227,7 +229,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 let bad: Vec<&String> = its
                     .iter()
                     .filter(|s| {
-                        find_instance(world, product, &case.region, s)
+                        lookup_instance(&look, product, &case.region, s)
                             .is_some_and(|i| !allowed.contains(&i.os))
                     })
                     .collect();
@@ -246,7 +248,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 let named: Vec<(&String, InstanceState)> = its
                     .iter()
                     .filter_map(|s| {
-                        find_instance(world, product, &case.region, s).map(|i| (s, i.state))
+                        lookup_instance(&look, product, &case.region, s).map(|i| (s, i.state))
                     })
                     .collect();
                 if forced
@@ -313,7 +315,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
     let instances: Vec<String> = param_items(spec, case, &spec.effect.instances);
     if spec.effect.kind == EffectKind::Unbind && listed.contains(&Situation::UnbindNotBound) {
         let not_bound = instances.iter().any(|id| {
-            find_instance(world, product, &case.region, id)
+            lookup_instance(&look, product, &case.region, id)
                 .is_some_and(|i| keys.iter().any(|k| !i.keys.contains(k)))
         });
         if not_bound {
@@ -331,30 +333,33 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
     out
 }
 
-fn exists(world: &World, product: Product, kind: ResourceKind, region: &str, id: &str) -> bool {
+fn exists(look: &Lookup, product: Product, kind: ResourceKind, region: &str, id: &str) -> bool {
     match kind {
-        ResourceKind::Instance => find_instance(world, product, region, id).is_some(),
-        ResourceKind::KeyPair => world
-            .key_pairs
-            .iter()
-            .any(|k| k.product == product && k.region == region && k.id == id),
+        ResourceKind::Instance => lookup_instance(look, product, region, id).is_some(),
+        ResourceKind::KeyPair => look
+            .key_pair(id, |k| k.product == product && k.region == region)
+            .is_some(),
     }
 }
 
-fn exists_anywhere(world: &World, product: Product, kind: ResourceKind, id: &str) -> bool {
+fn exists_anywhere(look: &Lookup, product: Product, kind: ResourceKind, id: &str) -> bool {
     match kind {
-        ResourceKind::Instance => world
-            .instances
-            .iter()
-            .any(|i| i.product == product && i.id == id),
-        ResourceKind::KeyPair => world
-            .key_pairs
-            .iter()
-            .any(|k| k.product == product && k.id == id),
+        ResourceKind::Instance => look.instance(id, |i| i.product == product).is_some(),
+        ResourceKind::KeyPair => look.key_pair(id, |k| k.product == product).is_some(),
     }
 }
 
-/// The instance `id` of `product` in `region`.
+fn lookup_instance<'a>(
+    look: &Lookup<'a>,
+    product: Product,
+    region: &str,
+    id: &str,
+) -> Option<&'a crate::world::Instance> {
+    look.instance(id, |i| i.product == product && i.region == region)
+        .map(|(_, i)| i)
+}
+
+/// The instance `id` of `product` in `region` (a scan: for a few lookups; [`Lookup`] for many).
 pub fn find_instance<'a>(
     world: &'a World,
     product: Product,

@@ -29,9 +29,9 @@ use crate::spec::{
     ApiSpec, BatchMode, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi, Precedence, Rule,
     Situation, Source, SpecSet,
 };
-use crate::world::World;
+use crate::world::{Lookup, World};
 
-use analyze::{analyze, find_instance, instance_product, param_items};
+use analyze::{analyze, instance_product, param_items};
 
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,14 +298,30 @@ fn after(
     case: &Case,
     can: impl Fn(&str) -> bool,
 ) -> Vec<(String, Vec<String>)> {
+    after_at(spec, world, case, can)
+        .into_iter()
+        .map(|(_, id, keys)| (id, keys))
+        .collect()
+}
+
+/// [`after`], with each instance's position in `world.instances`.
+fn after_at(
+    spec: &ApiSpec,
+    world: &World,
+    case: &Case,
+    can: impl Fn(&str) -> bool,
+) -> Vec<(usize, String, Vec<String>)> {
     let product = instance_product(spec);
     let keys = dedup(param_items(spec, case, &spec.effect.keys));
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let look = Lookup::new(world);
+    let mut out = Vec::new();
     for id in dedup(param_items(spec, case, &spec.effect.instances)) {
         if !can(&id) {
             continue;
         }
-        let Some(inst) = find_instance(world, product, &case.region, &id) else {
+        let Some((at, inst)) =
+            look.instance(&id, |i| i.product == product && i.region == case.region)
+        else {
             continue;
         };
         let new = match spec.effect.kind {
@@ -317,7 +333,7 @@ fn after(
                 .cloned()
                 .collect(),
         };
-        out.push((id, new));
+        out.push((at, id, new));
     }
     out
 }
@@ -761,18 +777,13 @@ pub fn apply(world: &mut World, api: &LoadedApi, case: &Case, outcome: &Outcome)
             })
             .collect()
     });
-    let new = after(spec, world, case, |id| {
+    let new = after_at(spec, world, case, |id| {
         succeeded.as_ref().is_none_or(|s| s.contains(id))
     });
-    let product = instance_product(spec);
-    for (id, keys) in new {
-        if let Some(i) = world
-            .instances
-            .iter_mut()
-            .find(|i| i.product == product && i.region == case.region && i.id == id)
-        {
-            i.keys = keys;
-        }
+    // Positions of the instances `after_at` found: the first of the product and region with
+    // each id, as the scan this replaces found them.
+    for (at, _, keys) in new {
+        world.instances[at].keys = keys;
     }
 }
 
@@ -784,16 +795,16 @@ fn compare(
 ) -> Option<Verdict> {
     let spec = &api.spec;
     let product = instance_product(spec);
+    let look = Lookup::new(expected);
     let mut want = Vec::new();
     let mut got = Vec::new();
     for (id, keys) in observed {
-        let Some(model) = expected
-            .instances
-            .iter()
-            .find(|i| i.product == product && &i.id == id)
-        else {
+        let Some((_, model)) = look.instance(id, |i| i.product == product) else {
             continue;
         };
+        if model.keys == *keys {
+            continue;
+        }
         let m: BTreeSet<&String> = model.keys.iter().collect();
         let o: BTreeSet<&String> = keys.iter().collect();
         if m != o {

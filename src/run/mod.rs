@@ -216,6 +216,8 @@ struct Ctx {
     /// One lock per instance of the world, made up front: ids the world does not hold carry no
     /// state, need no lock, and so cannot grow this map as cases name new ids.
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Positions of the world's resources by id, for snapshots and model updates.
+    positions: Positions,
     nonce: AtomicUsize,
     /// One rate limiter per API, made when the API first sends.
     limiters: Mutex<HashMap<String, Option<Arc<Limiter>>>>,
@@ -242,6 +244,7 @@ impl Ctx {
                 .iter()
                 .map(|i| (i.id.clone(), Arc::default()))
                 .collect(),
+            positions: positions(&world),
             world: Mutex::new(world),
             nonce: AtomicUsize::new(1),
             limiters: Mutex::new(HashMap::new()),
@@ -462,12 +465,17 @@ struct Judged {
     unobservable: bool,
 }
 
-/// Sends one case and judges it, holding the locks of the instances it names.
+/// Sends one case and judges it. The locks of the instances it names are held only while the
+/// model is read, the case sent, the instances observed and the model moved forward; the
+/// expectation is computed from the model as read under the locks, and judging happens after
+/// they are released, so cases naming the same instances wait for each other as little as
+/// possible.
 async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
+    let product = observe::product(api);
     let guards = lock_all(ctx, &instances).await;
     // Only what the case can name: every lookup of the oracle is by an id taken from the case.
-    let mut before = snapshot(&ctx.world.lock().expect("world lock"), case);
+    let mut before = snapshot(ctx, case);
     let (request, first, response, retries) = send_case(ctx, api, case).await?;
     if let Some(first) = first {
         // A replayed nonce: the first, ordinary send took effect; judge the replay against that.
@@ -478,60 +486,82 @@ async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, Run
         };
         oracle::apply(&mut before, api, &plain, &outcome);
     }
-    let expectation = oracle::expect(&ctx.set, api, &before, case);
     let outcome = protocol::decode(api.spec.api.family, &response);
-    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
-    let mut unobservable = false;
-    let touched_existing = instances.iter().any(|id| {
-        before
-            .instances
-            .iter()
-            .any(|i| i.id == *id && i.product == observe::product(api))
-    });
-    if touched_existing {
-        // The model after the call: the effect on success, no change otherwise.
+    let success = outcome.result == protocol::OutcomeResult::Success;
+    // `instances` is sorted and deduplicated.
+    let touched_existing = before
+        .instances
+        .iter()
+        .any(|i| i.product == product && instances.binary_search(&i.id).is_ok());
+    // The model after the call: the effect on success, no change otherwise.
+    let after = (touched_existing && success).then(|| {
         let mut after = before.clone();
         oracle::apply(&mut after, api, case, &outcome);
-        let observed = observe::observe(ctx, api, case, &instances).await?;
+        after
+    });
+    let mut observed = None;
+    if touched_existing {
+        observed = observe::observe(ctx, api, case, &instances).await?;
+        // The model follows the target where it can be observed, so one failure does not
+        // cascade into the cases after it; elsewhere it follows the documents.
+        // By id, the first of each (as a scan would find it).
+        fn by_id<'a>(
+            items: impl Iterator<Item = (&'a str, &'a Vec<String>)>,
+        ) -> HashMap<&'a str, &'a Vec<String>> {
+            let mut map = HashMap::new();
+            for (id, keys) in items {
+                map.entry(id).or_insert(keys);
+            }
+            map
+        }
+        let modelled = by_id(
+            after
+                .as_ref()
+                .unwrap_or(&before)
+                .instances
+                .iter()
+                .filter(|i| i.product == product)
+                .map(|i| (i.id.as_str(), &i.keys)),
+        );
+        let seen = by_id(
+            observed
+                .iter()
+                .flatten()
+                .map(|(id, keys)| (id.as_str(), keys)),
+        );
+        let mut world = ctx.world.lock().expect("world lock");
+        for id in &instances {
+            let Some(keys) = seen.get(id.as_str()).or_else(|| modelled.get(id.as_str())) else {
+                continue;
+            };
+            for &at in ctx.positions.get(id).map_or(&[][..], |p| &p.instances) {
+                let inst = &mut world.instances[at];
+                if inst.product == product && inst.id == *id {
+                    inst.keys = (*keys).clone();
+                }
+            }
+        }
+    }
+    drop(guards);
+    let expectation = oracle::expect(&ctx.set, api, &before, case);
+    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
+    let mut unobservable = false;
+    if touched_existing {
         if let Some(observed) = &observed {
-            let state = if outcome.result == protocol::OutcomeResult::Success {
-                oracle::check_state(api, &after, observed)
-            } else {
-                oracle::check_unchanged(api, &before, observed)
+            let state = match &after {
+                Some(after) => oracle::check_state(api, after, observed),
+                None if success => oracle::check_state(api, &before, observed),
+                None => oracle::check_unchanged(api, &before, observed),
             };
             if let (Some(v), false) = (state, verdict.kind == VerdictKind::Fail) {
                 verdict = v;
             }
         } else {
-            unobservable = outcome.result == protocol::OutcomeResult::Success;
-        }
-        // The model follows the target where it can be observed, so one failure does not
-        // cascade into the cases after it; elsewhere it follows the documents.
-        let product = observe::product(api);
-        let mut world = ctx.world.lock().expect("world lock");
-        for inst in world
-            .instances
-            .iter_mut()
-            .filter(|i| i.product == product && instances.contains(&i.id))
-        {
-            let seen = observed.as_ref().and_then(|o| {
-                o.iter()
-                    .find(|(id, _)| *id == inst.id)
-                    .map(|(_, k)| k.clone())
-            });
-            let modelled = after
-                .instances
-                .iter()
-                .find(|i| i.product == product && i.id == inst.id)
-                .map(|i| i.keys.clone());
-            if let Some(keys) = seen.or(modelled) {
-                inst.keys = keys;
-            }
+            unobservable = success;
         }
     }
-    drop(guards);
     Ok(Judged {
-        rules: expectation.rules.clone(),
+        rules: expectation.rules,
         verdict,
         outcome,
         request,
@@ -542,19 +572,22 @@ async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, Run
 }
 
 /// The part of the world a case can reach: the instances and key pairs whose ids occur among
-/// its parameter values (scalars, list items, items of JSON lists held in strings). The oracle
-/// only ever looks resources up by ids taken from the case, so judging against this snapshot is
-/// the same as judging against the whole world, without copying ~500 resources per case.
-fn snapshot(world: &World, case: &Case) -> World {
-    fn strings<'v>(v: &'v serde_json::Value, out: &mut Vec<std::borrow::Cow<'v, str>>) {
+/// its parameter values (scalars, list items, items of JSON lists held in strings), in world
+/// order. The oracle only ever looks resources up by ids taken from the case, so judging against
+/// this snapshot is the same as judging against the whole world, without copying ~500 resources
+/// per case.
+fn snapshot(ctx: &Ctx, case: &Case) -> World {
+    snapshot_of(&ctx.world.lock().expect("world lock"), &ctx.positions, case)
+}
+
+fn snapshot_of(world: &World, positions: &Positions, case: &Case) -> World {
+    fn strings(v: &serde_json::Value, out: &mut dyn FnMut(&str)) {
         match v {
             serde_json::Value::String(s) => {
-                out.push(std::borrow::Cow::Borrowed(s));
+                out(s);
                 if s.trim_start().starts_with('[') {
                     if let Ok(inner) = serde_json::from_str::<serde_json::Value>(s) {
-                        let mut owned = Vec::new();
-                        strings(&inner, &mut owned);
-                        out.extend(owned.into_iter().map(|c| c.into_owned().into()));
+                        strings(&inner, out);
                     }
                 }
             }
@@ -563,23 +596,50 @@ fn snapshot(world: &World, case: &Case) -> World {
             _ => {}
         }
     }
-    let mut named = Vec::new();
+    let mut instances = Vec::new();
+    let mut key_pairs = Vec::new();
+    let mut named = |s: &str| {
+        if let Some(p) = positions.get(s) {
+            instances.extend_from_slice(&p.instances);
+            key_pairs.extend_from_slice(&p.key_pairs);
+        }
+    };
     case.params.values().for_each(|v| strings(v, &mut named));
-    let named: std::collections::HashSet<&str> = named.iter().map(|c| c.as_ref()).collect();
+    for v in [&mut instances, &mut key_pairs] {
+        v.sort_unstable();
+        v.dedup();
+    }
     World {
-        instances: world
-            .instances
-            .iter()
-            .filter(|i| named.contains(i.id.as_str()))
-            .cloned()
+        instances: instances
+            .into_iter()
+            .map(|at| world.instances[at].clone())
             .collect(),
-        key_pairs: world
-            .key_pairs
-            .iter()
-            .filter(|k| named.contains(k.id.as_str()))
-            .cloned()
+        key_pairs: key_pairs
+            .into_iter()
+            .map(|at| world.key_pairs[at].clone())
             .collect(),
     }
+}
+
+/// Where the resources with an id sit in the world's lists (the runner never adds or removes
+/// resources, so positions hold for the whole run).
+#[derive(Default)]
+struct At {
+    instances: Vec<usize>,
+    key_pairs: Vec<usize>,
+}
+
+type Positions = HashMap<String, At>;
+
+fn positions(world: &World) -> Positions {
+    let mut map = Positions::new();
+    for (n, i) in world.instances.iter().enumerate() {
+        map.entry(i.id.clone()).or_default().instances.push(n);
+    }
+    for (n, k) in world.key_pairs.iter().enumerate() {
+        map.entry(k.id.clone()).or_default().key_pairs.push(n);
+    }
+    map
 }
 
 async fn lock_all(ctx: &Ctx, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
@@ -968,7 +1028,7 @@ mod tests {
         for (i, api) in set.apis.iter().enumerate() {
             let opts = GenOptions::default();
             for case in generate::corpus(&set, api, &world, i as u64, 300, &opts) {
-                let part = snapshot(&world, &case);
+                let part = snapshot_of(&world, &positions(&world), &case);
                 assert_eq!(
                     oracle::expect(&set, api, &part, &case),
                     oracle::expect(&set, api, &world, &case),

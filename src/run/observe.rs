@@ -97,7 +97,11 @@ pub(super) async fn observe_full(
                     params,
                     format: ResponseFormat::Default,
                 };
-                let body = describe(ctx, api, &call).await?;
+                let resp = send_describe(ctx, api, &call).await?;
+                if let Some(seen) = cvm_instance_set(&resp) {
+                    return Ok(seen);
+                }
+                let body = protocol::decode(call.family, &resp).body;
                 let set = body
                     .pointer("/Response/InstanceSet")
                     .and_then(Value::as_array);
@@ -189,7 +193,65 @@ pub(super) async fn observe_full(
     Ok(None)
 }
 
+/// The instances of a CVM DescribeInstances body, read straight into [`Seen`] without building
+/// the JSON tree: the same answer as the general path below (`decode`, then the pointers), for
+/// every body of the expected shape; `None` for anything else (a non-JSON body, an unexpected
+/// type anywhere, a repeated field), which then takes the general path.
+fn cvm_instance_set(resp: &protocol::HttpResponse) -> Option<Option<Vec<Seen>>> {
+    use std::borrow::Cow;
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(rename = "Response", borrow)]
+        response: Option<Response<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        #[serde(rename = "InstanceSet", borrow)]
+        instance_set: Option<Vec<Item<'a>>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item<'a> {
+        #[serde(rename = "InstanceId", borrow)]
+        instance_id: Option<Cow<'a, str>>,
+        #[serde(rename = "InstanceState", borrow)]
+        instance_state: Option<Cow<'a, str>>,
+        #[serde(rename = "LoginSettings", borrow)]
+        login_settings: Option<LoginSettings<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LoginSettings<'a> {
+        #[serde(rename = "KeyIds", borrow)]
+        key_ids: Option<Vec<Cow<'a, str>>>,
+    }
+    let body: Body = serde_json::from_slice(&resp.body).ok()?;
+    let set = body.response.and_then(|r| r.instance_set);
+    Some(set.map(|set| {
+        set.into_iter()
+            .map(|i| Seen {
+                id: i.instance_id.map(Cow::into_owned).unwrap_or_default(),
+                keys: i
+                    .login_settings
+                    .and_then(|l| l.key_ids)
+                    .map(|k| k.into_iter().map(Cow::into_owned).collect())
+                    .unwrap_or_default(),
+                state: i.instance_state.map(|s| s.to_ascii_uppercase()),
+            })
+            .collect()
+    }))
+}
+
 async fn describe(ctx: &Ctx, api: &LoadedApi, call: &Call) -> Result<Value, RunError> {
+    let resp = send_describe(ctx, api, call).await?;
+    // The decoded body: the parsed JSON (Tencent), or XML/JSON converted (Alibaba); Null when
+    // the body does not parse.
+    Ok(protocol::decode(call.family, &resp).body)
+}
+
+async fn send_describe(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    call: &Call,
+) -> Result<protocol::HttpResponse, RunError> {
     let creds = match call.family {
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
@@ -207,9 +269,7 @@ async fn describe(ctx: &Ctx, api: &LoadedApi, call: &Call) -> Result<Value, RunE
     })?;
     // Describe calls share the API's rate limiter and retry throttling like every request.
     let (resp, _) = super::send_with_retry(ctx, api, &req).await?;
-    // The decoded body: the parsed JSON (Tencent), or XML/JSON converted (Alibaba); Null when
-    // the body does not parse.
-    Ok(protocol::decode(call.family, &resp).body)
+    Ok(resp)
 }
 
 fn str_of(v: Option<&Value>) -> String {
@@ -224,4 +284,61 @@ fn strings(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The general path of `observe_full` for a CVM DescribeInstances body.
+    fn general(resp: &protocol::HttpResponse) -> Option<Vec<Seen>> {
+        let body = protocol::decode(FamilyId::TencentApi3, resp).body;
+        let set = body
+            .pointer("/Response/InstanceSet")
+            .and_then(Value::as_array)?;
+        Some(
+            set.iter()
+                .map(|i| Seen {
+                    id: str_of(i.get("InstanceId")),
+                    keys: strings(i.pointer("/LoginSettings/KeyIds")),
+                    state: state_of(i.get("InstanceState")),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_direct_read_agrees_with_the_general_path() {
+        let bodies = [
+            r#"{"Response":{"TotalCount":2,"InstanceSet":[{"InstanceId":"ins-cs000001","InstanceState":"STOPPED","OsName":"x","LoginSettings":{"KeyIds":["skey-ck000001"]},"Placement":{"Zone":"z"}},{"InstanceId":"ins-c\u0073000002","InstanceState":"running","LoginSettings":{"KeyIds":[]}}],"RequestId":"r"}}"#,
+            r#"{"Response":{"InstanceSet":[{"InstanceId":null,"LoginSettings":null},{"LoginSettings":{"KeyIds":null}}]}}"#,
+            r#"{"Response":{"InstanceSet":null}}"#,
+            r#"{"Response":{"Error":{"Code":"X","Message":"m"}}}"#,
+            r#"{"Response":{"InstanceSet":[{"InstanceId":7}]}}"#,
+            r#"{"Response":{"InstanceSet":[{"LoginSettings":{"KeyIds":["a",1]}}]}}"#,
+            r#"{"Response":{"InstanceSet":{"InstanceId":"ins-cs000001"}}}"#,
+            r#"{"Response":{"InstanceSet":[],"InstanceSet":[{"InstanceId":"ins-cs000001"}]}}"#,
+            r#"[]"#,
+            r#"not json"#,
+        ];
+        for body in bodies {
+            let resp = protocol::HttpResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.as_bytes().to_vec(),
+            };
+            let direct = cvm_instance_set(&resp).unwrap_or_else(|| general(&resp));
+            assert_eq!(direct, general(&resp), "{body}");
+        }
+        let plain = r#"{"Response":{"InstanceSet":[{"InstanceId":"ins-cs000001"}]}}"#;
+        let resp = protocol::HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: plain.as_bytes().to_vec(),
+        };
+        assert!(
+            cvm_instance_set(&resp).is_some(),
+            "the usual shape is read directly"
+        );
+    }
 }
