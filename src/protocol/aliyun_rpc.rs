@@ -335,14 +335,7 @@ fn code_looks_like_error(code: &str) -> bool {
 
 /// Decodes a response (JSON or XML, sniffed from the first non-blank byte).
 pub fn decode(resp: &HttpResponse) -> Outcome {
-    let mut out = Outcome {
-        status: resp.status,
-        result: OutcomeResult::Success,
-        request_id: None,
-        body: serde_json::Value::Null,
-        format: BodyFormat::Unknown,
-        problems: Vec::new(),
-    };
+    let mut out = Outcome::new(resp.status);
     let first = resp.body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let parsed: Result<serde_json::Value, String> = if first == Some(b'<') {
         out.format = BodyFormat::Xml;

@@ -207,6 +207,20 @@ pub struct Outcome {
     pub problems: Vec<String>,
 }
 
+impl Outcome {
+    /// A success with no body yet: where each family's decoder starts before reading the body.
+    pub fn new(status: u16) -> Outcome {
+        Outcome {
+            status,
+            result: OutcomeResult::Success,
+            request_id: None,
+            body: serde_json::Value::Null,
+            format: BodyFormat::Unknown,
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// What a response says happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -29,14 +29,7 @@ pub fn explain(
 
 /// Decodes a response.
 pub fn decode(resp: &HttpResponse) -> Outcome {
-    let mut out = Outcome {
-        status: resp.status,
-        result: OutcomeResult::Success,
-        request_id: None,
-        body: serde_json::Value::Null,
-        format: BodyFormat::Unknown,
-        problems: Vec::new(),
-    };
+    let mut out = Outcome::new(resp.status);
     if resp.status != 200 {
         out.problems
             .push(format!("HTTP status {} (API 2.0 answers 200)", resp.status));
