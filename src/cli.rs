@@ -289,27 +289,26 @@ pub struct CredArgs {
 impl CredArgs {
     /// The Tencent and Alibaba credentials, falling back to the documentation examples.
     pub fn resolve(&self) -> (Credentials, Credentials) {
-        let tencent = Credentials {
-            id: self
-                .tencent_secret_id
-                .clone()
-                .unwrap_or_else(|| emulator::TENCENT_DEFAULT.0.into()),
-            secret: self
-                .tencent_secret_key
-                .clone()
-                .unwrap_or_else(|| emulator::TENCENT_DEFAULT.1.into()),
+        // Each value falls back on its own, so a flag can override just the secret id.
+        let pick = |id: &Option<String>, secret: &Option<String>, default: (&str, &str)| {
+            let d = Credentials::from_pair(default);
+            Credentials {
+                id: id.clone().unwrap_or(d.id),
+                secret: secret.clone().unwrap_or(d.secret),
+            }
         };
-        let alibaba = Credentials {
-            id: self
-                .alibaba_access_key_id
-                .clone()
-                .unwrap_or_else(|| emulator::ALIBABA_DEFAULT.0.into()),
-            secret: self
-                .alibaba_access_key_secret
-                .clone()
-                .unwrap_or_else(|| emulator::ALIBABA_DEFAULT.1.into()),
-        };
-        (tencent, alibaba)
+        (
+            pick(
+                &self.tencent_secret_id,
+                &self.tencent_secret_key,
+                emulator::TENCENT_DEFAULT,
+            ),
+            pick(
+                &self.alibaba_access_key_id,
+                &self.alibaba_access_key_secret,
+                emulator::ALIBABA_DEFAULT,
+            ),
+        )
     }
 }
 

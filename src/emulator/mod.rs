@@ -54,14 +54,8 @@ impl Default for Config {
         Config {
             world: World::default_world(),
             faults: BTreeSet::new(),
-            tencent: Credentials {
-                id: TENCENT_DEFAULT.0.into(),
-                secret: TENCENT_DEFAULT.1.into(),
-            },
-            alibaba: Credentials {
-                id: ALIBABA_DEFAULT.0.into(),
-                secret: ALIBABA_DEFAULT.1.into(),
-            },
+            tencent: Credentials::from_pair(TENCENT_DEFAULT),
+            alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
             rate_limits: false,
         }
     }

@@ -77,6 +77,16 @@ pub struct Credentials {
     pub secret: String,
 }
 
+impl Credentials {
+    /// Credentials from an `(id, secret)` pair, such as the documentation examples.
+    pub fn from_pair((id, secret): (&str, &str)) -> Credentials {
+        Credentials {
+            id: id.to_string(),
+            secret: secret.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")

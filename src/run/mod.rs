@@ -65,14 +65,8 @@ impl Default for RunOptions {
             jobs: 16,
             violations: 1,
             shard: None,
-            tencent: Credentials {
-                id: crate::emulator::TENCENT_DEFAULT.0.into(),
-                secret: crate::emulator::TENCENT_DEFAULT.1.into(),
-            },
-            alibaba: Credentials {
-                id: crate::emulator::ALIBABA_DEFAULT.0.into(),
-                secret: crate::emulator::ALIBABA_DEFAULT.1.into(),
-            },
+            tencent: Credentials::from_pair(crate::emulator::TENCENT_DEFAULT),
+            alibaba: Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT),
             admin: false,
             shrink_steps: 200,
             timeout: Duration::from_secs(10),
