@@ -148,6 +148,18 @@ fn id_ok(id: &str, prefix: &str, len: usize) -> bool {
     })
 }
 
+/// The state as CVM's DescribeInstances spells it.
+fn state_upper(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Stopped => "STOPPED",
+        InstanceState::Running => "RUNNING",
+        InstanceState::Pending => "PENDING",
+        InstanceState::Stopping => "STOPPING",
+        InstanceState::Starting => "STARTING",
+        InstanceState::Rebooting => "REBOOTING",
+    }
+}
+
 fn state_name(state: InstanceState) -> &'static str {
     match state {
         InstanceState::Stopped => "Stopped",
@@ -225,7 +237,7 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
     let result = match (codes.product, req.action.as_str()) {
         (_, "DisassociateInstancesKeyPairs") => bind(emu, req, codes, false),
         (Product::Cvm, "AssociateInstancesKeyPairs") => bind(emu, req, codes, true),
-        (Product::Cvm, "DescribeInstances") => Ok(cvm_describe_instances(emu, req)),
+        (Product::Cvm, "DescribeInstances") => return cvm_describe_instances(emu, req, rid),
         (Product::Cvm, "DescribeKeyPairs") => Ok(cvm_describe_key_pairs(emu, req)),
         _ => Err(fail(
             "InvalidAction",
@@ -385,7 +397,7 @@ fn bind(
             };
             return Err(fail(
                 code,
-                format!("instance `{id}` is {}; only STOPPED instances (or RUNNING with ForceStop=true) are supported", state_name(inst.state).to_uppercase()),
+                format!("instance `{id}` is {}; only STOPPED instances (or RUNNING with ForceStop=true) are supported", state_upper(inst.state)),
             ));
         }
         Ok(())
@@ -445,28 +457,61 @@ fn wanted_instances<'a>(
     }
 }
 
-fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
+/// The answer is written straight from the world (no JSON tree): the runner observes every
+/// CVM case through this call, so it is the emulator's busiest path.
+fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Described<'a> {
+        instance_id: &'a str,
+        instance_state: &'static str,
+        os_name: &'static str,
+        login_settings: LoginSettings<'a>,
+        placement: Placement,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct LoginSettings<'a> {
+        key_ids: &'a [String],
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Placement {
+        zone: String,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer<'a> {
+        total_count: usize,
+        instance_set: Vec<Described<'a>>,
+    }
     let world = emu.lock();
     let wanted = match list(&req.params, "InstanceIds") {
         List::Items(ids) => Some(ids),
         _ => None,
     };
-    let set: Vec<Value> = wanted_instances(&world, Product::Cvm, wanted.as_deref())
+    let set: Vec<Described> = wanted_instances(&world, Product::Cvm, wanted.as_deref())
         .filter(|i| req.region.as_deref().is_none_or(|r| r == i.region))
-        .map(|i| {
-            json!({
-                "InstanceId": i.id,
-                "InstanceState": state_name(i.state).to_uppercase(),
-                "OsName": match i.os { Os::Linux => "TencentOS Server 3.1", Os::Windows => "Windows Server 2019" },
-                "LoginSettings": {"KeyIds": i.keys},
-                "Placement": {"Zone": format!("{}-1", i.region)},
-            })
+        .map(|i| Described {
+            instance_id: &i.id,
+            instance_state: state_upper(i.state),
+            os_name: match i.os {
+                Os::Linux => "TencentOS Server 3.1",
+                Os::Windows => "Windows Server 2019",
+            },
+            login_settings: LoginSettings { key_ids: &i.keys },
+            placement: Placement {
+                zone: format!("{}-1", i.region),
+            },
         })
         .collect();
-    let mut out = Params::new();
-    out.insert("TotalCount".into(), json!(set.len()));
-    out.insert("InstanceSet".into(), Value::Array(set));
-    out
+    tencent_api3::ok_with(
+        rid,
+        &Answer {
+            total_count: set.len(),
+            instance_set: set,
+        },
+    )
 }
 
 fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {

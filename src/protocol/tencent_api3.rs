@@ -775,6 +775,31 @@ pub fn ok(request_id: &str, fields: Params) -> HttpResponse {
     json_response(serde_json::Value::Object(outer))
 }
 
+/// [`ok`] for fields that serialize as a JSON object (a struct or a map), written without
+/// building a JSON tree first.
+pub fn ok_with<T: serde::Serialize>(request_id: &str, fields: &T) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, T> {
+        #[serde(rename = "Response")]
+        response: Inner<'a, T>,
+    }
+    #[derive(serde::Serialize)]
+    struct Inner<'a, T> {
+        #[serde(flatten)]
+        fields: &'a T,
+        #[serde(rename = "RequestId")]
+        request_id: &'a str,
+    }
+    let body = Envelope {
+        response: Inner { fields, request_id },
+    };
+    HttpResponse {
+        status: 200,
+        headers: vec![("Content-Type".to_string(), "application/json".to_string())],
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
 /// An error response: `{"Response": {"Error": {"Code","Message"}, "RequestId"}}`, HTTP 200.
 pub fn error(code: &str, message: &str, request_id: &str) -> HttpResponse {
     json_response(serde_json::json!({
