@@ -277,8 +277,42 @@ impl World {
 /// products or regions) falls back to the scan.
 pub struct Lookup<'a> {
     world: &'a World,
-    instances: HashMap<&'a str, usize>,
-    key_pairs: HashMap<&'a str, usize>,
+    instances: Positions<'a>,
+    key_pairs: Positions<'a>,
+}
+
+/// A world's positions by id, built once for many [`Lookup`]s of a world whose resources do not
+/// move (the generator analyses every case against the world it started from).
+#[derive(Debug)]
+pub struct IdIndex {
+    instances: HashMap<String, usize>,
+    key_pairs: HashMap<String, usize>,
+}
+
+impl IdIndex {
+    /// Indexes `world`; use it only with that world ([`Lookup::with_index`]).
+    pub fn new(world: &World) -> IdIndex {
+        let owned =
+            |m: HashMap<&str, usize>| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        IdIndex {
+            instances: owned(positions(&world.instances, |i| i.id.as_str())),
+            key_pairs: owned(positions(&world.key_pairs, |k| k.id.as_str())),
+        }
+    }
+}
+
+enum Positions<'a> {
+    Own(HashMap<&'a str, usize>),
+    Shared(&'a HashMap<String, usize>),
+}
+
+impl Positions<'_> {
+    fn get(&self, id: &str) -> Option<usize> {
+        match self {
+            Positions::Own(m) => m.get(id).copied(),
+            Positions::Shared(m) => m.get(id).copied(),
+        }
+    }
 }
 
 /// An id held by more than one resource.
@@ -296,12 +330,12 @@ fn positions<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> HashMap<&'
 
 fn first<'a, T>(
     items: &'a [T],
-    map: &HashMap<&str, usize>,
+    map: &Positions,
     id: &str,
     id_of: impl Fn(&T) -> &str,
     keep: impl Fn(&T) -> bool,
 ) -> Option<(usize, &'a T)> {
-    match *map.get(id)? {
+    match map.get(id)? {
         SEVERAL => items
             .iter()
             .enumerate()
@@ -315,8 +349,17 @@ impl<'a> Lookup<'a> {
     pub fn new(world: &'a World) -> Lookup<'a> {
         Lookup {
             world,
-            instances: positions(&world.instances, |i| i.id.as_str()),
-            key_pairs: positions(&world.key_pairs, |k| k.id.as_str()),
+            instances: Positions::Own(positions(&world.instances, |i| i.id.as_str())),
+            key_pairs: Positions::Own(positions(&world.key_pairs, |k| k.id.as_str())),
+        }
+    }
+
+    /// A lookup of `world` through an index built from it earlier (no pass over the world).
+    pub fn with_index(world: &'a World, index: &'a IdIndex) -> Lookup<'a> {
+        Lookup {
+            world,
+            instances: Positions::Shared(&index.instances),
+            key_pairs: Positions::Shared(&index.key_pairs),
         }
     }
 
@@ -351,6 +394,39 @@ pub fn id_prefix(product: Product) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_built_once_answers_like_a_fresh_lookup() {
+        let mut w = World::default_world();
+        // An id held twice (another region) takes the scan in both.
+        let mut twin = w.instances[0].clone();
+        twin.region = "ap-shanghai".into();
+        w.instances.push(twin);
+        let index = IdIndex::new(&w);
+        let (fresh, indexed) = (Lookup::new(&w), Lookup::with_index(&w, &index));
+        let ids = w
+            .instances
+            .iter()
+            .map(|i| i.id.clone())
+            .chain(w.key_pairs.iter().map(|k| k.id.clone()))
+            .chain(["ins-nothere".to_string(), String::new()]);
+        for id in ids {
+            for region in ["ap-guangzhou", "ap-shanghai", "cn-hangzhou"] {
+                let keep = |i: &Instance| i.region == region;
+                assert_eq!(
+                    fresh.instance(&id, keep).map(|(n, _)| n),
+                    indexed.instance(&id, keep).map(|(n, _)| n),
+                    "{id} in {region}"
+                );
+                let keep = |k: &KeyPair| k.region == region;
+                assert_eq!(
+                    fresh.key_pair(&id, keep).map(|(n, _)| n),
+                    indexed.key_pair(&id, keep).map(|(n, _)| n),
+                    "{id} in {region}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn default_world_is_consistent_and_covers_every_product() {

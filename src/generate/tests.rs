@@ -82,6 +82,48 @@ fn valid_cases_break_no_rule_and_span_sizes_flags_and_states() {
 }
 
 #[test]
+fn each_list_reaches_its_size_boundaries_and_both_reach_the_limit_together() {
+    let set = cvm_set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let cases = draw(
+        &valid_strategy(&set, api, &w, &GenOptions::default()),
+        2,
+        400,
+    );
+    let sizes: Vec<(usize, usize)> = cases
+        .iter()
+        .map(|c| (len(c, "InstanceIds").unwrap(), len(c, "KeyIds").unwrap()))
+        .collect();
+    for (what, of) in [("InstanceIds", 0), ("KeyIds", 1)] {
+        let seen: BTreeSet<usize> = sizes
+            .iter()
+            .map(|s| if of == 0 { s.0 } else { s.1 })
+            .collect();
+        for want in [1, 2, 50, 99, 100] {
+            if want == 50 {
+                assert!(seen.iter().any(|n| (3..99).contains(n)), "{what}: {seen:?}");
+            } else {
+                assert!(
+                    seen.contains(&want),
+                    "{what} never has {want} items: {seen:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        sizes.contains(&(100, 100)),
+        "the corner: both lists at the limit"
+    );
+    // Long lists of both at once are the exception: a bind gives every named instance every
+    // named key, and later cases observe all of them.
+    let both_long = sizes.iter().filter(|(i, k)| *i > 3 && *k > 3).count();
+    let corner = sizes.iter().filter(|s| **s == (100, 100)).count();
+    assert_eq!(both_long, corner, "long lists together only at the corner");
+    assert!(corner * 5 < cases.len(), "{corner} of {}", cases.len());
+}
+
+#[test]
 fn every_parameter_rule_of_the_cvm_spec_can_be_broken() {
     let set = cvm_set();
     let api = &set.apis[0];

@@ -11,13 +11,13 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::{AuthFault, Case, GenOptions, Transport};
-use crate::oracle::analyze::{self, analyze, auth_rule, instance_product, items};
+use crate::oracle::analyze::{self, analyze_in, auth_rule, instance_product, items};
 use crate::protocol::{Method, Params, ResponseFormat, SignatureMethod};
 use crate::spec::{
     ApiSpec, Check, EffectKind, Envelope, FamilySpec, InstanceState, LoadedApi, ParamType,
     Parameter, ResourceKind, Situation, SpecSet,
 };
-use crate::world::{Instance, World};
+use crate::world::{IdIndex, Instance, Lookup, World};
 
 /// A change to valid parameters that breaks a rule or produces a situation.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct Ctx {
     spec: ApiSpec,
     family: FamilySpec,
     world: World,
+    /// `world` by id, so analysing a case probes instead of indexing the world again.
+    index: IdIndex,
     all_ids: HashSet<String>,
     listed: Vec<Situation>,
     inst_param: Option<String>,
@@ -172,6 +174,33 @@ fn transports(family: &FamilySpec) -> Vec<(u32, Transport)> {
 }
 
 /// Form encodings number list items; TC3 JSON bodies carry arrays.
+/// How the size of a selection is drawn.
+#[derive(Clone, Copy)]
+enum Sizes {
+    /// 1..=max, leaning on 1, max-1 and max.
+    Full,
+    /// 1..=3 (at most max), mostly 1.
+    Few,
+    /// Exactly max.
+    Limit,
+}
+
+/// Sizes of a selection of at most `max` items (`max` ≥ 1; 0 gives 1, which the caller clamps).
+fn sizes(max: usize, how: Sizes) -> BoxedStrategy<usize> {
+    let max = max.max(1);
+    match how {
+        Sizes::Full => prop_oneof![
+            2 => Just(1usize),
+            1 => Just(max.saturating_sub(1).max(1)),
+            2 => Just(max),
+            3 => 1..=max,
+        ]
+        .boxed(),
+        Sizes::Few => prop_oneof![2 => Just(1usize), 1 => 1..=max.min(3)].boxed(),
+        Sizes::Limit => Just(max).boxed(),
+    }
+}
+
 fn is_form(t: &Transport) -> bool {
     !(t.signature == SignatureMethod::Tc3HmacSha256 && t.method == Method::Post)
 }
@@ -283,6 +312,7 @@ impl Ctx {
             spec,
             family,
             world: world.clone(),
+            index: IdIndex::new(world),
             all_ids,
             inst_param,
             key_param,
@@ -336,17 +366,31 @@ impl Ctx {
         }
     }
 
-    /// A selection of 1..=max items of a pool, leaning on 1, max-1 and max.
-    fn pick(&self, name: &str, pool: Vec<String>) -> BoxedStrategy<Value> {
+    /// The most items a selection of this parameter may hold from a pool of `len`.
+    fn cap(&self, name: &str, len: usize) -> usize {
         let cap = if self.is_list(name) {
             self.limit(name).unwrap_or(10)
         } else {
             1
         };
-        let max = cap.min(pool.len());
-        let name = name.to_string();
-        let list = self.is_list(&name);
-        if max == 0 {
+        cap.min(len)
+    }
+
+    /// A selection of 1..=max items of a pool, leaning on 1, max-1 and max.
+    fn pick(&self, name: &str, pool: Vec<String>) -> BoxedStrategy<Value> {
+        let max = self.cap(name, pool.len());
+        self.pick_sized(name, pool, sizes(max, Sizes::Full))
+    }
+
+    /// A selection of a pool whose size is drawn from `size` (at most the pool's length).
+    fn pick_sized(
+        &self,
+        name: &str,
+        pool: Vec<String>,
+        size: BoxedStrategy<usize>,
+    ) -> BoxedStrategy<Value> {
+        let list = self.is_list(name);
+        if pool.is_empty() || self.cap(name, pool.len()) == 0 {
             return Just(if list {
                 Value::Array(vec![])
             } else {
@@ -354,14 +398,8 @@ impl Ctx {
             })
             .boxed();
         }
-        let sizes = prop_oneof![
-            2 => Just(1usize),
-            1 => Just(max.saturating_sub(1).max(1)),
-            2 => Just(max),
-            3 => 1..=max,
-        ];
-        sizes
-            .prop_flat_map(move |n| subsequence(pool.clone(), n))
+        let len = pool.len();
+        size.prop_flat_map(move |n| subsequence(pool.clone(), n.clamp(1, len)))
             .prop_map(move |v| {
                 if list {
                     Value::Array(v.into_iter().map(Value::String).collect())
@@ -370,6 +408,33 @@ impl Ctx {
                 }
             })
             .boxed()
+    }
+
+    /// Instances and keys chosen together. Each list spans its whole range (1, max-1, max and
+    /// everything between) while the other stays short, and now and then both sit at their
+    /// limits together: every size boundary of each list is reached, and the corner too,
+    /// without every case naming ~50 instances bound to ~50 keys each (an instance keeps the
+    /// keys a bind gave it, so long key lists would make every later case slower to observe).
+    fn pick_both(
+        &self,
+        inst: &str,
+        pool: Vec<String>,
+        key: &str,
+        keys: Vec<String>,
+    ) -> BoxedStrategy<(Value, Value)> {
+        let (ni, nk) = (self.cap(inst, pool.len()), self.cap(key, keys.len()));
+        let both = |a: Sizes, b: Sizes| {
+            (
+                self.pick_sized(inst, pool.clone(), sizes(ni, a)),
+                self.pick_sized(key, keys.clone(), sizes(nk, b)),
+            )
+        };
+        prop_oneof![
+            6 => both(Sizes::Full, Sizes::Few),
+            2 => both(Sizes::Few, Sizes::Full),
+            1 => both(Sizes::Limit, Sizes::Limit),
+        ]
+        .boxed()
     }
 
     /// Force flag choices: absent (when optional), false, true.
@@ -462,7 +527,7 @@ impl Ctx {
                     })
                     .boxed()
             } else {
-                (ctx2.pick(&inst, pool), ctx2.pick(&key, ctx2.keys.clone())).boxed()
+                ctx2.pick_both(&inst, pool, &key, ctx2.keys.clone())
             };
             let (inst3, key3, fname) = (inst.clone(), key.clone(), ctx.force.clone());
             pair_strategy.prop_map(move |(iv, kv)| {
@@ -533,7 +598,8 @@ impl Ctx {
             auth,
             transport,
         };
-        let a = analyze(&self.spec, &self.family, &self.world, &case);
+        let look = Lookup::with_index(&self.world, &self.index);
+        let a = analyze_in(&self.spec, &self.family, &look, &case);
         let item_rules = a.item_failures.iter().flat_map(|(_, r)| r.iter());
         for r in a.broken.iter().chain(item_rules) {
             if !case.violates.contains(r) {

@@ -152,9 +152,13 @@ pub fn flag_on(case: &Case, name: &str) -> bool {
 
 /// Analyses a case against the API's rules and the world before the call.
 pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) -> Analysis {
+    analyze_in(spec, family, &Lookup::new(world), case)
+}
+
+/// [`analyze`] against a world already indexed.
+pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Case) -> Analysis {
     let listed: Vec<Situation> = spec.unspecified.iter().map(|u| u.situation).collect();
     // Every lookup below is by an id of the case: one hash probe each, not a scan of the world.
-    let look = Lookup::new(world);
     let mut out = Analysis::default();
     let mut situations: Vec<Situation> = Vec::new();
     let per_item = spec.batch.mode == BatchMode::PerItem;
@@ -207,13 +211,13 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 };
                 let missing: Vec<&String> = its
                     .iter()
-                    .filter(|s| well_formed(s) && !exists(&look, product, kind, &case.region, s))
+                    .filter(|s| well_formed(s) && !exists(look, product, kind, &case.region, s))
                     .collect();
                 if kind == ResourceKind::KeyPair
                     && listed.contains(&Situation::OtherRegion)
                     && missing
                         .iter()
-                        .any(|s| exists_anywhere(&look, product, kind, s))
+                        .any(|s| exists_anywhere(look, product, kind, s))
                 {
                     add(&mut situations, Situation::OtherRegion);
                 }
@@ -229,7 +233,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 let bad: Vec<&String> = its
                     .iter()
                     .filter(|s| {
-                        lookup_instance(&look, product, &case.region, s)
+                        lookup_instance(look, product, &case.region, s)
                             .is_some_and(|i| !allowed.contains(&i.os))
                     })
                     .collect();
@@ -248,7 +252,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
                 let named: Vec<(&String, InstanceState)> = its
                     .iter()
                     .filter_map(|s| {
-                        lookup_instance(&look, product, &case.region, s).map(|i| (s, i.state))
+                        lookup_instance(look, product, &case.region, s).map(|i| (s, i.state))
                     })
                     .collect();
                 if forced
@@ -315,7 +319,7 @@ pub fn analyze(spec: &ApiSpec, family: &FamilySpec, world: &World, case: &Case) 
     let instances: Vec<String> = param_items(spec, case, &spec.effect.instances);
     if spec.effect.kind == EffectKind::Unbind && listed.contains(&Situation::UnbindNotBound) {
         let not_bound = instances.iter().any(|id| {
-            lookup_instance(&look, product, &case.region, id)
+            lookup_instance(look, product, &case.region, id)
                 .is_some_and(|i| keys.iter().any(|k| !i.keys.contains(k)))
         });
         if not_bound {

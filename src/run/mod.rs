@@ -208,8 +208,9 @@ struct Ctx {
     target: Target,
     world: Mutex<World>,
     /// One lock per instance of the world, made up front: ids the world does not hold carry no
-    /// state, need no lock, and so cannot grow this map as cases name new ids.
-    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// state, need no lock, and so cannot grow this map as cases name new ids. Cases that may
+    /// change an instance hold its lock alone; cases that must fail as a whole share it.
+    locks: HashMap<String, Arc<tokio::sync::RwLock<()>>>,
     /// Positions of the world's resources by id, for snapshots and model updates.
     positions: Positions,
     nonce: AtomicUsize,
@@ -220,6 +221,9 @@ struct Ctx {
 impl Ctx {
     fn limiter(&self, api: &LoadedApi) -> Option<Arc<Limiter>> {
         let mut all = self.limiters.lock().expect("limiters lock");
+        if let Some(made) = all.get(&api.name) {
+            return made.clone();
+        }
         all.entry(api.name.clone())
             .or_insert_with(|| {
                 rate_for(api, self.target.is_loopback(), self.opts.rate)
@@ -415,7 +419,8 @@ async fn run_api(
     let jobs = ctx.opts.jobs.max(1);
     let mut in_flight = tokio::task::JoinSet::new();
     let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
-    let mut to_shrink: BTreeMap<String, Tree> = BTreeMap::new();
+    // The first few failing cases per broken rule, with what they got.
+    let mut to_shrink: BTreeMap<String, Vec<(Tree, Judged)>> = BTreeMap::new();
     let mut exhausted = false;
     loop {
         while !exhausted && in_flight.len() < jobs {
@@ -463,15 +468,18 @@ async fn run_api(
                 stats.fail += 1;
                 counts.failed.fetch_add(1, Ordering::Relaxed);
                 let rule = judged.verdict.rule.clone().unwrap_or_else(|| "?".into());
-                to_shrink.entry(rule).or_insert(tree);
+                let kept = to_shrink.entry(rule).or_default();
+                if kept.len() < SHRINK_CANDIDATES {
+                    kept.push((tree, judged));
+                }
             }
         }
         let done = counts.done.fetch_add(1, Ordering::Relaxed) + 1;
         progress.update(done, total, counts.failed.load(Ordering::Relaxed));
     }
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
-    for (rule, tree) in to_shrink {
-        let failure = shrink(ctx, api, &rule, tree).await?;
+    for (rule, candidates) in to_shrink {
+        let failure = shrink(ctx, api, &rule, candidates).await?;
         stats.failures.push(failure);
     }
     Ok(stats)
@@ -489,16 +497,34 @@ struct Judged {
 }
 
 /// Sends one case and judges it. The locks of the instances it names are held only while the
-/// model is read, the case sent, the instances observed and the model moved forward; the
-/// expectation is computed from the model as read under the locks, and judging happens after
-/// they are released, so cases naming the same instances wait for each other as little as
-/// possible.
+/// model is read, the case sent, the instances observed and the model moved forward; judging
+/// happens after they are released, so cases naming the same instances wait for each other as
+/// little as possible.
+///
+/// A case the documents require to fail as a whole changes nothing on a conforming target, so
+/// it shares its instances' locks with other such cases; anything that may succeed holds them
+/// alone. Sharing never makes a false failure against a conforming target. Against one that
+/// changes state on a failed call, a case sharing an instance with the culprit may see the
+/// change too: the shrinking phase re-runs failures alone and reports one that fails there.
 async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
     let product = observe::product(api);
-    let guards = lock_all(ctx, &instances).await;
-    // Only what the case can name: every lookup of the oracle is by an id taken from the case.
-    let mut before = snapshot(ctx, case);
+    let mut shared = must_fail_whole(api, case);
+    let (guards, mut before, expectation) = loop {
+        let guards = lock_all(ctx, &instances, shared).await;
+        // Only what the case can name: every lookup of the oracle is by an id taken from the case.
+        let before = snapshot(ctx, case);
+        if !shared {
+            break (guards, before, None);
+        }
+        let expectation = oracle::expect(&ctx.set, api, &before, case);
+        if !expectation.success_ok {
+            break (guards, before, Some(expectation));
+        }
+        // The model lets it succeed after all: it may change state, so it runs alone.
+        drop(guards);
+        shared = false;
+    };
     let (request, first, response, retries) = send_case(ctx, api, case).await?;
     if let Some(first) = first {
         // A replayed nonce: the first, ordinary send took effect; judge the replay against that.
@@ -552,21 +578,39 @@ async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, Run
                 .flatten()
                 .map(|(id, keys)| (id.as_str(), keys)),
         );
+        // A case sharing its locks writes only what differs from the model it started from:
+        // another sharer may have written a newer observation already.
+        let started = shared.then(|| {
+            by_id(
+                before
+                    .instances
+                    .iter()
+                    .filter(|i| i.product == product)
+                    .map(|i| (i.id.as_str(), &i.keys)),
+            )
+        });
         let mut world = ctx.world.lock().expect("world lock");
         for id in &instances {
             let Some(keys) = seen.get(id.as_str()).or_else(|| modelled.get(id.as_str())) else {
                 continue;
             };
+            if started
+                .as_ref()
+                .is_some_and(|s| s.get(id.as_str()) == Some(keys))
+            {
+                continue;
+            }
             for &at in ctx.positions.get(id).map_or(&[][..], |p| &p.instances) {
                 let inst = &mut world.instances[at];
-                if inst.product == product && inst.id == *id {
+                // Mostly unchanged (every failed call): no copy then.
+                if inst.product == product && inst.id == *id && inst.keys != **keys {
                     inst.keys = (*keys).clone();
                 }
             }
         }
     }
     drop(guards);
-    let expectation = oracle::expect(&ctx.set, api, &before, case);
+    let expectation = expectation.unwrap_or_else(|| oracle::expect(&ctx.set, api, &before, case));
     let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
     let mut unobservable = false;
     if touched_existing {
@@ -665,19 +709,43 @@ fn positions(world: &World) -> Positions {
     map
 }
 
-async fn lock_all(ctx: &Ctx, ids: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
-    let mut sorted: Vec<&String> = ids.iter().collect();
-    sorted.sort();
-    sorted.dedup();
-    let mutexes: Vec<_> = sorted
-        .iter()
-        .filter_map(|id| ctx.locks.get(*id).cloned())
-        .collect();
-    let mut guards = Vec::with_capacity(mutexes.len());
-    for m in mutexes {
-        guards.push(m.lock_owned().await);
+/// Whether the documents require this case to fail as a whole, judged from what the generator
+/// meant it to break: an all-or-nothing batch breaking a rule, or a signing fault other than a
+/// replay (whose first send is an ordinary call). The runner confirms it against the model
+/// before relying on it.
+fn must_fail_whole(api: &LoadedApi, case: &Case) -> bool {
+    match case.auth {
+        AuthFault::None => {
+            api.spec.batch.mode == crate::spec::BatchMode::AllOrNothing && !case.violates.is_empty()
+        }
+        AuthFault::ReusedNonce => false,
+        _ => true,
     }
-    guards
+}
+
+/// Held instance locks, released on drop.
+struct Held {
+    _shared: Vec<tokio::sync::OwnedRwLockReadGuard<()>>,
+    _alone: Vec<tokio::sync::OwnedRwLockWriteGuard<()>>,
+}
+
+/// Takes the locks of the named instances in id order (so no two cases wait on each other in a
+/// cycle), shared or alone.
+async fn lock_all(ctx: &Ctx, ids: &[String], shared: bool) -> Held {
+    // `ids` is sorted and deduplicated.
+    let locks = ids.iter().filter_map(|id| ctx.locks.get(id).cloned());
+    let mut held = Held {
+        _shared: Vec::new(),
+        _alone: Vec::new(),
+    };
+    for lock in locks {
+        if shared {
+            held._shared.push(lock.read_owned().await);
+        } else {
+            held._alone.push(lock.write_owned().await);
+        }
+    }
+    held
 }
 
 fn now() -> i64 {
@@ -899,36 +967,69 @@ pub fn rate_for(api: &LoadedApi, loopback: bool, rate: Option<f64>) -> Option<f6
     }
 }
 
+/// Failing cases kept per broken rule, for shrinking.
+const SHRINK_CANDIDATES: usize = 4;
+
+fn fails_with(judged: &Judged, rule: &str) -> bool {
+    judged.verdict.kind == VerdictKind::Fail && judged.verdict.rule.as_deref() == Some(rule)
+}
+
+/// Shrinks the first of the failing cases that fails again when run alone. When none does (the
+/// target answers differently now, or the change came from another case that shared the
+/// instances), the first is reported as it was seen, saying so.
 async fn shrink(
     ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,
-    mut tree: Tree,
+    candidates: Vec<(Tree, Judged)>,
 ) -> Result<Failure, RunError> {
-    let mut best = exchange(ctx, api, &tree.current()).await?;
-    let mut best_case = tree.current();
-    let mut steps = 0;
-    if tree.simplify() {
-        loop {
-            steps += 1;
-            let candidate = tree.current();
-            let judged = exchange(ctx, api, &candidate).await?;
-            let still = judged.verdict.kind == VerdictKind::Fail
-                && judged.verdict.rule.as_deref() == Some(rule);
-            let more = if still {
-                best = judged;
-                best_case = candidate;
-                tree.simplify()
-            } else {
-                tree.complicate()
-            };
-            if !more || steps >= ctx.opts.shrink_steps {
-                break;
+    let mut first = None;
+    for (mut tree, seen) in candidates {
+        let again = exchange(ctx, api, &tree.current()).await?;
+        if !fails_with(&again, rule) {
+            first.get_or_insert((tree, seen));
+            continue;
+        }
+        let mut best = again;
+        let mut best_case = tree.current();
+        let mut steps = 0;
+        if tree.simplify() {
+            loop {
+                steps += 1;
+                let candidate = tree.current();
+                let judged = exchange(ctx, api, &candidate).await?;
+                let more = if fails_with(&judged, rule) {
+                    best = judged;
+                    best_case = candidate;
+                    tree.simplify()
+                } else {
+                    tree.complicate()
+                };
+                if !more || steps >= ctx.opts.shrink_steps {
+                    break;
+                }
             }
         }
+        return Ok(failure(ctx, api, rule, best, best_case, steps));
     }
+    let (tree, mut seen) = first.expect("a rule is kept with at least one failing case");
+    seen.verdict.detail.push_str(
+        " (not shrunk: it did not fail again when re-run alone after the run, so the target \
+         answers differently now or the change came from another case sharing its instances)",
+    );
+    Ok(failure(ctx, api, rule, seen, tree.current(), 0))
+}
+
+fn failure(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    rule: &str,
+    best: Judged,
+    case: Case,
+    steps: usize,
+) -> Failure {
     let request = crate::report::redact(&best.request);
-    Ok(Failure {
+    Failure {
         api: api.name.clone(),
         rule: best
             .verdict
@@ -938,14 +1039,14 @@ async fn shrink(
         source: best.verdict.source.clone(),
         expected: best.verdict.expected.clone(),
         actual: best.verdict.actual.clone(),
-        detail: best.verdict.detail.clone(),
-        case: best_case,
+        detail: best.verdict.detail,
+        case,
         curl: crate::report::curl(&request, ctx.target.url()),
         request,
         status: best.response.status,
         response: String::from_utf8_lossy(&best.response.body).into_owned(),
         shrink_steps: steps,
-    })
+    }
 }
 
 /// Re-signs a repro's case with a fresh clock, sends it and judges it again.
@@ -1048,6 +1149,38 @@ mod tests {
             Duration::from_millis(1000),
             "5 slots at 4/s span 1 s"
         );
+    }
+
+    /// Sharing locks is safe only for cases the documents require to fail as a whole; the
+    /// runner re-checks against the model, and this pins the generator's side: every case it
+    /// would share is one the oracle expects to fail, in the world it was generated from.
+    #[test]
+    fn only_cases_that_must_fail_as_a_whole_share_their_locks() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let world = World::default_world();
+        let mut shared = 0;
+        for (i, api) in set.apis.iter().enumerate() {
+            let per_item = api.spec.batch.mode == crate::spec::BatchMode::PerItem;
+            for case in generate::corpus(&set, api, &world, i as u64, 400, &GenOptions::default()) {
+                let share = must_fail_whole(api, &case);
+                let exp = oracle::expect(&set, api, &world, &case);
+                if share {
+                    shared += 1;
+                    assert!(
+                        !exp.success_ok,
+                        "{}: shared but may succeed: {case:?}",
+                        api.name
+                    );
+                }
+                if case.violates.is_empty() || (per_item && case.auth == AuthFault::None) {
+                    assert!(!share, "{}: {case:?}", api.name);
+                }
+                if case.auth == AuthFault::ReusedNonce {
+                    assert!(!share, "a replay's first send is an ordinary call");
+                }
+            }
+        }
+        assert!(shared > 500, "most invalid cases share: {shared}");
     }
 
     #[test]

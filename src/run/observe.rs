@@ -198,7 +198,8 @@ pub(super) async fn observe_full(
 /// every body of the expected shape; `None` for anything else (a non-JSON body, an unexpected
 /// type anywhere, a repeated field), which then takes the general path.
 fn cvm_instance_set(resp: &protocol::HttpResponse) -> Option<Option<Vec<Seen>>> {
-    use std::borrow::Cow;
+    // Borrowed `&str`s: a string with an escape fails to borrow, and the body then takes the
+    // general path (serde would copy every string into a `Cow` otherwise).
     #[derive(serde::Deserialize)]
     struct Body<'a> {
         #[serde(rename = "Response", borrow)]
@@ -211,30 +212,30 @@ fn cvm_instance_set(resp: &protocol::HttpResponse) -> Option<Option<Vec<Seen>>> 
     }
     #[derive(serde::Deserialize)]
     struct Item<'a> {
-        #[serde(rename = "InstanceId", borrow)]
-        instance_id: Option<Cow<'a, str>>,
-        #[serde(rename = "InstanceState", borrow)]
-        instance_state: Option<Cow<'a, str>>,
+        #[serde(rename = "InstanceId")]
+        instance_id: Option<&'a str>,
+        #[serde(rename = "InstanceState")]
+        instance_state: Option<&'a str>,
         #[serde(rename = "LoginSettings", borrow)]
         login_settings: Option<LoginSettings<'a>>,
     }
     #[derive(serde::Deserialize)]
     struct LoginSettings<'a> {
         #[serde(rename = "KeyIds", borrow)]
-        key_ids: Option<Vec<Cow<'a, str>>>,
+        key_ids: Option<Vec<&'a str>>,
     }
     let body: Body = serde_json::from_slice(&resp.body).ok()?;
     let set = body.response.and_then(|r| r.instance_set);
     Some(set.map(|set| {
         set.into_iter()
             .map(|i| Seen {
-                id: i.instance_id.map(Cow::into_owned).unwrap_or_default(),
+                id: i.instance_id.unwrap_or_default().to_string(),
                 keys: i
                     .login_settings
                     .and_then(|l| l.key_ids)
-                    .map(|k| k.into_iter().map(Cow::into_owned).collect())
+                    .map(|k| k.into_iter().map(String::from).collect())
                     .unwrap_or_default(),
-                state: i.instance_state.map(|s| s.to_ascii_uppercase()),
+                state: i.instance_state.map(str::to_ascii_uppercase),
             })
             .collect()
     }))
