@@ -51,34 +51,40 @@ pub struct Ctx {
     inst_param: Option<String>,
     key_param: Option<String>,
     force: Option<String>,
+    // Pools are shared slices: strategies are rebuilt inside `prop_flat_map` for every case, and
+    // copying a hundred ids into each was most of the cost of generating one.
     /// Instances every instance rule accepts without force.
-    strict: Vec<String>,
+    strict: Pool,
     /// Instances every rule accepts with force on.
-    forced: Vec<String>,
+    forced: Pool,
     running: Vec<String>,
     bad_os: Vec<String>,
     bad_state: Vec<String>,
-    keys: Vec<String>,
+    keys: Pool,
     transports: Vec<(u32, Transport)>,
     extra: usize,
     /// For unbind effects: each key with the strict (forced) instances it is bound to.
-    pairs_strict: Vec<(String, Vec<String>)>,
-    pairs_forced: Vec<(String, Vec<String>)>,
+    pairs_strict: Arc<[(String, Pool)]>,
+    pairs_forced: Arc<[(String, Pool)]>,
 }
 
-fn pairs(
-    world: &World,
-    unbind: bool,
-    keys: &[String],
-    pool: &[String],
-) -> Vec<(String, Vec<String>)> {
+/// Ids to choose from, shared by every strategy that draws from them.
+type Pool = Arc<[String]>;
+
+/// Positions `0..len`: proptest's `subsequence` and `select` take owned values, so they draw
+/// positions and the pool is read through them (the same draws as over the values themselves).
+fn positions(len: usize) -> Vec<usize> {
+    (0..len).collect()
+}
+
+fn pairs(world: &World, unbind: bool, keys: &[String], pool: &[String]) -> Arc<[(String, Pool)]> {
     if !unbind {
-        return vec![];
+        return Arc::from([]);
     }
     let pool: HashSet<&String> = pool.iter().collect();
     keys.iter()
         .map(|k| {
-            let bound: Vec<String> = world
+            let bound: Pool = world
                 .instances
                 .iter()
                 .filter(|i| pool.contains(&i.id) && i.keys.contains(k))
@@ -317,12 +323,12 @@ impl Ctx {
             inst_param,
             key_param,
             force,
-            strict,
-            forced,
+            strict: strict.into(),
+            forced: forced.into(),
             running,
             bad_os,
             bad_state,
-            keys,
+            keys: keys.into(),
             extra: opts.extra_over_limit,
         }
     }
@@ -377,7 +383,7 @@ impl Ctx {
     }
 
     /// A selection of 1..=max items of a pool, leaning on 1, max-1 and max.
-    fn pick(&self, name: &str, pool: Vec<String>) -> BoxedStrategy<Value> {
+    fn pick(&self, name: &str, pool: Pool) -> BoxedStrategy<Value> {
         let max = self.cap(name, pool.len());
         self.pick_sized(name, pool, sizes(max, Sizes::Full))
     }
@@ -386,7 +392,7 @@ impl Ctx {
     fn pick_sized(
         &self,
         name: &str,
-        pool: Vec<String>,
+        pool: Pool,
         size: BoxedStrategy<usize>,
     ) -> BoxedStrategy<Value> {
         let list = self.is_list(name);
@@ -399,12 +405,13 @@ impl Ctx {
             .boxed();
         }
         let len = pool.len();
-        size.prop_flat_map(move |n| subsequence(pool.clone(), n.clamp(1, len)))
-            .prop_map(move |v| {
+        size.prop_flat_map(move |n| subsequence(positions(len), n.clamp(1, len)))
+            .prop_map(move |at| {
+                let mut v = at.into_iter().map(|i| Value::String(pool[i].clone()));
                 if list {
-                    Value::Array(v.into_iter().map(Value::String).collect())
+                    Value::Array(v.collect())
                 } else {
-                    v.into_iter().next().map_or(Value::Null, Value::String)
+                    v.next().unwrap_or(Value::Null)
                 }
             })
             .boxed()
@@ -418,9 +425,9 @@ impl Ctx {
     fn pick_both(
         &self,
         inst: &str,
-        pool: Vec<String>,
+        pool: Pool,
         key: &str,
-        keys: Vec<String>,
+        keys: Pool,
     ) -> BoxedStrategy<(Value, Value)> {
         let (ni, nk) = (self.cap(inst, pool.len()), self.cap(key, keys.len()));
         let both = |a: Sizes, b: Sizes| {
@@ -520,10 +527,11 @@ impl Ctx {
             let pair_strategy: BoxedStrategy<(Value, Value)> = if !pairs.is_empty() {
                 let c = ctx.clone();
                 let (inst2, key2) = (inst.clone(), key.clone());
-                proptest::sample::select(pairs)
-                    .prop_flat_map(move |(k, bound)| {
-                        let kv = c.shape(&key2, vec![k]);
-                        (c.pick(&inst2, bound), Just(kv))
+                proptest::sample::select(positions(pairs.len()))
+                    .prop_flat_map(move |at| {
+                        let (k, bound) = &pairs[at];
+                        let kv = c.shape(&key2, vec![k.clone()]);
+                        (c.pick(&inst2, bound.clone()), Just(kv))
                     })
                     .boxed()
             } else {
