@@ -310,13 +310,13 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
     // Situations.
     if listed.contains(&Situation::DuplicateIds) {
         for p in &spec.parameters {
-            if matches!(p.kind, ParamType::StringList | ParamType::JsonStringList) {
-                if case.params.contains_key(&p.name) {
-                    let its = items_of(&p.name);
-                    let set: BTreeSet<&String> = its.iter().collect();
-                    if set.len() < its.len() {
-                        add(&mut situations, Situation::DuplicateIds);
-                    }
+            if matches!(p.kind, ParamType::StringList | ParamType::JsonStringList)
+                && case.params.contains_key(&p.name)
+            {
+                let its = items_of(&p.name);
+                let set: BTreeSet<&String> = its.iter().collect();
+                if set.len() < its.len() {
+                    add(&mut situations, Situation::DuplicateIds);
                 }
             }
         }
