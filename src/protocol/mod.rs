@@ -394,8 +394,13 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
         return aliyun_rpc::parse_request(req);
     }
     // Signature v1 and RPC carry everything in parameters: tell them apart by the id's name.
-    let form = form_pairs(req);
-    if form.iter().any(|(k, _)| k == "AccessKeyId") {
+    // Lazily, without copying the pairs: the family's parser decodes them properly.
+    let is_form = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let body: &[u8] = if is_form { &req.body } else { &[] };
+    let names_id = |bytes: &[u8]| form_urlencoded::parse(bytes).any(|(k, _)| k == "AccessKeyId");
+    if names_id(req.query().as_bytes()) || names_id(body) {
         aliyun_rpc::parse_request(req)
     } else {
         tencent_api3::parse_request(req)

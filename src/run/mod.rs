@@ -452,9 +452,14 @@ async fn run_api(
         let judged = result?;
         stats.cases += 1;
         stats.retries += judged.retries;
-        stats.rules_exercised.extend(judged.rules.iter().cloned());
+        // Nearly always already there: look before copying.
+        for rule in &judged.rules {
+            if !stats.rules_exercised.contains(rule) {
+                stats.rules_exercised.insert(rule.clone());
+            }
+        }
         if let protocol::OutcomeResult::Error { code, .. } = &judged.outcome.result {
-            if stats.codes_documented.contains(code) {
+            if stats.codes_documented.contains(code) && !stats.codes_provoked.contains(code) {
                 stats.codes_provoked.insert(code.clone());
             }
         }
