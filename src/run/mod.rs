@@ -3,7 +3,9 @@
 //! Cases enter from [`crate::generate`], verdicts come from [`crate::oracle`], and everything a
 //! person or CI needs leaves as a [`RunReport`] (rendered by [`crate::report`]). Cases that touch
 //! existing instances hold a lock per instance for the whole exchange (send, observe, update the
-//! model), so parallelism never produces a false failure; the rest run freely.
+//! model): alone when the case may change the instance, shared among cases that must fail as a
+//! whole. Parallelism never produces a false failure against a conforming target; the rest run
+//! freely. The APIs of one product run in spec order; different products run at once.
 
 mod observe;
 pub mod target;
@@ -511,10 +513,13 @@ struct Judged {
 /// alone. Sharing never makes a false failure against a conforming target. Against one that
 /// changes state on a failed call, a case sharing an instance with the culprit may see the
 /// change too: the shrinking phase re-runs failures alone and reports one that fails there.
+/// Requests paced at a rate (every remote target by default) gain nothing from sharing, so
+/// they never share: a real cloud sees one call at a time per instance.
 async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
     let instances = observe::instance_ids(api, case);
     let product = observe::product(api);
-    let mut shared = must_fail_whole(api, case);
+    let paced = rate_for(api, ctx.target.is_loopback(), ctx.opts.rate).is_some();
+    let mut shared = shares(api, case, paced);
     let (guards, mut before, expectation) = loop {
         let guards = lock_all(ctx, &instances, shared).await;
         // Only what the case can name: every lookup of the oracle is by an id taken from the case.
@@ -726,6 +731,12 @@ fn must_fail_whole(api: &LoadedApi, case: &Case) -> bool {
         AuthFault::ReusedNonce => false,
         _ => true,
     }
+}
+
+/// Whether a case shares its instances' locks: it must fail as a whole, and its requests are
+/// not paced.
+fn shares(api: &LoadedApi, case: &Case, paced: bool) -> bool {
+    !paced && must_fail_whole(api, case)
 }
 
 /// Held instance locks, released on drop.
@@ -1167,7 +1178,8 @@ mod tests {
         for (i, api) in set.apis.iter().enumerate() {
             let per_item = api.spec.batch.mode == crate::spec::BatchMode::PerItem;
             for case in generate::corpus(&set, api, &world, i as u64, 400, &GenOptions::default()) {
-                let share = must_fail_whole(api, &case);
+                let share = shares(api, &case, false);
+                assert!(!shares(api, &case, true), "paced requests never share");
                 let exp = oracle::expect(&set, api, &world, &case);
                 if share {
                     shared += 1;
