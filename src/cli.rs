@@ -46,7 +46,7 @@ struct Cli {
 enum Command {
     /// Check every spec against a target (default: the built-in emulator, started in-process).
     #[command(
-        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world the target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
     )]
     Run(RunArgs),
     /// Measure checked cases per second and peak memory against the embedded emulator.
@@ -927,6 +927,12 @@ fn run(args: RunArgs) -> u8 {
             ));
         }
         opts.admin = running.admin;
+        // A separately started emulator may have run cases before: start from the world it
+        // holds now rather than assume the built-in one (a --world file still decides).
+        let world = match (&args.target, &args.world, running.admin) {
+            (Some(_), None, true) => running.target.admin_world().await.unwrap_or(world),
+            _ => world,
+        };
         if args.dry_run {
             return dry_run(&set, &world, &running.target, &opts);
         }

@@ -11,7 +11,7 @@ mod observe;
 pub mod target;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -215,12 +215,19 @@ struct Ctx {
     locks: HashMap<String, Arc<tokio::sync::RwLock<()>>>,
     /// Positions of the world's resources by id, for snapshots and model updates.
     positions: Positions,
-    nonce: AtomicUsize,
+    /// The next nonce: a random start per run, then counting, so that no two requests of any
+    /// runs share one (Alibaba rejects a nonce seen in the last 15 minutes, API 2.0 in the
+    /// last two hours: a run repeated with the same seed must not look like a replay).
+    nonce: AtomicU64,
     /// One rate limiter per API, made when the API first sends.
     limiters: Mutex<HashMap<String, Option<Arc<Limiter>>>>,
 }
 
 impl Ctx {
+    fn next_nonce(&self) -> u64 {
+        self.nonce.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn limiter(&self, api: &LoadedApi) -> Option<Arc<Limiter>> {
         let mut all = self.limiters.lock().expect("limiters lock");
         if let Some(made) = all.get(&api.name) {
@@ -246,7 +253,7 @@ impl Ctx {
                 .collect(),
             positions: positions(&world),
             world: Mutex::new(world),
-            nonce: AtomicUsize::new(1),
+            nonce: AtomicU64::new(rand::random::<u64>() >> 2),
             limiters: Mutex::new(HashMap::new()),
         })
     }
@@ -865,7 +872,7 @@ type Sent = (HttpRequest, Option<HttpResponse>, HttpResponse, usize);
 
 /// Signs and sends a case; for a replayed nonce, also returns the first send's response.
 async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
-    let nonce = ctx.nonce.fetch_add(1, Ordering::Relaxed) as u64 + (ctx.opts.seed << 20);
+    let nonce = ctx.next_nonce();
     let req = sign_case(
         api,
         case,
@@ -1085,8 +1092,6 @@ pub async fn replay(
     Ok((judged.verdict, judged.response))
 }
 
-static OBSERVE_NONCES: AtomicUsize = AtomicUsize::new(1 << 24);
-
 /// Observes the instances a case names the way the runner does (Describe calls, or the admin
 /// view when `opts.admin`); `None` when nothing can observe this API's effect.
 pub async fn observe_instances(
@@ -1096,12 +1101,9 @@ pub async fn observe_instances(
     api: &LoadedApi,
     case: &Case,
 ) -> Result<Option<Vec<Seen>>, RunError> {
+    // Each context starts its nonces at random: a before and an after Describe may share a
+    // second, and still differ.
     let ctx = Ctx::new(set, World::default(), target, opts);
-    // Distinct nonces across calls: a before and an after Describe may share a second.
-    ctx.nonce.store(
-        OBSERVE_NONCES.fetch_add(1024, Ordering::Relaxed),
-        Ordering::Relaxed,
-    );
     let ids = observe::instance_ids(api, case);
     observe::observe_full(&ctx, api, case, &ids).await
 }

@@ -257,10 +257,10 @@ async fn send_describe(
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
     };
-    let n = ctx.nonce.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = ctx.next_nonce();
     let clock = Clock {
         timestamp: now(),
-        nonce: format!("{:032x}", (now() as u128) << 64 | (n as u128 + (1 << 40))),
+        nonce: format!("{:032x}", (now() as u128) << 64 | n as u128),
     };
     let req = protocol::encode(call, creds, &clock).map_err(|e| {
         RunError::Transport(super::TransportError::BadUrl {

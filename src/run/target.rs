@@ -83,6 +83,12 @@ impl Target {
 
     /// Whether the target answers the emulator's admin view with a world.
     pub async fn serves_admin(&self) -> bool {
+        self.admin_world().await.is_some()
+    }
+
+    /// The world the target holds now, as the emulator's admin view reports it; `None` when it
+    /// serves no such view.
+    pub async fn admin_world(&self) -> Option<crate::world::World> {
         let req = HttpRequest {
             method: "GET".into(),
             target: format!("{}/world", crate::emulator::ADMIN_PREFIX),
@@ -90,10 +96,8 @@ impl Target {
             body: vec![],
         };
         match self.send(&req).await {
-            Ok(resp) if resp.status == 200 => {
-                serde_json::from_slice::<crate::world::World>(&resp.body).is_ok()
-            }
-            _ => false,
+            Ok(resp) if resp.status == 200 => serde_json::from_slice(&resp.body).ok(),
+            _ => None,
         }
     }
 

@@ -248,7 +248,9 @@ fn specs_list_and_show_name_rules_and_sources() {
 }
 
 /// `apiconform serve` started on its own, then `apiconform run --target` against it with no other
-/// setup (the default world is assumed on both sides); SIGTERM stops the server cleanly.
+/// setup, twice with the same seed: the second run starts from the bindings the first one left
+/// (as the emulator's admin view reports them) and sends none of the first run's nonces, which
+/// the API 2.0 and Alibaba nonce rules would reject as replays; SIGTERM stops the server cleanly.
 #[test]
 fn run_checks_a_separately_started_emulator() {
     let (mut server, banner, url) = serve(&["--listen", "127.0.0.1:0"]);
@@ -256,10 +258,16 @@ fn run_checks_a_separately_started_emulator() {
         banner.contains("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE") && !banner.contains("Gu5t9x"),
         "{banner}"
     );
-    let (code, out) = apiconform(&["run", "--target", &url, "--cases", "60", "--seed", "4"]);
+    let (code, out) = apiconform(&["run", "--target", &url, "--cases", "150", "--seed", "4"]);
+    let (again, out_again) =
+        apiconform(&["run", "--target", &url, "--cases", "150", "--seed", "4"]);
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let status = server.wait().unwrap();
     assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        again, 0,
+        "a second run against the same emulator\n{out_again}"
+    );
     assert!(
         status.success(),
         "SIGTERM shuts the server down cleanly: {status:?}"
