@@ -424,9 +424,9 @@ impl Ctx {
     /// keys a bind gave it, so long key lists would make every later case slower to observe).
     ///
     /// `strict` (the base of invalid, faulted and situation cases): what such a case breaks
-    /// lies elsewhere, and a limit violation sets its own size, so short lists are the rule;
-    /// one base in four still carries a list across its range, which is what shows a batch
-    /// applied in part when one bad item fails it.
+    /// lies elsewhere, and a limit violation sets its own size, so both lists are short in half
+    /// of them; one in four carries the instance list across its range, which is what shows a
+    /// batch applied in part when one bad item fails it.
     fn pick_both(
         &self,
         inst: &str,
