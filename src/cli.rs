@@ -803,6 +803,8 @@ impl crate::run::Progress for Bar {
 struct Running {
     target: crate::run::Target,
     admin: bool,
+    /// The world a separately started emulator reported when it was probed.
+    reported: Option<World>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -822,10 +824,15 @@ async fn start_target(
             .map_err(|e| (exit::USAGE, format!("error: {e}")))?;
         // A loopback target that serves the emulator's admin view (a separately started
         // `apiconform serve`) lets effects be observed where the API itself offers no view.
-        let admin = target.is_loopback() && target.serves_admin().await;
+        let reported = if target.is_loopback() {
+            target.admin_world().await
+        } else {
+            None
+        };
         return Ok(Running {
             target,
-            admin,
+            admin: reported.is_some(),
+            reported,
             stop: None,
         });
     }
@@ -863,6 +870,7 @@ async fn start_target(
     Ok(Running {
         target,
         admin: true,
+        reported: None,
         stop: Some(tx),
     })
 }
@@ -916,7 +924,7 @@ fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let running = match start_target(args.target.as_deref(), &args.faults, &world, &tencent, &alibaba, opts.timeout).await {
+        let mut running = match start_target(args.target.as_deref(), &args.faults, &world, &tencent, &alibaba, opts.timeout).await {
             Ok(r) => r,
             Err((code, msg)) => return fail(code, msg),
         };
@@ -929,8 +937,8 @@ fn run(args: RunArgs) -> u8 {
         opts.admin = running.admin;
         // A separately started emulator may have run cases before: start from the world it
         // holds now rather than assume the built-in one (a --world file still decides).
-        let world = match (&args.target, &args.world, running.admin) {
-            (Some(_), None, true) => running.target.admin_world().await.unwrap_or(world),
+        let world = match (&args.world, running.reported.take()) {
+            (None, Some(reported)) => reported,
             _ => world,
         };
         if args.dry_run {

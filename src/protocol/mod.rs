@@ -395,12 +395,8 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
     }
     // Signature v1 and RPC carry everything in parameters: tell them apart by the id's name.
     // Lazily, without copying the pairs: the family's parser decodes them properly.
-    let is_form = req
-        .header("content-type")
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let body: &[u8] = if is_form { &req.body } else { &[] };
     let names_id = |bytes: &[u8]| form_urlencoded::parse(bytes).any(|(k, _)| k == "AccessKeyId");
-    if names_id(req.query().as_bytes()) || names_id(body) {
+    if names_id(req.query().as_bytes()) || names_id(form_body(req)) {
         aliyun_rpc::parse_request(req)
     } else {
         tencent_api3::parse_request(req)
@@ -427,13 +423,20 @@ pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
         .into_owned()
         .collect();
+    pairs.extend(form_urlencoded::parse(form_body(req)).into_owned());
+    pairs
+}
+
+/// The body when it is a form (empty otherwise).
+fn form_body(req: &HttpRequest) -> &[u8] {
     let is_form = req
         .header("content-type")
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if is_form && !req.body.is_empty() {
-        pairs.extend(form_urlencoded::parse(&req.body).into_owned());
+    if is_form {
+        &req.body
+    } else {
+        &[]
     }
-    pairs
 }
 
 /// The response a server answers a rejected request with, in the family's error shape

@@ -758,7 +758,7 @@ pub fn verify(
     Ok(())
 }
 
-fn json_response(body: serde_json::Value) -> HttpResponse {
+fn json_response(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse {
         status: 200,
         headers: vec![("Content-Type".to_string(), "application/json".to_string())],
@@ -790,14 +790,9 @@ pub fn ok_with<T: serde::Serialize>(request_id: &str, fields: &T) -> HttpRespons
         #[serde(rename = "RequestId")]
         request_id: &'a str,
     }
-    let body = Envelope {
+    json_response(Envelope {
         response: Inner { fields, request_id },
-    };
-    HttpResponse {
-        status: 200,
-        headers: vec![("Content-Type".to_string(), "application/json".to_string())],
-        body: serde_json::to_vec(&body).unwrap_or_default(),
-    }
+    })
 }
 
 /// An error response: `{"Response": {"Error": {"Code","Message"}, "RequestId"}}`, HTTP 200.

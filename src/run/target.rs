@@ -81,11 +81,6 @@ impl Target {
         }
     }
 
-    /// Whether the target answers the emulator's admin view with a world.
-    pub async fn serves_admin(&self) -> bool {
-        self.admin_world().await.is_some()
-    }
-
     /// The world the target holds now, as the emulator's admin view reports it; `None` when it
     /// serves no such view.
     pub async fn admin_world(&self) -> Option<crate::world::World> {
