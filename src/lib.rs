@@ -5,6 +5,7 @@
 //! spec. The pure stages ([`spec`], [`world`], [`protocol`]) do no network I/O.
 #![warn(missing_docs)]
 
+pub mod case;
 pub mod cli;
 pub mod emulator;
 pub mod generate;

@@ -32,7 +32,7 @@ pub const TENCENT_DEFAULT: (&str, &str) = (
 pub const ALIBABA_DEFAULT: (&str, &str) = ("testid", "testsecret");
 
 /// Where test-only admin endpoints live; no vendor API uses this path.
-pub const ADMIN_PREFIX: &str = "/__apiconform";
+pub use crate::protocol::describe::ADMIN_PREFIX;
 
 /// How the emulator is set up.
 #[derive(Debug, Clone)]
@@ -201,8 +201,9 @@ impl Emulator {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.into_bytes(),
         };
-        match (req.method.as_str(), req.path()) {
-            ("GET", "/__apiconform/world") if !req.query().is_empty() => {
+        let path = req.path().strip_prefix(ADMIN_PREFIX).unwrap_or_default();
+        match (req.method.as_str(), path) {
+            ("GET", "/world") if !req.query().is_empty() => {
                 // `?instances=ID,ID`: only those instances (compact JSON), for observing a few.
                 let ids: Vec<String> = form_urlencoded::parse(req.query().as_bytes())
                     .filter(|(k, _)| k == "instances")
@@ -225,11 +226,11 @@ impl Emulator {
                 };
                 json(200, serde_json::to_string(&part).unwrap_or_default())
             }
-            ("GET", "/__apiconform/world") => json(
+            ("GET", "/world") => json(
                 200,
                 serde_json::to_string_pretty(&self.world()).unwrap_or_default(),
             ),
-            ("POST", "/__apiconform/reset") => {
+            ("POST", "/reset") => {
                 if req.body.iter().all(u8::is_ascii_whitespace) {
                     self.reset(None);
                     return json(200, "{\"reset\":true}".into());

@@ -10,10 +10,8 @@
 //! 2. Sign and send `case.params` with `case.transport` (method, signature, format,
 //!    `index_base`), in `case.region`, applying `case.auth` while signing (see [`AuthFault`]).
 //! 3. Judge with `oracle::expect` and `oracle::judge`.
-//! 4. On a failure, shrink with the classic loop (see [`shrink`] for a synchronous version):
-//!    `if tree.simplify() { if still_fails(tree.current()) { keep } else { tree.complicate() } }`
-//!    until `simplify()` returns false and `complicate()` returns false; each candidate must be
-//!    judged against a fresh world (or an emulator reset), because cases change state.
+//! 4. On a failure, shrink the tree with the runner's loop (`run::minimise`); each candidate must
+//!    be judged against the world as it is then, because cases change state.
 
 mod values;
 
@@ -22,76 +20,12 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::strategy::{Union, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use serde::{Deserialize, Serialize};
 
-use crate::protocol::{Method, Params, ResponseFormat, SignatureMethod};
+use crate::case::{AuthFault, Case};
 use crate::spec::{LoadedApi, Situation, SpecSet};
 use crate::world::World;
 
 pub use values::Ctx;
-
-/// One generated request: abstract parameters plus what it is meant to break.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Case {
-    /// `LoadedApi.name` of the API.
-    pub api: String,
-    /// The region the request is sent to (resources are looked up there).
-    pub region: String,
-    /// Parameter values keyed by the document's parameter names.
-    pub params: Params,
-    /// Ids of the rules the generator meant to break (the oracle recomputes them).
-    pub violates: Vec<String>,
-    /// Unspecified situations the case hits (only those the spec lists).
-    pub situations: Vec<Situation>,
-    /// An authentication fault the runner applies while signing.
-    pub auth: AuthFault,
-    /// How the request travels.
-    pub transport: Transport,
-}
-
-/// Authentication faults, applied by the runner when it signs the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthFault {
-    /// A correctly signed request.
-    #[default]
-    None,
-    /// Sign with a secret key other than the target's (family rule `signature`).
-    WrongSecret,
-    /// Send a secret id the target does not know (family rule `secret_id_known`).
-    UnknownSecretId,
-    /// Sign correctly, then change one character of the signature (family rule `signature`).
-    TamperedSignature,
-    /// Sign with a timestamp an hour in the past (family rule `timestamp_window`).
-    ExpiredTimestamp,
-    /// Send the same signed request twice; the second is judged (family rule `nonce_unique`).
-    ReusedNonce,
-}
-
-impl AuthFault {
-    /// Every fault, in a fixed order.
-    pub const ALL: [AuthFault; 5] = [
-        AuthFault::WrongSecret,
-        AuthFault::UnknownSecretId,
-        AuthFault::TamperedSignature,
-        AuthFault::ExpiredTimestamp,
-        AuthFault::ReusedNonce,
-    ];
-}
-
-/// How a request travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Transport {
-    /// HTTP method.
-    pub method: Method,
-    /// Signature scheme.
-    pub signature: SignatureMethod,
-    /// Response format to ask for.
-    pub format: ResponseFormat,
-    /// First index of `Name.N` list items on forms: 0 normally, 1 for the `one_based_index`
-    /// situation.
-    pub index_base: u32,
-}
 
 /// Knobs of the generator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,33 +216,6 @@ pub fn corpus(
         .into_iter()
         .map(|t| t.current())
         .collect()
-}
-
-/// Shrinks a failing case: simplifies while `still_fails` holds, backs off when it does not.
-/// Returns the smallest failing case found. `max_steps` bounds the number of candidates tried.
-pub fn shrink(
-    tree: &mut dyn ValueTree<Value = Case>,
-    mut still_fails: impl FnMut(&Case) -> bool,
-    max_steps: usize,
-) -> Case {
-    let mut best = tree.current();
-    let mut steps = 0;
-    if !tree.simplify() {
-        return best;
-    }
-    loop {
-        steps += 1;
-        let candidate = tree.current();
-        let more = if still_fails(&candidate) {
-            best = candidate;
-            tree.simplify()
-        } else {
-            tree.complicate()
-        };
-        if !more || steps >= max_steps {
-            return best;
-        }
-    }
 }
 
 #[cfg(test)]

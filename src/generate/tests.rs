@@ -4,8 +4,25 @@ use std::path::PathBuf;
 use proptest::strategy::{Strategy, ValueTree};
 
 use super::*;
-use crate::oracle::analyze::analyze;
+use crate::case::analysis::analyze;
+
+/// The runner's shrink loop, driven synchronously by a plain predicate.
+fn shrink(
+    tree: &mut dyn ValueTree<Value = Case>,
+    still_fails: impl Fn(&Case) -> bool,
+    max_steps: usize,
+) -> Case {
+    let run = crate::run::minimise(tree, max_steps, async |c: &Case| {
+        Ok::<_, std::convert::Infallible>(still_fails(c).then_some(()))
+    });
+    match futures::executor::block_on(run) {
+        Ok(min) => min.case,
+        Err(never) => match never {},
+    }
+}
+use crate::case::Case;
 use crate::spec::{load_files, Check, Product, SourceFile};
+use crate::spec::{Method, SignatureMethod};
 
 pub(crate) fn cvm_set() -> SpecSet {
     load_files(&[

@@ -10,8 +10,9 @@ use proptest::strategy::Union;
 use regex::Regex;
 use serde_json::Value;
 
-use super::{AuthFault, Case, GenOptions, Transport};
-use crate::oracle::analyze::{self, analyze_in, auth_rule, instance_product, items};
+use super::GenOptions;
+use crate::case::analysis::{self as analyze, analyze_in, auth_rule, items};
+use crate::case::{AuthFault, Case, Transport};
 use crate::protocol::{Method, Params, ResponseFormat, SignatureMethod};
 use crate::spec::{
     ApiSpec, Check, EffectKind, Envelope, FamilySpec, InstanceState, LoadedApi, ParamType,
@@ -231,7 +232,7 @@ impl Ctx {
     pub fn new(set: &SpecSet, api: &LoadedApi, world: &World, opts: &GenOptions) -> Ctx {
         let spec = api.spec.clone();
         let family = set.family(spec.api.family).clone();
-        let product = instance_product(&spec);
+        let product = spec.instance_product();
         let region = opts.region.clone().unwrap_or_else(|| {
             let mut counts: Vec<(usize, String)> = Vec::new();
             for i in world.instances.iter().filter(|i| i.product == product) {

@@ -16,14 +16,12 @@
 //! `exp.rules` lists the rules the case exercised; [`all_rules`] and [`documented_codes`] give
 //! the denominators of the coverage report.
 
-pub mod analyze;
-
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::generate::Case;
+use crate::case::Case;
 use crate::protocol::{BodyFormat, Outcome, OutcomeResult, ResponseFormat, SignatureMethod};
 use crate::spec::{
     ApiSpec, BatchMode, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi, Precedence, Rule,
@@ -31,7 +29,7 @@ use crate::spec::{
 };
 use crate::world::{Lookup, World};
 
-use analyze::{analyze, instance_product, param_items};
+use crate::case::analysis::{analyze, param_items};
 
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,7 +309,7 @@ fn after_at(
     case: &Case,
     can: impl Fn(&str) -> bool,
 ) -> Vec<(usize, String, Vec<String>)> {
-    let product = instance_product(spec);
+    let product = spec.instance_product();
     let keys = dedup(param_items(spec, case, &spec.effect.keys));
     let look = Lookup::new(world);
     let mut out = Vec::new();
@@ -794,7 +792,7 @@ fn compare(
     what: &str,
 ) -> Option<Verdict> {
     let spec = &api.spec;
-    let product = instance_product(spec);
+    let product = spec.instance_product();
     let look = Lookup::new(expected);
     let mut want = Vec::new();
     let mut got = Vec::new();

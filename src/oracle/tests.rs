@@ -45,8 +45,8 @@ fn case(params: Value) -> Case {
         params: params.as_object().unwrap().clone(),
         violates: vec![],
         situations: vec![],
-        auth: crate::generate::AuthFault::None,
-        transport: crate::generate::Transport {
+        auth: crate::case::AuthFault::None,
+        transport: crate::case::Transport {
             method: crate::protocol::Method::Post,
             signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
             format: crate::protocol::ResponseFormat::Default,

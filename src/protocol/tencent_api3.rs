@@ -144,7 +144,7 @@ pub(crate) fn v1_explain(
     } else {
         call.path.as_str()
     };
-    let mut pairs = flatten(&call.params);
+    let mut pairs = flatten(&call.params, call.index_base);
     pairs.push(("Action".into(), call.action.clone()));
     if let Some(v) = &call.version {
         pairs.push(("Version".into(), v.clone()));
@@ -232,7 +232,7 @@ fn tc3_explain(
         ),
         Method::Get => (
             "application/x-www-form-urlencoded",
-            form_encode(&flatten(&call.params)),
+            form_encode(&flatten(&call.params, call.index_base)),
             Vec::new(),
         ),
     };

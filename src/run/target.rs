@@ -84,12 +84,7 @@ impl Target {
     /// The world the target holds now, as the emulator's admin view reports it; `None` when it
     /// serves no such view.
     pub async fn admin_world(&self) -> Option<crate::world::World> {
-        let req = HttpRequest {
-            method: "GET".into(),
-            target: format!("{}/world", crate::emulator::ADMIN_PREFIX),
-            headers: vec![],
-            body: vec![],
-        };
+        let req = crate::protocol::describe::admin_world_request(&self.authority(), None);
         match self.send(&req).await {
             Ok(resp) if resp.status == 200 => serde_json::from_slice(&resp.body).ok(),
             _ => None,

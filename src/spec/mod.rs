@@ -6,10 +6,12 @@
 mod error;
 mod load;
 mod model;
+mod wire;
 
 pub use error::{Problem, SpecError};
 pub use load::{load_dir, load_embedded, load_files, LoadedApi, SourceFile, SpecSet, EMBEDDED};
 pub use model::*;
+pub use wire::{Method, Params, ResponseFormat, SignatureMethod};
 
 /// The JSON schema of API spec files, as written to `specs/schema.json`.
 pub fn schema_json() -> String {

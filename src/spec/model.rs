@@ -43,6 +43,20 @@ pub struct ApiSpec {
     pub unspecified: Vec<Unspecified>,
 }
 
+impl ApiSpec {
+    /// The product owning the instances the effect acts on: the product of the resource the
+    /// effect's instance parameter references, else the API's own product. The one definition
+    /// every stage uses (locking, observing, judging, generating).
+    pub fn instance_product(&self) -> Product {
+        self.parameters
+            .iter()
+            .find(|p| p.name == self.effect.instances)
+            .and_then(|p| p.references.as_deref())
+            .and_then(|name| self.resources.iter().find(|r| r.name == name))
+            .map_or(self.api.product, |r| r.product)
+    }
+}
+
 /// The identity of one API.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

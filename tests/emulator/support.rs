@@ -47,6 +47,7 @@ pub fn cvm(action: &str, p: Value) -> Call {
         signature: SignatureMethod::Tc3HmacSha256,
         params: params(p),
         format: ResponseFormat::Default,
+        index_base: 0,
     }
 }
 
@@ -72,6 +73,7 @@ pub fn v2(p: Value) -> Call {
         signature: SignatureMethod::V1HmacSha1,
         params: params(p),
         format: ResponseFormat::Default,
+        index_base: 0,
     }
 }
 
@@ -88,6 +90,7 @@ pub fn ecs(action: &str, p: Value, format: ResponseFormat) -> Call {
         signature: SignatureMethod::RpcHmacSha1,
         params: params(p),
         format,
+        index_base: 0,
     }
 }
 

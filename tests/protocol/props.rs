@@ -147,6 +147,7 @@ fn call(combo: (FamilyId, Method, SignatureMethod), params: Params) -> Call {
         signature,
         params,
         format: ResponseFormat::Json,
+        index_base: 0,
     }
 }
 

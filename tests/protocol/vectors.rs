@@ -199,6 +199,7 @@ fn explain_reproduces_the_rpc_and_acs3_vectors() {
         signature: sig,
         params: Default::default(),
         format: ResponseFormat::Xml,
+        index_base: 0,
     };
     let mut call = base(SignatureMethod::RpcHmacSha1, Method::Get);
     call.action = "DescribeRegions".into();
@@ -259,6 +260,7 @@ fn explain_reproduces_the_tc3_get_vector() {
         signature: SignatureMethod::Tc3HmacSha256,
         params,
         format: ResponseFormat::Default,
+        index_base: 0,
     };
     let creds = Credentials {
         id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE".into(),

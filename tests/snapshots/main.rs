@@ -26,7 +26,8 @@ fn every_corpus_matches_its_snapshots() {
     let set = set();
     let started = std::time::Instant::now();
     let entries = snapshot::corpus(&set, &World::default_world());
-    let recorded = snapshot::record_in_process(&set, &Config::default(), &entries);
+    let recorded = snapshot::record_in_process(&set, &Config::default(), &entries)
+        .expect("the in-process emulator answers");
     let report = snapshot::compare(&snapshots_dir(), &recorded, Mode::from_env()).unwrap();
     eprintln!(
         "{} exchanges {:?} checked in {:.2}s",
@@ -51,7 +52,8 @@ fn an_emulator_fault_fails_with_a_diff_naming_the_exchange() {
         faults: [Fault::AssociateAppends].into(),
         ..Config::default()
     };
-    let recorded = snapshot::record_in_process(&set, &config, &entries);
+    let recorded = snapshot::record_in_process(&set, &config, &entries)
+        .expect("the in-process emulator answers");
     // Check only: a self-test must not leave pending files behind.
     let report = snapshot::compare(&snapshots_dir(), &recorded, Mode::Check).unwrap();
     assert!(report.differences() > 0, "{}", report.render());
@@ -121,7 +123,7 @@ fn the_corpus_covers_rules_situations_and_codes() {
             .enumerate()
             .filter_map(|(n, e)| {
                 let emu = apiconform::emulator::Emulator::new(config.clone());
-                let req = apiconform::run::sign_case(
+                let req = apiconform::protocol::request::sign_case(
                     api,
                     &e.case,
                     "127.0.0.1:9000",
@@ -131,7 +133,7 @@ fn the_corpus_covers_rules_situations_and_codes() {
                     n as u64,
                 )
                 .ok()?;
-                if e.case.auth == apiconform::generate::AuthFault::ReusedNonce {
+                if e.case.auth == apiconform::case::AuthFault::ReusedNonce {
                     emu.handle(&req, now);
                 }
                 match protocol::decode(api.spec.api.family, &emu.handle(&req, now)).result {
@@ -182,7 +184,8 @@ fn files_are_insta_snapshots_and_modes_write_as_insta_does() {
         .find(|a| a.name == "tencent-cvm/UnBindInstanceKey")
         .unwrap();
     let entries = snapshot::api_corpus(&set, api, &World::default_world());
-    let recorded = snapshot::record_in_process(&set, &Config::default(), &entries[..3]);
+    let recorded = snapshot::record_in_process(&set, &Config::default(), &entries[..3])
+        .expect("the in-process emulator answers");
     let dir = tempfile::tempdir().unwrap();
     let report = snapshot::compare(dir.path(), &recorded, Mode::Check).unwrap();
     assert_eq!(report.differences(), 3, "new snapshots are differences");

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::generate::{AuthFault, Case};
+use super::{AuthFault, Case};
 use crate::spec::{
     ApiSpec, BatchMode, Check, EffectKind, FamilySpec, InstanceState, ParamType, Parameter,
     Product, ResourceKind, Rule, Situation,
@@ -60,14 +60,6 @@ pub fn resource_of(spec: &ApiSpec, p: &Parameter) -> Option<(Product, ResourceKi
         .iter()
         .find(|r| r.name == name)
         .map(|r| (r.product, r.kind))
-}
-
-/// The product owning the instances the effect acts on.
-pub fn instance_product(spec: &ApiSpec) -> Product {
-    param(spec, &spec.effect.instances)
-        .and_then(|p| resource_of(spec, p))
-        .map(|(p, _)| p)
-        .unwrap_or(spec.api.product)
 }
 
 /// The string items of a value: array items, a JSON array held in a string (json_string_list), or
@@ -328,7 +320,7 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
         add(&mut situations, Situation::OneBasedIndex);
     }
     let keys = items_of(&spec.effect.keys);
-    let product = instance_product(spec);
+    let product = spec.instance_product();
     let instances = items_of(&spec.effect.instances);
     if spec.effect.kind == EffectKind::Unbind && listed.contains(&Situation::UnbindNotBound) {
         let not_bound = instances.iter().any(|id| {

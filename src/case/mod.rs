@@ -1,0 +1,87 @@
+//! Cases: one abstract request (parameter values, not bytes) plus what it is meant to break, and
+//! the analysis of what a case does to a spec's rules.
+//!
+//! Every stage meets here: the generator makes cases, the oracle judges them, the protocol turns
+//! them into bytes, the runner and the snapshots send them. This module imports none of those:
+//! it reads the spec and the world, and nothing else, so the stages can share it without
+//! depending on each other.
+
+pub mod analysis;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{LoadedApi, Method, Params, ResponseFormat, SignatureMethod, Situation};
+
+/// One generated request: abstract parameters plus what it is meant to break.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// `LoadedApi.name` of the API.
+    pub api: String,
+    /// The region the request is sent to (resources are looked up there).
+    pub region: String,
+    /// Parameter values keyed by the document's parameter names.
+    pub params: Params,
+    /// Ids of the rules the generator meant to break (the oracle recomputes them).
+    pub violates: Vec<String>,
+    /// Unspecified situations the case hits (only those the spec lists).
+    pub situations: Vec<Situation>,
+    /// An authentication fault the runner applies while signing.
+    pub auth: AuthFault,
+    /// How the request travels.
+    pub transport: Transport,
+}
+
+/// Authentication faults, applied by the runner when it signs the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthFault {
+    /// A correctly signed request.
+    #[default]
+    None,
+    /// Sign with a secret key other than the target's (family rule `signature`).
+    WrongSecret,
+    /// Send a secret id the target does not know (family rule `secret_id_known`).
+    UnknownSecretId,
+    /// Sign correctly, then change one character of the signature (family rule `signature`).
+    TamperedSignature,
+    /// Sign with a timestamp an hour in the past (family rule `timestamp_window`).
+    ExpiredTimestamp,
+    /// Send the same signed request twice; the second is judged (family rule `nonce_unique`).
+    ReusedNonce,
+}
+
+impl AuthFault {
+    /// Every fault, in a fixed order.
+    pub const ALL: [AuthFault; 5] = [
+        AuthFault::WrongSecret,
+        AuthFault::UnknownSecretId,
+        AuthFault::TamperedSignature,
+        AuthFault::ExpiredTimestamp,
+        AuthFault::ReusedNonce,
+    ];
+}
+
+/// How a request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transport {
+    /// HTTP method.
+    pub method: Method,
+    /// Signature scheme.
+    pub signature: SignatureMethod,
+    /// Response format to ask for.
+    pub format: ResponseFormat,
+    /// First index of `Name.N` list items on forms: 0 normally, 1 for the `one_based_index`
+    /// situation.
+    pub index_base: u32,
+}
+
+impl Case {
+    /// The instance ids this case names in the API's effect parameter, whatever their validity,
+    /// sorted and deduplicated: what the runner locks and observes.
+    pub fn instance_ids(&self, api: &LoadedApi) -> Vec<String> {
+        let mut ids = analysis::param_items(&api.spec, self, &api.spec.effect.instances);
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}

@@ -1,0 +1,66 @@
+//! `apiconform bench`: checked cases per second and peak memory against the embedded emulator.
+
+use clap::Args;
+
+use super::{exit, finish, runtime, say, Failed};
+use crate::run::{self, NoProgress, RunOptions};
+use crate::spec;
+use crate::world::World;
+
+#[derive(Args)]
+pub(super) struct BenchArgs {
+    /// Cases per API.
+    #[arg(long, default_value_t = 300)]
+    cases: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+    /// Only APIs whose name contains PATTERN (`*` allowed); repeatable.
+    #[arg(long = "spec", value_name = "PATTERN")]
+    specs: Vec<String>,
+    /// Seed: the same seed generates the same cases.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub(super) fn bench(args: BenchArgs) -> u8 {
+    finish(bench_inner(args))
+}
+
+fn bench_inner(args: BenchArgs) -> Result<u8, Failed> {
+    let set = spec::load_embedded().map_err(Failed::usage)?;
+    let opts = RunOptions {
+        patterns: args.specs,
+        cases: args.cases,
+        seed: args.seed,
+        jobs: args.jobs.max(1),
+        ..Default::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let report = runtime()?.block_on(run::run_embedded(
+        &set,
+        World::default_world(),
+        &opts,
+        &NoProgress,
+        &stop,
+    ))?;
+    for a in &report.apis {
+        say(format!("{:<46} {:>8} cases", a.api, a.cases));
+    }
+    let cases = report.cases();
+    let rate = cases as f64 / report.seconds.max(f64::EPSILON);
+    let rss = run::peak_rss_kib().map_or("unknown".to_string(), |k| {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    });
+    say(format!(
+        "{cases} checked cases in {:.2}s: {rate:.0} cases/s with --jobs {}; peak RSS {rss}; {} failed",
+        report.seconds,
+        opts.jobs,
+        report.failed()
+    ));
+    Ok(if report.failed() > 0 {
+        exit::NONCONFORMANCE
+    } else {
+        exit::OK
+    })
+}

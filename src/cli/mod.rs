@@ -1,0 +1,243 @@
+//! The command line: parses arguments, calls the library, maps results to exit codes. One
+//! module per command; policy (which target, which world, the remote-target guard, the plan of
+//! a run) lives in the library, so the commands only translate flags and print.
+
+mod bench;
+mod replay;
+mod run;
+mod serve;
+mod sign;
+mod snapshot;
+mod specs;
+
+use std::fmt::Display;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::emulator::{self, Fault};
+use crate::protocol::Credentials;
+use crate::run::{RunError, TransportError};
+use crate::world::World;
+
+/// Exit codes (a contract: users' scripts rely on them).
+pub mod exit {
+    /// Every check passed.
+    pub const OK: u8 = 0;
+    /// At least one nonconformance.
+    pub const NONCONFORMANCE: u8 = 1;
+    /// Usage, spec or world-file error.
+    pub const USAGE: u8 = 2;
+    /// The target could not be reached or the run could not complete.
+    pub const TARGET: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "apiconform",
+    version,
+    about = "Property-based conformance harness for cloud control-plane APIs",
+    long_about = "Property-based conformance harness for cloud control-plane APIs.\n\n\
+Spec files transcribed from the vendors' documents drive generators of valid and invalid \
+requests; apiconform signs and sends them to a target (a real cloud, an emulator, a mock) and \
+checks every response: the exact error code each invalid request must get, the response shape, \
+and the state change a success must cause.\n\n\
+Start with `apiconform run`: it starts the built-in emulator and checks every spec against it.",
+    after_help = "Exit codes: 0 every check passed; 1 nonconformance found; 2 usage, spec or world-file error; 3 target unreachable or run incomplete."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every spec against a target (default: the built-in emulator, started in-process).
+    #[command(
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
+    )]
+    Run(run::RunArgs),
+    /// Measure checked cases per second and peak memory against the embedded emulator.
+    #[command(
+        after_help = "Runs the default suite (every spec, the built-in world) against the emulator \
+started in-process, as `apiconform run` does, and prints the rate and the peak resident set \
+(VmHWM). Nothing is written; the exit code is 1 if a case failed.\n\nExamples:\n  apiconform bench\n  apiconform bench --cases 100000 --jobs 32\n  apiconform bench --spec ecm --cases 20000"
+    )]
+    Bench(bench::BenchArgs),
+    /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
+    Replay(replay::ReplayArgs),
+    /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
+    /// path and unspecified behaviour, stored as insta `.snap` files.
+    #[command(
+        after_help = "Examples:\n  apiconform snapshot                              # check snapshots/ against the embedded emulator\n  apiconform snapshot --update                     # accept everything (rewrite the .snap files)\n  apiconform snapshot --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dir recorded --update\n  apiconform snapshot --dir recorded --world mine.yaml   # check the emulator against that recording\n\nA difference is printed as a diff and written beside the snapshot as a pending .snap.new file:\naccept or reject it with `cargo insta review` (or rerun with --update). INSTA_UPDATE=always\nrecords, INSTA_UPDATE=no writes nothing. The embedded emulator starts fresh for every exchange;\na target that serves the emulator's admin endpoint is reset before each one; any other target\ngets the exchanges in corpus order, each seeing the effect of those before (record and check\nfrom the same starting state).\n\nExit codes: 0 same; 1 differences; 2 usage, spec or world error; 3 target unreachable."
+    )]
+    Snapshot(snapshot::SnapshotArgs),
+    /// Serve the emulator: a stateful implementation of all five APIs that SDKs can call.
+    #[command(
+        after_help = "Default credentials (documentation examples): Tencent (every family) \
+AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE / Gu5t9xGARNpq86cd98joQYCN3EXAMPLE; Alibaba testid / \
+testsecret. Override with the flags or TENCENTCLOUD_SECRET_ID/KEY, \
+ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET.\n\nAdmin (test-only): GET /__apiconform/world dumps the \
+world (?instances=ID,ID: only those instances), POST /__apiconform/reset resets it (optionally to the JSON world in the body)."
+    )]
+    Serve(serve::ServeArgs),
+    /// Inspect and check spec files.
+    #[command(subcommand)]
+    Specs(specs::SpecsCommand),
+    /// Show how a request is signed: canonical request, string to sign, signature.
+    #[command(
+        after_help = "Use it when a server answers \"signature mismatch\": compare the \
+string to sign printed here with the one the server reports (Alibaba prints its own in the \
+SignatureDoesNotMatch message). The secret is read from the flags or the vendors' environment \
+variables and never printed.\n\nExample:\n  apiconform sign --family tencent_api3 --action \
+DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --host \
+cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1"
+    )]
+    Sign(sign::SignArgs),
+}
+
+/// Credentials: flags override the vendors' usual environment variables.
+#[derive(Args, Clone)]
+pub struct CredArgs {
+    /// Tencent secret id.
+    #[arg(long, env = "TENCENTCLOUD_SECRET_ID", hide_env_values = true)]
+    tencent_secret_id: Option<String>,
+    /// Tencent secret key (never printed).
+    #[arg(long, env = "TENCENTCLOUD_SECRET_KEY", hide_env_values = true)]
+    tencent_secret_key: Option<String>,
+    /// Alibaba access key id.
+    #[arg(long, env = "ALIBABA_CLOUD_ACCESS_KEY_ID", hide_env_values = true)]
+    alibaba_access_key_id: Option<String>,
+    /// Alibaba access key secret (never printed).
+    #[arg(long, env = "ALIBABA_CLOUD_ACCESS_KEY_SECRET", hide_env_values = true)]
+    alibaba_access_key_secret: Option<String>,
+}
+
+impl CredArgs {
+    /// The Tencent and Alibaba credentials, falling back to the documentation examples.
+    pub fn resolve(&self) -> (Credentials, Credentials) {
+        // Each value falls back on its own, so a flag can override just the secret id.
+        let pick = |id: &Option<String>, secret: &Option<String>, default: (&str, &str)| {
+            let d = Credentials::from_pair(default);
+            Credentials {
+                id: id.clone().unwrap_or(d.id),
+                secret: secret.clone().unwrap_or(d.secret),
+            }
+        };
+        (
+            pick(
+                &self.tencent_secret_id,
+                &self.tencent_secret_key,
+                emulator::TENCENT_DEFAULT,
+            ),
+            pick(
+                &self.alibaba_access_key_id,
+                &self.alibaba_access_key_secret,
+                emulator::ALIBABA_DEFAULT,
+            ),
+        )
+    }
+}
+
+/// `--fault NAME`, parsed once for every command that takes it.
+fn parse_fault(name: &str) -> Result<Fault, String> {
+    name.parse::<Fault>().map_err(|e| e.to_string())
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let code = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Bench(args) => bench::bench(args),
+        Command::Replay(args) => replay::replay(args),
+        Command::Snapshot(args) => snapshot::snapshot(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Specs(cmd) => specs::specs(cmd),
+        Command::Sign(args) => sign::sign(args),
+    };
+    ExitCode::from(code)
+}
+
+/// A command's failure: the exit code and what to tell the user.
+struct Failed {
+    code: u8,
+    message: String,
+}
+
+impl Failed {
+    fn usage(message: impl Display) -> Failed {
+        Failed {
+            code: exit::USAGE,
+            message: message.to_string(),
+        }
+    }
+
+    fn target(message: impl Display) -> Failed {
+        Failed {
+            code: exit::TARGET,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The one mapping from the library's run errors to exit codes: what the user asked for is
+/// wrong (2), or the target could not be reached or the run not completed (3).
+impl From<RunError> for Failed {
+    fn from(e: RunError) -> Failed {
+        match e {
+            RunError::NoSpecs { .. }
+            | RunError::FaultsNeedEmbedded
+            | RunError::RemoteNeedsWorld { .. }
+            | RunError::Protocol { .. }
+            | RunError::Transport(TransportError::BadUrl { .. }) => {
+                Failed::usage(format!("error: {e}"))
+            }
+            e => Failed::target(format!(
+                "error: {e}\n  = help: check that the target is up and the URL is right"
+            )),
+        }
+    }
+}
+
+/// Prints a failure and returns its code; a command's body returns `Result<u8, Failed>`.
+fn finish(result: Result<u8, Failed>) -> u8 {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            f.code
+        }
+    }
+}
+
+/// The world file given, or `None`; a bad file is a usage error naming the file and line.
+fn load_world(path: Option<&Path>) -> Result<Option<World>, Failed> {
+    path.map(|p| World::load(p).map_err(Failed::usage))
+        .transpose()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::target(format!("error: cannot start the runtime: {e}")))
+}
+
+/// Writes to standard output; false when it is closed (`apiconform run --dry-run | head`), so
+/// a long listing stops quietly instead of panicking on a broken pipe.
+fn say(text: impl Display) -> bool {
+    writeln!(std::io::stdout().lock(), "{text}").is_ok()
+}

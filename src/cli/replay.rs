@@ -1,0 +1,86 @@
+//! `apiconform replay`: re-sign a repro file's case, send it and judge it again.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, finish, load_world, runtime, say, CredArgs, Failed};
+use crate::oracle::VerdictKind;
+use crate::run::{self, Failure, RunOptions, Setup, SetupOptions};
+use crate::spec;
+
+#[derive(Args)]
+pub(super) struct ReplayArgs {
+    /// A repro file written by `run --repro-dir`.
+    file: PathBuf,
+    /// Target base URL; default: the embedded emulator.
+    #[arg(long)]
+    target: Option<String>,
+    /// World file describing what the target holds.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+pub(super) fn replay(args: ReplayArgs) -> u8 {
+    finish(replay_inner(args))
+}
+
+fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
+    let file = args.file.display();
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failed::usage(format!("error: cannot read {file}: {e}")))?;
+    let failure: Failure = serde_json::from_str(&text).map_err(|e| {
+        Failed::usage(format!(
+            "error: {file} is not a repro file: {e}\n  --> {file}:{}:{}\n  = help: pass a file written by `apiconform run --repro-dir DIR`",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let set = spec::load_embedded().map_err(Failed::usage)?;
+    let world = load_world(args.world.as_deref())?;
+    let (tencent, alibaba) = args.creds.resolve();
+    runtime()?.block_on(async move {
+        let setup = Setup::prepare(SetupOptions {
+            target: args.target.clone(),
+            world,
+            faults: Default::default(),
+            tencent: tencent.clone(),
+            alibaba: alibaba.clone(),
+            timeout: std::time::Duration::from_secs(10),
+            probe_world: true,
+        })
+        .await?;
+        let opts = RunOptions {
+            tencent,
+            alibaba,
+            admin: setup.admin,
+            ..Default::default()
+        };
+        let result = run::replay(&set, setup.world.clone(), &setup.target, &opts, &failure).await;
+        setup.finish().await;
+        let (verdict, resp) = result?;
+        let body = String::from_utf8_lossy(&resp.body);
+        Ok(match verdict.kind {
+            VerdictKind::Fail => {
+                say(format!(
+                    "still fails: rule `{}`\n  expected: {}\n  actual:   {}\n  response: {} {}",
+                    verdict.rule.unwrap_or_default(),
+                    verdict.expected,
+                    verdict.actual,
+                    resp.status,
+                    body
+                ));
+                exit::NONCONFORMANCE
+            }
+            kind => {
+                say(format!(
+                    "no longer fails ({kind:?}): response {} {}",
+                    resp.status, body
+                ));
+                exit::OK
+            }
+        })
+    })
+}

@@ -1,0 +1,219 @@
+//! `apiconform run`: the main job.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
+use crate::emulator::Fault;
+use crate::protocol::redact::{curl, redact};
+use crate::run::{self, Progress, RunOptions, Setup, SetupOptions};
+use crate::spec;
+
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// Target base URL; default: start the emulator in-process on a loopback port.
+    #[arg(long)]
+    target: Option<String>,
+    /// World file describing what the target holds (required for non-loopback targets).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Only APIs whose name contains PATTERN (`*` allowed); repeatable.
+    #[arg(long = "spec", value_name = "PATTERN")]
+    specs: Vec<String>,
+    /// Read spec files from this folder instead of the built-in ones.
+    #[arg(long = "specs-dir", value_name = "DIR")]
+    specs_dir: Option<PathBuf>,
+    /// Cases per API.
+    #[arg(long, default_value_t = 300)]
+    cases: usize,
+    /// Seed: the same seed generates the same cases.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+    /// Rules broken at once by invalid cases.
+    #[arg(long, default_value_t = 1)]
+    violations: usize,
+    /// Run only shard I of N (for CI matrices), e.g. 1/4.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// Write a JUnit XML report here (one testcase per API and rule).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write one repro file per failure into this folder.
+    #[arg(long)]
+    repro_dir: Option<PathBuf>,
+    /// Print the requests the run would send (secrets redacted), in spec order, and send
+    /// none of them: the same plan as the run, from the same seed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Inject a fault into the embedded emulator (self-tests; see `serve --list-faults`).
+    #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
+    faults: Vec<Fault>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Requests per second per API. Default: the documented limit against a remote target
+    /// (CVM 10/s, ECM 20/s, 10/s where none is documented), no limit on loopback; 0 = no limit.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard takes I/N with 1 <= I <= N (e.g. 2/4), not `{s}`");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let i: usize = i.parse().map_err(|_| bad())?;
+    let n: usize = n.parse().map_err(|_| bad())?;
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i - 1, n))
+}
+
+/// Live progress on stderr when it is a terminal and not under CI.
+pub(super) struct Bar {
+    enabled: bool,
+}
+
+impl Bar {
+    pub(super) fn new() -> Bar {
+        Bar {
+            enabled: std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("CI").is_none(),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn update(&self, done: usize, total: usize, failed: usize) {
+        if self.enabled && (done % 64 == 0 || done == total) {
+            use std::io::Write;
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r{done}/{total} cases, {failed} failed ");
+            if done == total {
+                let _ = writeln!(err);
+            }
+        }
+    }
+}
+
+pub(super) fn run(args: RunArgs) -> u8 {
+    finish(run_inner(args))
+}
+
+fn run_inner(args: RunArgs) -> Result<u8, Failed> {
+    let set = match &args.specs_dir {
+        Some(d) => spec::load_dir(d),
+        None => spec::load_embedded(),
+    }
+    .map_err(Failed::usage)?;
+    let world = load_world(args.world.as_deref())?;
+    let (tencent, alibaba) = args.creds.resolve();
+    let mut opts = RunOptions {
+        patterns: args.specs.clone(),
+        cases: args.cases,
+        seed: args.seed,
+        jobs: args.jobs.max(1),
+        violations: args.violations.max(1),
+        shard: args.shard,
+        tencent: tencent.clone(),
+        alibaba: alibaba.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        rate: args.rate,
+        ..Default::default()
+    };
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let setup = Setup::prepare(SetupOptions {
+            target: args.target.clone(),
+            world,
+            faults: args.faults.iter().copied().collect(),
+            tencent,
+            alibaba,
+            timeout: opts.timeout,
+            probe_world: true,
+        })
+        .await?;
+        opts.admin = setup.admin;
+        if args.dry_run {
+            let printed = dry_run(&set, &setup, &opts);
+            setup.finish().await;
+            return printed;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the cases in flight and writing the reports");
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let result = run::run(
+            &set,
+            setup.world.clone(),
+            &setup.target,
+            &opts,
+            &Bar::new(),
+            &stop,
+        )
+        .await;
+        setup.finish().await;
+        let report = result?;
+        say(crate::report::table(&report).trim_end());
+        if let Some(p) = &args.report_json {
+            crate::report::write_json(&report, p)
+                .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
+        }
+        if let Some(p) = &args.junit {
+            std::fs::write(p, crate::report::junit(&report))
+                .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
+        }
+        if let Some(dir) = &args.repro_dir {
+            let paths = crate::report::write_repros(&report, dir).map_err(|e| {
+                Failed::target(format!(
+                    "error: cannot write repros to {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            for p in paths {
+                say(format!("repro: {}", p.display()));
+            }
+        }
+        Ok(if report.interrupted {
+            exit::TARGET
+        } else if report.failed() > 0 {
+            exit::NONCONFORMANCE
+        } else {
+            exit::OK
+        })
+    })
+}
+
+/// Prints the plan: each request as a redacted curl command under a line naming the case.
+fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, Failed> {
+    let target = &setup.target;
+    run::dry_run(set, &setup.world, target, opts, |p| {
+        let twice = if p.sends == 2 {
+            " (sent twice: a replayed nonce)"
+        } else {
+            ""
+        };
+        say(format!(
+            "# {} case {}: breaks {:?}{twice}\n{}",
+            p.api,
+            p.index,
+            p.case.violates,
+            curl(&redact(&p.request), target.url())
+        ))
+    })?;
+    Ok(exit::OK)
+}

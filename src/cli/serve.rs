@@ -1,0 +1,130 @@
+//! `apiconform serve`: the emulator as a standalone HTTP server.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
+use crate::emulator::{self, Emulator, Fault};
+use crate::world::World;
+
+/// Whether the emulator enforces the documented request rates.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RateLimits {
+    /// No limit.
+    Off,
+    /// The documents' limits: CVM 10/s, ECM 20/s.
+    Documented,
+}
+
+#[derive(Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on (loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: String,
+    /// World file (YAML or JSON) to start with; default: the built-in world.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Inject a named bug (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
+    faults: Vec<Fault>,
+    /// Enforce documented rate limits (CVM 10/s, ECM 20/s), or not.
+    #[arg(long, value_enum, default_value = "off")]
+    rate_limits: RateLimits,
+    /// Print the built-in default world as YAML and exit.
+    #[arg(long)]
+    print_world: bool,
+    /// List the injectable faults, one a line, and exit.
+    #[arg(long)]
+    list_faults: bool,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+pub(super) fn serve(args: ServeArgs) -> u8 {
+    finish(serve_inner(args))
+}
+
+fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
+    if args.list_faults {
+        for f in Fault::ALL {
+            if !say(format!("{:<26} {}", f.name(), f.description())) {
+                break;
+            }
+        }
+        return Ok(exit::OK);
+    }
+    if args.print_world {
+        let yaml = serde_yaml_ng::to_string(&World::default_world()).unwrap_or_default();
+        say(yaml.trim_end());
+        return Ok(exit::OK);
+    }
+    let world = load_world(args.world.as_deref())?.unwrap_or_else(World::default_world);
+    let faults: BTreeSet<Fault> = args.faults.iter().copied().collect();
+    let rate_limits = matches!(args.rate_limits, RateLimits::Documented);
+    let (tencent, alibaba) = args.creds.resolve();
+    let world_name = args
+        .world
+        .as_ref()
+        .map_or("built-in default world".to_string(), |p| {
+            p.display().to_string()
+        });
+    let config = emulator::Config {
+        world,
+        faults,
+        tencent,
+        alibaba,
+        rate_limits,
+    };
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
+            Failed::target(format!(
+                "error: cannot listen on {}: {e}\n  = help: pick a free port, e.g. --listen 127.0.0.1:0",
+                args.listen
+            ))
+        })?;
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let n = config.world.instances.len();
+        let k = config.world.key_pairs.len();
+        say(format!(
+            "apiconform emulator on http://{addr} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}",
+            config.tencent.id,
+            config.alibaba.id,
+            if config.faults.is_empty() {
+                String::new()
+            } else {
+                format!("; faults: {}", config.faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+            }
+        ));
+        let emu = Arc::new(Emulator::new(config));
+        // Ctrl-C or SIGTERM: stop accepting, finish what is in flight, exit 0.
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+                match term.as_mut() {
+                    Ok(t) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = t.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("apiconform emulator: shutting down");
+        };
+        emulator::server::serve(listener, emu, shutdown)
+            .await
+            .map_err(|e| Failed::target(format!("error: server failed: {e}")))?;
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,136 @@
+//! Dispatching one API's cases: draw them from the plan, keep at most `jobs` exchanges in
+//! flight as tasks on every worker, count what comes back, keep the first failing cases of each
+//! broken rule, and shrink them once every case has run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use proptest::strategy::ValueTree;
+
+use super::ctx::Ctx;
+use super::exchange::{exchange, Judged};
+use super::plan::Cases;
+use super::shrink::{shrink, Tree, CANDIDATES};
+use super::{ApiStats, Progress, RunError};
+use crate::oracle::{self, VerdictKind};
+use crate::protocol::OutcomeResult;
+
+/// Progress counters across APIs (the lanes update them concurrently).
+#[derive(Default)]
+pub(super) struct Counts {
+    pub(super) done: AtomicUsize,
+    pub(super) failed: AtomicUsize,
+}
+
+/// What the run's progress reporting needs.
+pub(super) struct Watch<'a> {
+    pub(super) progress: &'a dyn Progress,
+    pub(super) total: usize,
+    pub(super) counts: &'a Counts,
+    pub(super) stop: &'a AtomicBool,
+}
+
+/// Runs one API's cases; only counters and, per broken rule, the first few failing cases'
+/// value trees (for shrinking) outlive a case.
+pub(super) async fn run_api<'a>(
+    ctx: &Arc<Ctx>,
+    api_index: usize,
+    mut cases: Cases<'a>,
+    watch: &Watch<'_>,
+) -> Result<(ApiStats, Cases<'a>), RunError> {
+    let api = &ctx.set.apis[api_index];
+    let family = ctx.set.family(api.spec.api.family);
+    let mut stats = ApiStats {
+        api: api.name.clone(),
+        rules_total: api
+            .spec
+            .rules
+            .iter()
+            .chain(family.rules.iter())
+            .map(|r| r.id.clone())
+            .collect(),
+        codes_documented: oracle::documented_codes(api).into_iter().collect(),
+        ..Default::default()
+    };
+    let jobs = ctx.opts.jobs.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
+    let mut to_shrink: BTreeMap<String, Vec<(Tree, Judged)>> = BTreeMap::new();
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < jobs {
+            if watch.stop.load(Ordering::Relaxed) {
+                exhausted = true;
+                break;
+            }
+            let Some((i, tree)) = cases.next() else {
+                exhausted = true;
+                break;
+            };
+            let case = tree.current();
+            pending.insert(i, tree);
+            let ctx = Arc::clone(ctx);
+            in_flight.spawn(async move {
+                let api = &ctx.set.apis[api_index];
+                (i, exchange(&ctx, api, &case).await)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let (i, result) = match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("case task cancelled: {e}"),
+        };
+        let tree = pending.remove(&i).expect("a tree per case in flight");
+        let judged = result?;
+        if let Some(rule) = count(&mut stats, &judged) {
+            watch.counts.failed.fetch_add(1, Ordering::Relaxed);
+            let kept = to_shrink.entry(rule).or_default();
+            if kept.len() < CANDIDATES {
+                kept.push((tree, judged));
+            }
+        }
+        let done = watch.counts.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let failed = watch.counts.failed.load(Ordering::Relaxed);
+        watch.progress.update(done, watch.total, failed);
+    }
+    // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
+    for (rule, candidates) in to_shrink {
+        stats
+            .failures
+            .push(shrink(ctx, api, &rule, candidates).await?);
+    }
+    Ok((stats, cases))
+}
+
+/// Adds a judged case to the counters; the rule it fails, if it fails.
+fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
+    stats.cases += 1;
+    stats.retries += judged.retries;
+    // Nearly always already there: look before copying.
+    for rule in &judged.rules {
+        if !stats.rules_exercised.contains(rule) {
+            stats.rules_exercised.insert(rule.clone());
+        }
+    }
+    if let OutcomeResult::Error { code, .. } = &judged.outcome.result {
+        if stats.codes_documented.contains(code) && !stats.codes_provoked.contains(code) {
+            stats.codes_provoked.insert(code.clone());
+        }
+    }
+    if judged.unobservable {
+        stats.unobservable_effects += 1;
+    }
+    match judged.verdict.kind {
+        VerdictKind::Pass => stats.pass += 1,
+        VerdictKind::Unspecified => stats.unspecified += 1,
+        VerdictKind::Fail => {
+            stats.fail += 1;
+            return Some(judged.verdict.rule.clone().unwrap_or_else(|| "?".into()));
+        }
+    }
+    None
+}

@@ -1,0 +1,246 @@
+//! One case's life, in stages: **plan** (locks and the model's view before the call) → **send**
+//! (sign, pace, retry) → **observe** (read the named instances back) → **reconcile** (the model
+//! follows what was observed) → **judge** (the verdict). Each stage returns a named value;
+//! [`exchange`] reads top to bottom.
+
+use std::collections::HashMap;
+
+use super::ctx::{shares, Ctx, Held};
+use super::observe::observe;
+use super::send::{send_case, Sent};
+use super::RunError;
+use crate::case::{AuthFault, Case};
+use crate::oracle::{self, Expectation, Verdict, VerdictKind};
+use crate::protocol::{self, HttpRequest, HttpResponse, Outcome, OutcomeResult};
+use crate::spec::LoadedApi;
+use crate::world::World;
+
+/// One judged exchange.
+pub(super) struct Judged {
+    pub(super) verdict: Verdict,
+    pub(super) outcome: Outcome,
+    pub(super) request: HttpRequest,
+    pub(super) response: HttpResponse,
+    /// Rules the case exercises (coverage).
+    pub(super) rules: Vec<String>,
+    pub(super) retries: usize,
+    /// A success whose effect nothing could observe.
+    pub(super) unobservable: bool,
+}
+
+/// Sends one case and judges it.
+pub(super) async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
+    let plan = plan(ctx, api, case).await;
+    let sent = send_case(ctx, api, case).await?;
+    let predicted = predict(api, case, &plan, &sent);
+    let observed = match plan.touches_model {
+        true => observe(ctx, api, &case.region, &plan.instances)
+            .await?
+            .map(|seen| seen.into_iter().map(|s| (s.id, s.keys)).collect()),
+        false => None,
+    };
+    reconcile(ctx, api, &plan, &predicted, observed.as_deref());
+    drop(plan.locks);
+    Ok(judge(
+        ctx,
+        api,
+        case,
+        plan.expectation,
+        predicted,
+        observed,
+        sent,
+    ))
+}
+
+/// What is settled before sending: the instances the case names, their locks, and the model's
+/// view of them.
+struct Plan {
+    /// The instance ids the case names, sorted and deduplicated.
+    instances: Vec<String>,
+    locks: Held,
+    /// Whether the locks are shared (the case must fail as a whole).
+    shared: bool,
+    /// The part of the model the case can reach, before the call.
+    before: World,
+    /// Computed already when the locks are shared (to confirm sharing was safe).
+    expectation: Option<Expectation>,
+    /// Whether the case names an instance the model holds: only then is anything observed.
+    touches_model: bool,
+}
+
+/// Takes the instances' locks — shared among cases the documents require to fail as a whole
+/// (a conforming target changes nothing for them), alone for anything that may succeed — and
+/// reads the model. Sharing never makes a false failure against a conforming target; against
+/// one that changes state on a failed call, a case sharing an instance with the culprit may see
+/// the change too: shrinking re-runs failures alone and reports one that fails there. Paced
+/// requests (every remote target by default) never share: a real cloud sees one call at a time
+/// per instance.
+async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Plan {
+    let mut instances = case.instance_ids(api);
+    let mut shared = shares(api, case, ctx.paced(api));
+    loop {
+        let locks = ctx.lock_all(&instances, shared).await;
+        // Only what the case can name: every lookup of the oracle is by an id taken from it.
+        let before = ctx.model().reach(case);
+        let product = api.spec.instance_product();
+        let touches_model = before
+            .instances
+            .iter()
+            .any(|i| i.product == product && instances.binary_search(&i.id).is_ok());
+        let mut plan = Plan {
+            instances,
+            locks,
+            shared,
+            before,
+            expectation: None,
+            touches_model,
+        };
+        if !shared {
+            return plan;
+        }
+        let expectation = oracle::expect(&ctx.set, api, &plan.before, case);
+        if !expectation.success_ok {
+            plan.expectation = Some(expectation);
+            return plan;
+        }
+        // The model lets it succeed after all: it may change state, so it runs alone.
+        (instances, shared) = (plan.instances, false);
+    }
+}
+
+/// The model around the call: before it (a replay's first, ordinary send applied) and after it
+/// (the effect on success), with the decoded answer.
+struct Predicted {
+    before: World,
+    after: Option<World>,
+    outcome: Outcome,
+    /// Whether the case names an instance the model holds (see [`Plan`]).
+    touches_model: bool,
+}
+
+fn predict(api: &LoadedApi, case: &Case, plan: &Plan, sent: &Sent) -> Predicted {
+    let family = api.spec.api.family;
+    let mut before = plan.before.clone();
+    if let Some(first) = &sent.first {
+        // A replayed nonce: the first send took effect; the replay is judged against that.
+        let plain = Case {
+            auth: AuthFault::None,
+            ..case.clone()
+        };
+        oracle::apply(&mut before, api, &plain, &protocol::decode(family, first));
+    }
+    let outcome = protocol::decode(family, &sent.response);
+    let after = (plan.touches_model && outcome.result == OutcomeResult::Success).then(|| {
+        let mut after = before.clone();
+        oracle::apply(&mut after, api, case, &outcome);
+        after
+    });
+    Predicted {
+        before,
+        after,
+        outcome,
+        touches_model: plan.touches_model,
+    }
+}
+
+/// The model follows the target where it could be observed, so one failure does not cascade
+/// into the cases after it; elsewhere it follows the documents.
+fn reconcile<'a>(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    plan: &'a Plan,
+    predicted: &'a Predicted,
+    observed: Option<&'a [(String, Vec<String>)]>,
+) {
+    if !plan.touches_model {
+        return;
+    }
+    let product = api.spec.instance_product();
+    // By id, the first of each (as a scan would find it).
+    fn by_id<'b>(
+        items: impl Iterator<Item = (&'b str, &'b Vec<String>)>,
+    ) -> HashMap<&'b str, &'b Vec<String>> {
+        let mut map = HashMap::new();
+        for (id, keys) in items {
+            map.entry(id).or_insert(keys);
+        }
+        map
+    }
+    let instances_of = |w: &'a World| {
+        w.instances
+            .iter()
+            .filter(move |i| i.product == product)
+            .map(|i| (i.id.as_str(), &i.keys))
+    };
+    let modelled = by_id(instances_of(
+        predicted.after.as_ref().unwrap_or(&predicted.before),
+    ));
+    let seen = by_id(
+        observed
+            .into_iter()
+            .flatten()
+            .map(|(id, k)| (id.as_str(), k)),
+    );
+    // A case sharing its locks writes only what differs from the model it started from:
+    // another sharer may have written a newer observation already.
+    let started = plan.shared.then(|| by_id(instances_of(&plan.before)));
+    let mut model = ctx.model();
+    for id in &plan.instances {
+        let Some(keys) = seen.get(id.as_str()).or_else(|| modelled.get(id.as_str())) else {
+            continue;
+        };
+        if started
+            .as_ref()
+            .is_some_and(|s| s.get(id.as_str()) == Some(keys))
+        {
+            continue;
+        }
+        model.set_keys(product, id, keys);
+    }
+}
+
+/// The verdict: the answer against the expectation, then the observed state against the model.
+fn judge(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    expectation: Option<Expectation>,
+    predicted: Predicted,
+    observed: Option<Vec<(String, Vec<String>)>>,
+    sent: Sent,
+) -> Judged {
+    let Predicted {
+        before,
+        after,
+        outcome,
+        touches_model,
+    } = predicted;
+    let expectation = expectation.unwrap_or_else(|| oracle::expect(&ctx.set, api, &before, case));
+    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
+    let success = outcome.result == OutcomeResult::Success;
+    let mut unobservable = false;
+    if touches_model {
+        match &observed {
+            Some(observed) => {
+                let state = match &after {
+                    Some(after) => oracle::check_state(api, after, observed),
+                    None if success => oracle::check_state(api, &before, observed),
+                    None => oracle::check_unchanged(api, &before, observed),
+                };
+                if let (Some(v), false) = (state, verdict.kind == VerdictKind::Fail) {
+                    verdict = v;
+                }
+            }
+            None => unobservable = success,
+        }
+    }
+    Judged {
+        rules: expectation.rules,
+        verdict,
+        outcome,
+        request: sent.request,
+        response: sent.response,
+        retries: sent.retries,
+        unobservable,
+    }
+}

@@ -1,0 +1,177 @@
+//! The runner's model of the target's world: what it believes each instance holds, where each
+//! resource sits, the part of it a case can reach, and how it moves forward — by prediction (the
+//! plan of a run) or by observation (the run itself).
+
+use std::collections::HashMap;
+
+use crate::case::Case;
+use crate::oracle;
+use crate::spec::{LoadedApi, Product, SpecSet};
+use crate::world::World;
+
+/// Where the resources with an id sit in the world's lists.
+#[derive(Default)]
+struct At {
+    instances: Vec<usize>,
+    key_pairs: Vec<usize>,
+}
+
+/// A world with its resources indexed by id. The runner never adds or removes resources, so
+/// positions hold for the whole run, and for every world derived from the one indexed.
+pub(super) struct Model {
+    /// The world as the model believes it.
+    pub(super) world: World,
+    positions: HashMap<String, At>,
+}
+
+impl Model {
+    pub(super) fn new(world: World) -> Model {
+        let mut positions: HashMap<String, At> = HashMap::new();
+        for (n, i) in world.instances.iter().enumerate() {
+            positions.entry(i.id.clone()).or_default().instances.push(n);
+        }
+        for (n, k) in world.key_pairs.iter().enumerate() {
+            positions.entry(k.id.clone()).or_default().key_pairs.push(n);
+        }
+        Model { world, positions }
+    }
+
+    /// The part of the world a case can reach: the instances and key pairs whose ids occur
+    /// among its parameter values (scalars, list items, items of JSON lists held in strings), in
+    /// world order. The oracle only ever looks resources up by ids taken from the case, so
+    /// judging against this part is the same as judging against the whole world, without
+    /// copying ~500 resources per case.
+    pub(super) fn reach(&self, case: &Case) -> World {
+        fn strings(v: &serde_json::Value, out: &mut dyn FnMut(&str)) {
+            match v {
+                serde_json::Value::String(s) => {
+                    out(s);
+                    if s.trim_start().starts_with('[') {
+                        if let Ok(inner) = serde_json::from_str::<serde_json::Value>(s) {
+                            strings(&inner, out);
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+                _ => {}
+            }
+        }
+        let mut instances = Vec::new();
+        let mut key_pairs = Vec::new();
+        let mut named = |s: &str| {
+            if let Some(p) = self.positions.get(s) {
+                instances.extend_from_slice(&p.instances);
+                key_pairs.extend_from_slice(&p.key_pairs);
+            }
+        };
+        case.params.values().for_each(|v| strings(v, &mut named));
+        for v in [&mut instances, &mut key_pairs] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        World {
+            instances: instances
+                .into_iter()
+                .map(|at| self.world.instances[at].clone())
+                .collect(),
+            key_pairs: key_pairs
+                .into_iter()
+                .map(|at| self.world.key_pairs[at].clone())
+                .collect(),
+        }
+    }
+
+    /// Sets the keys of every instance of `product` with this id (mostly unchanged, as after
+    /// every failed call: no copy then).
+    pub(super) fn set_keys(&mut self, product: Product, id: &str, keys: &[String]) {
+        for &at in self.positions.get(id).map_or(&[][..], |p| &p.instances) {
+            let inst = &mut self.world.instances[at];
+            if inst.product == product && inst.id == id && inst.keys != keys {
+                inst.keys = keys.to_vec();
+            }
+        }
+    }
+
+    /// Moves the model forward by what the documents say a case does, without sending it: the
+    /// effect where the documents allow a success, no change where they require an error. This
+    /// is how a run plans: each API of a product lane draws its cases from the world the earlier
+    /// APIs are predicted to leave, so the same seed gives the same requests against every
+    /// target (and `--dry-run` shows exactly what a run sends), whatever a target chooses where
+    /// the documents leave the outcome open.
+    pub(super) fn predict(&mut self, set: &SpecSet, api: &LoadedApi, case: &Case) {
+        let exp = oracle::expect(set, api, &self.reach(case), case);
+        if !exp.success_ok {
+            return;
+        }
+        let product = api.spec.instance_product();
+        let region = &case.region;
+        for (id, keys) in &exp.after {
+            // The first instance of the product and region with the id, as the oracle found it.
+            let at = self.positions.get(id).and_then(|p| {
+                p.instances.iter().copied().find(|&at| {
+                    let i = &self.world.instances[at];
+                    i.product == product && &i.region == region
+                })
+            });
+            if let Some(at) = at {
+                self.world.instances[at].keys.clone_from(keys);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{self, GenOptions};
+
+    #[test]
+    fn the_reachable_part_judges_like_the_whole_world() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let world = World::default_world();
+        let model = Model::new(world.clone());
+        for (i, api) in set.apis.iter().enumerate() {
+            let opts = GenOptions::default();
+            for case in generate::corpus(&set, api, &world, i as u64, 300, &opts) {
+                assert_eq!(
+                    oracle::expect(&set, api, &model.reach(&case), &case),
+                    oracle::expect(&set, api, &world, &case),
+                    "{}: {case:?}",
+                    api.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_predicted_bind_replaces_the_keys_and_an_error_changes_nothing() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let api = set
+            .find("tencent-cvm/AssociateInstancesKeyPairs")
+            .expect("the CVM bind spec");
+        let world = World::default_world();
+        let mut model = Model::new(world.clone());
+        let mut changed = 0;
+        for case in generate::corpus(&set, api, &world, 3, 200, &GenOptions::default()) {
+            let before = model.world.clone();
+            let exp = oracle::expect(&set, api, &before, &case);
+            model.predict(&set, api, &case);
+            if exp.success_ok {
+                for (id, keys) in &exp.after {
+                    let inst = model
+                        .world
+                        .instances
+                        .iter()
+                        .find(|i| &i.id == id && i.region == case.region)
+                        .expect("the oracle names instances of the world");
+                    assert_eq!(&inst.keys, keys, "{case:?}");
+                }
+                changed += usize::from(before != model.world);
+            } else {
+                assert_eq!(before, model.world, "an error changes nothing: {case:?}");
+            }
+        }
+        assert!(changed > 20, "valid binds change the model: {changed}");
+    }
+}

@@ -1,0 +1,140 @@
+//! What a run produces: per-API counters, the failures (shrunk, with everything needed to
+//! reproduce them), the run report, and the errors that stop a run.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::TransportError;
+use crate::case::Case;
+use crate::protocol::{HttpRequest, ProtocolError};
+use crate::spec::Source;
+
+/// One nonconformance, shrunk, with everything needed to reproduce it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// API name.
+    pub api: String,
+    /// The rule broken by the target.
+    pub rule: String,
+    /// Where the rule is stated.
+    pub source: Option<Source>,
+    /// What the spec expects.
+    pub expected: String,
+    /// What the target did.
+    pub actual: String,
+    /// More detail.
+    pub detail: String,
+    /// The minimal case.
+    pub case: Case,
+    /// The exact request sent, secrets redacted.
+    pub request: HttpRequest,
+    /// The response status.
+    pub status: u16,
+    /// The response body as text.
+    pub response: String,
+    /// The same request as a curl command.
+    pub curl: String,
+    /// Shrink steps taken.
+    pub shrink_steps: usize,
+}
+
+/// Counters for one API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ApiStats {
+    /// API name.
+    pub api: String,
+    /// Cases run.
+    pub cases: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Unspecified by the documents.
+    pub unspecified: usize,
+    /// Rule ids exercised.
+    pub rules_exercised: BTreeSet<String>,
+    /// All rule ids of the spec and its family.
+    pub rules_total: BTreeSet<String>,
+    /// Error codes the target answered that the spec documents.
+    pub codes_provoked: BTreeSet<String>,
+    /// Codes the spec documents as reachable.
+    pub codes_documented: BTreeSet<String>,
+    /// Effects that could not be observed (no view of the binding).
+    pub unobservable_effects: usize,
+    /// Retries after transport faults.
+    pub retries: usize,
+    /// Failures, shrunk, one per rule.
+    pub failures: Vec<Failure>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Target URL.
+    pub target: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Per API.
+    pub apis: Vec<ApiStats>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Whether the run stopped early (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Cases run in all.
+    pub fn cases(&self) -> usize {
+        self.apis.iter().map(|a| a.cases).sum()
+    }
+    /// Failures in all.
+    pub fn failed(&self) -> usize {
+        self.apis.iter().map(|a| a.fail).sum()
+    }
+}
+
+/// Errors that stop a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No spec matched the patterns.
+    #[error("no spec matches {patterns:?}\n  = help: `apiconform specs list` shows the names")]
+    NoSpecs {
+        /// The patterns given.
+        patterns: Vec<String>,
+    },
+    /// `--fault` was given with a target of the user's: faults live in the in-process emulator.
+    #[error("--fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target")]
+    FaultsNeedEmbedded,
+    /// A target that is not on this machine, and no world file saying what may be touched.
+    #[error("{url} is not on this machine, and no --world was given\n  = help: list the instances and key pairs apiconform may touch in a world file (docs/world.md) and pass --world FILE; try --dry-run first")]
+    RemoteNeedsWorld {
+        /// The target's URL.
+        url: String,
+    },
+    /// The target is unreachable.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A case cannot be signed in its family (a spec asks for a method or scheme the family's
+    /// encoder does not have).
+    #[error("{api}: {source}\n  = help: the spec file of this API names a method or signature scheme its family cannot encode; check its `transport` section with `apiconform specs lint`")]
+    Protocol {
+        /// The API whose case could not be signed.
+        api: String,
+        /// What the encoder said.
+        source: ProtocolError,
+    },
+}
+
+/// Live progress: called after every case.
+pub trait Progress: Send + Sync {
+    /// `done` of `total` cases, `failed` so far.
+    fn update(&self, done: usize, total: usize, failed: usize);
+}
+
+/// No progress output.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn update(&self, _: usize, _: usize, _: usize) {}
+}

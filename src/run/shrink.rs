@@ -1,0 +1,127 @@
+//! Shrinking: the one loop that walks a failing case's value tree towards a minimal case that
+//! still fails, and the runner's use of it — re-run a failure alone first, then shrink it.
+
+use proptest::strategy::ValueTree;
+
+use super::ctx::Ctx;
+use super::exchange::{exchange, Judged};
+use super::{Failure, RunError};
+use crate::case::Case;
+use crate::oracle::VerdictKind;
+use crate::protocol::redact::{curl, redact};
+use crate::spec::LoadedApi;
+
+/// A case's value tree, as the generator draws it.
+pub(super) type Tree = Box<dyn ValueTree<Value = Case>>;
+
+/// Failing cases kept per broken rule, for shrinking.
+pub(super) const CANDIDATES: usize = 4;
+
+/// The smallest failing case a shrink found, with what its last failing run returned.
+#[derive(Debug)]
+pub struct Minimised<T> {
+    /// The smallest case that still failed (the tree's starting case when none smaller did).
+    pub case: Case,
+    /// What `fails` returned for it; `None` when no smaller case failed.
+    pub found: Option<T>,
+    /// Candidates tried.
+    pub steps: usize,
+}
+
+/// The classic proptest loop: simplify while the case still fails, complicate when it does not,
+/// until neither moves or `max_steps` candidates were tried. `fails` runs a candidate and says
+/// what it saw when it failed (`Some`), or `None` when it passed.
+pub async fn minimise<T, E>(
+    tree: &mut dyn ValueTree<Value = Case>,
+    max_steps: usize,
+    mut fails: impl AsyncFnMut(&Case) -> Result<Option<T>, E>,
+) -> Result<Minimised<T>, E> {
+    let mut best = Minimised {
+        case: tree.current(),
+        found: None,
+        steps: 0,
+    };
+    if !tree.simplify() {
+        return Ok(best);
+    }
+    loop {
+        best.steps += 1;
+        let candidate = tree.current();
+        let more = match fails(&candidate).await? {
+            Some(found) => {
+                best.found = Some(found);
+                best.case = candidate;
+                tree.simplify()
+            }
+            None => tree.complicate(),
+        };
+        if !more || best.steps >= max_steps {
+            return Ok(best);
+        }
+    }
+}
+
+fn fails_with(judged: &Judged, rule: &str) -> bool {
+    judged.verdict.kind == VerdictKind::Fail && judged.verdict.rule.as_deref() == Some(rule)
+}
+
+/// Shrinks the first of the failing cases that fails again when run alone. When none does (the
+/// target answers differently now, or the change came from another case that shared the
+/// instances), the first is reported as it was seen, saying so.
+pub(super) async fn shrink(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    rule: &str,
+    candidates: Vec<(Tree, Judged)>,
+) -> Result<Failure, RunError> {
+    let mut first = None;
+    for (mut tree, seen) in candidates {
+        let again = exchange(ctx, api, &tree.current()).await?;
+        if !fails_with(&again, rule) {
+            first.get_or_insert((tree, seen));
+            continue;
+        }
+        let min = minimise(&mut *tree, ctx.opts.shrink_steps, async |case: &Case| {
+            let judged = exchange(ctx, api, case).await?;
+            Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
+        })
+        .await?;
+        let best = min.found.unwrap_or(again);
+        return Ok(failure(ctx, api, rule, best, min.case, min.steps));
+    }
+    let (tree, mut seen) = first.expect("a rule is kept with at least one failing case");
+    seen.verdict.detail.push_str(
+        " (not shrunk: it did not fail again when re-run alone after the run, so the target \
+         answers differently now or the change came from another case sharing its instances)",
+    );
+    Ok(failure(ctx, api, rule, seen, tree.current(), 0))
+}
+
+fn failure(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    rule: &str,
+    best: Judged,
+    case: Case,
+    steps: usize,
+) -> Failure {
+    let request = redact(&best.request);
+    Failure {
+        api: api.name.clone(),
+        rule: best
+            .verdict
+            .rule
+            .clone()
+            .unwrap_or_else(|| rule.to_string()),
+        source: best.verdict.source.clone(),
+        expected: best.verdict.expected.clone(),
+        actual: best.verdict.actual.clone(),
+        detail: best.verdict.detail,
+        case,
+        curl: curl(&request, ctx.target.url()),
+        request,
+        status: best.response.status,
+        response: String::from_utf8_lossy(&best.response.body).into_owned(),
+        shrink_steps: steps,
+    }
+}
