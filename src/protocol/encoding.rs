@@ -68,25 +68,23 @@ pub fn scalar_text(v: &serde_json::Value) -> String {
 /// a case numbers from 1 as seeds 000 and 004 write their examples), an object `F` becomes
 /// `F.Key`, recursively. An empty list sends nothing.
 pub fn flatten(params: &Params, base: u32) -> Vec<(String, String)> {
-    // Still numbered from 0 whatever the call asks: the one-based defect, fixed next.
-    let _ = base;
     let mut out = Vec::new();
     for (k, v) in params {
-        flatten_into(k, v, &mut out);
+        flatten_into(k, v, base as usize, &mut out);
     }
     out
 }
 
-fn flatten_into(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+fn flatten_into(prefix: &str, v: &serde_json::Value, base: usize, out: &mut Vec<(String, String)>) {
     match v {
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                flatten_into(&format!("{prefix}.{i}"), item, out);
+                flatten_into(&format!("{prefix}.{}", base + i), item, base, out);
             }
         }
         serde_json::Value::Object(map) => {
             for (k, item) in map {
-                flatten_into(&format!("{prefix}.{k}"), item, out);
+                flatten_into(&format!("{prefix}.{k}"), item, base, out);
             }
         }
         scalar => out.push((prefix.to_string(), scalar_text(scalar))),

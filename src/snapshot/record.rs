@@ -14,7 +14,7 @@ use super::Entry;
 use crate::case::{AuthFault, Case};
 use crate::emulator;
 use crate::protocol::describe::{self, Seen};
-use crate::protocol::{Credentials, HttpResponse, OutcomeResult};
+use crate::protocol::{Credentials, HttpRequest, HttpResponse, OutcomeResult};
 use crate::run::{self, RunError, RunOptions, Sent, Session, Setup, SetupOptions, Target};
 use crate::spec::{LoadedApi, SpecSet};
 use crate::world::World;
@@ -214,6 +214,23 @@ struct Request<'a> {
     auth: AuthFault,
     breaks: &'a [String],
     situations: &'a [crate::spec::Situation],
+    /// For a case that numbers form list items from other than 0: the list items' names as
+    /// they went on the wire, read back from the signed request (the one transport choice the
+    /// abstract request above does not show by itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items_sent_as: Option<Vec<String>>,
+}
+
+/// The names of the `Name.N` items of a request's query and form body, in order.
+fn list_item_names(req: &HttpRequest) -> Vec<String> {
+    crate::protocol::form_pairs(req)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.rsplit_once('.')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
 }
 
 fn render(
@@ -222,6 +239,10 @@ fn render(
     sent: Result<Sent, String>,
     seen: Option<(Vec<Seen>, Vec<Seen>)>,
 ) -> Recorded {
+    let items_sent_as = match &sent {
+        Ok(sent) if e.case.transport.index_base != 0 => Some(list_item_names(&sent.request)),
+        _ => None,
+    };
     let response = match sent.map(|s| s.response) {
         Ok(resp) => {
             let o = crate::protocol::decode(api.spec.api.family, &resp);
@@ -255,6 +276,7 @@ fn render(
             auth: e.case.auth,
             breaks: &e.case.violates,
             situations: &e.case.situations,
+            items_sent_as,
         },
         response,
         world: world_change(seen),

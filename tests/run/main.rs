@@ -3,6 +3,7 @@
 
 mod catches;
 mod cli;
+mod plan;
 
 use std::path::Path;
 use std::process::Command;
