@@ -10,7 +10,9 @@ pub mod analysis;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{LoadedApi, Method, Params, ResponseFormat, SignatureMethod, Situation};
+use crate::spec::{
+    BatchMode, LoadedApi, Method, Params, ResponseFormat, SignatureMethod, Situation,
+};
 
 /// One generated request: abstract parameters plus what it is meant to break.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,5 +85,19 @@ impl Case {
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// Whether the documents require this case to fail as a whole, judged from what the
+    /// generator meant it to break: an all-or-nothing batch breaking a rule, or a signing fault
+    /// other than a replay (whose first send is an ordinary call). A hint for scheduling and
+    /// planning; the runner confirms it against the model before relying on it for a verdict.
+    pub fn must_fail_whole(&self, api: &LoadedApi) -> bool {
+        match self.auth {
+            AuthFault::None => {
+                api.spec.batch.mode == BatchMode::AllOrNothing && !self.violates.is_empty()
+            }
+            AuthFault::ReusedNonce => false,
+            _ => true,
+        }
     }
 }

@@ -29,7 +29,7 @@ use crate::spec::{
 };
 use crate::world::{Lookup, World};
 
-use crate::case::analysis::{analyze, param_items};
+use crate::case::analysis::{analyze_in, param_items};
 
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,9 +202,14 @@ fn dedup(v: Vec<String>) -> Vec<String> {
 
 /// The acceptable outcomes of a case, from the spec and the world before the call.
 pub fn expect(set: &SpecSet, api: &LoadedApi, world: &World, case: &Case) -> Expectation {
+    expect_in(set, api, &Lookup::new(world), case)
+}
+
+/// [`expect`] against a world already indexed (a planner looks many cases up in one world).
+pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> Expectation {
     let spec = &api.spec;
     let family = set.family(spec.api.family);
-    let a = analyze(spec, family, world, case);
+    let a = analyze_in(spec, family, look, case);
     let open_situation = a.situations.iter().any(|s| is_open(*s));
     let mut exp = Expectation {
         broken: a.broken.clone(),
@@ -268,7 +273,7 @@ pub fn expect(set: &SpecSet, api: &LoadedApi, world: &World, case: &Case) -> Exp
         }
     }
     if exp.success_ok {
-        exp.after = after(spec, world, case, |id| {
+        exp.after = after(spec, look, case, |id| {
             exp.items.iter().all(|i| i.item != id || i.success)
         });
         for kind in ["success_shape", "per_item_consistency"] {
@@ -292,26 +297,27 @@ pub fn expect(set: &SpecSet, api: &LoadedApi, world: &World, case: &Case) -> Exp
 /// Keys of each named, existing instance after a success (instances `can` accepts).
 fn after(
     spec: &ApiSpec,
-    world: &World,
+    look: &Lookup,
     case: &Case,
     can: impl Fn(&str) -> bool,
 ) -> Vec<(String, Vec<String>)> {
-    after_at(spec, world, case, can)
+    effect(spec, look, case, can)
         .into_iter()
         .map(|(_, id, keys)| (id, keys))
         .collect()
 }
 
-/// [`after`], with each instance's position in `world.instances`.
-fn after_at(
+/// The effect of a successful call on the instances it names that `can` accepts: each one's
+/// position in the world's instances, id and keys after the call ([`after`] with positions).
+pub fn effect(
     spec: &ApiSpec,
-    world: &World,
+    look: &Lookup,
     case: &Case,
     can: impl Fn(&str) -> bool,
 ) -> Vec<(usize, String, Vec<String>)> {
     let product = spec.instance_product();
     let keys = dedup(param_items(spec, case, &spec.effect.keys));
-    let look = Lookup::new(world);
+
     let mut out = Vec::new();
     for id in dedup(param_items(spec, case, &spec.effect.instances)) {
         if !can(&id) {
@@ -775,10 +781,10 @@ pub fn apply(world: &mut World, api: &LoadedApi, case: &Case, outcome: &Outcome)
             })
             .collect()
     });
-    let new = after_at(spec, world, case, |id| {
+    let new = effect(spec, &Lookup::new(world), case, |id| {
         succeeded.as_ref().is_none_or(|s| s.contains(id))
     });
-    // Positions of the instances `after_at` found: the first of the product and region with
+    // Positions of the instances `effect` found: the first of the product and region with
     // each id, as the scan this replaces found them.
     for (at, _, keys) in new {
         world.instances[at].keys = keys;

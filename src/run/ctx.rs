@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::model::Model;
 use super::pace::{rate_for, Limiter};
 use super::{RunOptions, Target};
-use crate::case::{AuthFault, Case};
-use crate::spec::{BatchMode, LoadedApi, SpecSet};
+use crate::case::Case;
+use crate::spec::{LoadedApi, SpecSet};
 use crate::world::World;
 
 pub(super) struct Ctx {
@@ -104,29 +104,16 @@ pub(super) struct Held {
     _alone: Vec<tokio::sync::OwnedRwLockWriteGuard<()>>,
 }
 
-/// Whether the documents require this case to fail as a whole, judged from what the generator
-/// meant it to break: an all-or-nothing batch breaking a rule, or a signing fault other than a
-/// replay (whose first send is an ordinary call). The runner confirms it against the model
-/// before relying on it.
-fn must_fail_whole(api: &LoadedApi, case: &Case) -> bool {
-    match case.auth {
-        AuthFault::None => {
-            api.spec.batch.mode == BatchMode::AllOrNothing && !case.violates.is_empty()
-        }
-        AuthFault::ReusedNonce => false,
-        _ => true,
-    }
-}
-
 /// Whether a case shares its instances' locks: it must fail as a whole, and its requests are
 /// not paced.
 pub(super) fn shares(api: &LoadedApi, case: &Case, paced: bool) -> bool {
-    !paced && must_fail_whole(api, case)
+    !paced && case.must_fail_whole(api)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::AuthFault;
     use crate::generate::{self, GenOptions};
     use crate::oracle;
 
@@ -139,7 +126,7 @@ mod tests {
         let world = World::default_world();
         let mut shared = 0;
         for (i, api) in set.apis.iter().enumerate() {
-            let per_item = api.spec.batch.mode == BatchMode::PerItem;
+            let per_item = api.spec.batch.mode == crate::spec::BatchMode::PerItem;
             for case in generate::corpus(&set, api, &world, i as u64, 400, &GenOptions::default()) {
                 let share = shares(api, &case, false);
                 assert!(!shares(api, &case, true), "paced requests never share");

@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use proptest::strategy::ValueTree;
-
 use super::ctx::Ctx;
 use super::exchange::{exchange, Judged};
 use super::plan::Cases;
@@ -64,11 +62,10 @@ pub(super) async fn run_api<'a>(
                 exhausted = true;
                 break;
             }
-            let Some((i, tree)) = cases.next() else {
+            let Some((i, tree, case)) = cases.next() else {
                 exhausted = true;
                 break;
             };
-            let case = tree.current();
             pending.insert(i, tree);
             let ctx = Arc::clone(ctx);
             in_flight.spawn(async move {

@@ -8,8 +8,6 @@
 //! Disassociate unbinds what Associate bound. Against a real cloud this also keeps each API
 //! within its own rate limit while the others proceed.
 
-use proptest::strategy::ValueTree;
-
 use super::ctx::Ctx;
 use super::model::Model;
 use super::send::sign;
@@ -75,7 +73,6 @@ pub(super) fn lanes(set: &SpecSet, patterns: &[String]) -> Result<Vec<Vec<Step>>
 /// the shard. Each case kept moves `planned` forward when `predict` is set (a later API of the
 /// lane draws from it).
 pub(super) struct Cases<'a> {
-    set: &'a SpecSet,
     api: &'a LoadedApi,
     trees: Box<dyn Iterator<Item = (usize, Tree)> + 'a>,
     planned: Option<Model>,
@@ -101,7 +98,6 @@ impl<'a> Cases<'a> {
             .enumerate()
             .filter(move |(i, _)| shard.is_none_or(|(k, n)| i % n == k));
         Cases {
-            set,
             api,
             trees: Box::new(trees),
             planned: predict.then(|| Model::new(world.clone())),
@@ -116,14 +112,17 @@ impl<'a> Cases<'a> {
 }
 
 impl Iterator for Cases<'_> {
-    type Item = (usize, Tree);
+    /// The case's position in the stream, its value tree (kept to shrink a failure), and the
+    /// case itself (drawn from the tree once).
+    type Item = (usize, Tree, Case);
 
-    fn next(&mut self) -> Option<(usize, Tree)> {
+    fn next(&mut self) -> Option<(usize, Tree, Case)> {
         let (i, tree) = self.trees.next()?;
+        let case = tree.current();
         if let Some(model) = &mut self.planned {
-            model.predict(self.set, self.api, &tree.current());
+            model.predict(self.api, &case);
         }
-        Some((i, tree))
+        Some((i, tree, case))
     }
 }
 
@@ -170,8 +169,7 @@ pub fn dry_run(
             .find(|(p, _)| *p == product)
             .map_or_else(|| world.clone(), |(_, w)| w.clone());
         let mut cases = Cases::new(set, step, &start, opts, more);
-        for (index, tree) in cases.by_ref() {
-            let case = tree.current();
+        for (index, _, case) in cases.by_ref() {
             let planned = Planned {
                 api: api.name.clone(),
                 index,
