@@ -118,7 +118,7 @@ pub enum RunError {
     Transport(#[from] TransportError),
     /// A case cannot be signed in its family (a spec asks for a method or scheme the family's
     /// encoder does not have).
-    #[error("{api}: {source}\n  = help: the spec file of this API names a method or signature scheme its family cannot encode; check its `transport` section with `apiconform specs lint`")]
+    #[error("{api}: {source}\n  = help: the family's spec file (specs/families/<family>.yaml, `signatures`) lists a scheme or method this family's encoder cannot produce: remove it, or use one the family has")]
     Protocol {
         /// The API whose case could not be signed.
         api: String,

@@ -348,3 +348,39 @@ fn throttling_is_retried_and_counted() {
         "30 ECM cases at full speed exceed 20/s: {report}"
     );
 }
+
+/// A case the family's encoder cannot sign is a spec problem (exit 2, naming the API and the
+/// family file), not a bad target URL (it was reported as `invalid target URL`, exit 3).
+#[test]
+fn a_scheme_the_family_cannot_encode_is_reported_as_a_spec_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    for sub in ["families", "tencent-cvm", "tencent-ecm", "alibaba-ecs"] {
+        std::fs::create_dir_all(specs.join(sub)).unwrap();
+        for f in std::fs::read_dir(src.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            let mut text = std::fs::read_to_string(&f).unwrap();
+            if f.ends_with("families/tencent_v2.yaml") {
+                text = text.replace("  - id: v1-hmac-sha256\n", "  - id: tc3-hmac-sha256\n");
+            }
+            std::fs::write(specs.join(sub).join(f.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let (code, out) = apiconform(&[
+        "run",
+        "--specs-dir",
+        specs.to_str().unwrap(),
+        "--spec",
+        "UnBindInstanceKey",
+        "--cases",
+        "60",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("tencent-cvm/UnBindInstanceKey: cannot encode"),
+        "{out}"
+    );
+    assert!(out.contains("specs/families/<family>.yaml"), "{out}");
+    assert!(!out.contains("invalid target URL"), "{out}");
+}
