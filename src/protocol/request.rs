@@ -71,18 +71,27 @@ pub fn sign_case(
     Ok(req)
 }
 
-/// Changes one character of the signature wherever it travels (header, query or body).
+/// Changes the signature wherever it travels (header, query or body) so that it differs under
+/// every normalisation a verifier may rightly apply: hex compared without case (TC3 and ACS3
+/// signatures are lower-case hex), base64 padding, percent-encoding. Its first character
+/// becomes the digit `0` (`1` when it was `0`): a digit has no case, is in both alphabets, and
+/// is never padding; a percent escape (`%2B`) is replaced whole.
 pub fn tamper(req: &mut HttpRequest) {
     fn flip(s: &mut String) -> bool {
-        if let Some(i) = s.find("Signature=") {
-            let at = i + "Signature=".len();
-            if let Some(c) = s[at..].chars().next() {
-                let repl = if c == 'A' { "B" } else { "A" };
-                s.replace_range(at..at + c.len_utf8(), repl);
-                return true;
-            }
-        }
-        false
+        let Some(i) = s.find("Signature=") else {
+            return false;
+        };
+        let at = i + "Signature=".len();
+        let rest = &s[at..];
+        let Some(c) = rest.chars().next() else {
+            return false;
+        };
+        let escaped =
+            c == '%' && rest.len() >= 3 && rest.as_bytes()[1..3].iter().all(u8::is_ascii_hexdigit);
+        let len = if escaped { 3 } else { c.len_utf8() };
+        let repl = if c == '0' { "1" } else { "0" };
+        s.replace_range(at..at + len, repl);
+        true
     }
     for (k, v) in &mut req.headers {
         if k.eq_ignore_ascii_case("authorization") && flip(v) {
@@ -95,5 +104,68 @@ pub fn tamper(req: &mut HttpRequest) {
     let mut body = String::from_utf8_lossy(&req.body).into_owned();
     if flip(&mut body) {
         req.body = body.into_bytes();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SignatureMethod;
+
+    /// The signature a request carries, as a lenient verifier would compare it: percent-decoded,
+    /// padding stripped, lower case.
+    fn normalised_signature(req: &HttpRequest) -> String {
+        let auth = req.header("authorization").unwrap_or_default().to_string();
+        let body = String::from_utf8_lossy(&req.body).into_owned();
+        let all = format!("{auth}&{}&{body}", req.query());
+        let raw = all
+            .split(['&', ',', ' '])
+            .find_map(|p| p.trim().strip_prefix("Signature="))
+            .unwrap_or_default();
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .trim_end_matches('=')
+            .to_ascii_lowercase()
+    }
+
+    /// Over many clocks (so signatures start with every character), a tampered signature never
+    /// equals the real one under hex case folding, percent-decoding or padding: a verifier that
+    /// compares leniently still rejects it. With the old tamper (`A` in place of the first
+    /// character) one TC3 signature in sixteen, the ones starting with `a`, survived.
+    #[test]
+    fn a_tampered_signature_differs_under_every_normalisation() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let world = crate::world::World::default_world();
+        let creds = Credentials::from_pair(crate::emulator::TENCENT_DEFAULT);
+        let ali = Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT);
+        let mut seen = std::collections::HashMap::<SignatureMethod, usize>::new();
+        for (n, api) in set.apis.iter().enumerate() {
+            let gen = crate::generate::GenOptions::default();
+            let cases = crate::generate::corpus(&set, api, &world, n as u64, 60, &gen);
+            for (k, case) in cases.iter().enumerate() {
+                let case = Case {
+                    auth: AuthFault::None,
+                    ..case.clone()
+                };
+                for t in 0..8 {
+                    let now = 1_700_000_000 + (k * 8 + t) as i64;
+                    let Ok(req) = sign_case(api, &case, "h:1", &creds, &ali, now, 7) else {
+                        continue;
+                    };
+                    let mut bad = req.clone();
+                    tamper(&mut bad);
+                    assert_ne!(bad, req);
+                    assert_ne!(
+                        normalised_signature(&bad),
+                        normalised_signature(&req),
+                        "{}: {:?}",
+                        api.name,
+                        req
+                    );
+                    *seen.entry(case.transport.signature).or_default() += 1;
+                }
+            }
+        }
+        assert!(seen.len() >= 4, "every scheme is tampered: {seen:?}");
     }
 }
