@@ -71,6 +71,24 @@ pub fn sign_case(
     Ok(req)
 }
 
+/// Whether two signed requests ask for the same thing: the same method, path, family, action,
+/// version, region, credentials' id, scheme, format, list numbering and parameters — all but
+/// what changes from one signing to the next (timestamp, nonce, signature).
+pub fn same_call(a: &HttpRequest, b: &HttpRequest) -> bool {
+    let meaning = |r: &HttpRequest| {
+        super::parse_request(r).map(|mut p| {
+            p.timestamp = 0;
+            p.nonce = None;
+            (r.method.clone(), r.path().to_string(), p)
+        })
+    };
+    match (meaning(a), meaning(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        // Not readable as any family's request: only the bytes can be compared.
+        _ => a == b,
+    }
+}
+
 /// Changes the signature wherever it travels (header, query or body) so that it differs under
 /// every normalisation a verifier may rightly apply: hex compared without case (TC3 and ACS3
 /// signatures are lower-case hex), base64 padding, percent-encoding. Its first character
@@ -111,6 +129,51 @@ pub fn tamper(req: &mut HttpRequest) {
 mod tests {
     use super::*;
     use crate::spec::SignatureMethod;
+
+    /// Two signings of one case are the same call; an added parameter or another list numbering
+    /// is not.
+    #[test]
+    fn same_call_ignores_only_the_clock_and_the_signature() {
+        let set = crate::spec::load_embedded().expect("embedded specs load");
+        let world = crate::world::World::default_world();
+        let creds = Credentials::from_pair(crate::emulator::TENCENT_DEFAULT);
+        let ali = Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT);
+        for (n, api) in set.apis.iter().enumerate() {
+            let gen = crate::generate::GenOptions::default();
+            for case in crate::generate::corpus(&set, api, &world, n as u64, 40, &gen) {
+                let sign = |c: &Case, now: i64, nonce: u64| {
+                    sign_case(api, c, "h:1", &creds, &ali, now, nonce).expect("signs")
+                };
+                let a = sign(&case, 1_700_000_000, 1);
+                assert!(
+                    same_call(&a, &sign(&case, 1_700_000_999, 2)),
+                    "{}",
+                    api.name
+                );
+                let mut other = case.clone();
+                other.params.insert("ApiconformProbe".into(), "1".into());
+                assert!(
+                    !same_call(&a, &sign(&other, 1_700_000_000, 1)),
+                    "{}",
+                    api.name
+                );
+                if case
+                    .params
+                    .values()
+                    .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+                    && api.spec.api.family != crate::spec::FamilyId::AliyunRpc
+                {
+                    let mut renumbered = case.clone();
+                    renumbered.transport.index_base = 1 - renumbered.transport.index_base.min(1);
+                    let b = sign(&renumbered, 1_700_000_000, 1);
+                    let form = b.body.is_empty() || !b.body.starts_with(b"{");
+                    if form && renumbered.transport.method == crate::spec::Method::Get {
+                        assert!(!same_call(&a, &b), "{}: {:?}", api.name, b);
+                    }
+                }
+            }
+        }
+    }
 
     /// The signature a request carries, as a lenient verifier would compare it: percent-decoded,
     /// padding stripped, lower case.

@@ -9,6 +9,8 @@ use super::{Failure, RunError};
 use crate::case::Case;
 use crate::oracle::VerdictKind;
 use crate::protocol::redact::{curl, redact};
+use crate::protocol::request::same_call;
+use crate::protocol::OutcomeResult;
 use crate::spec::LoadedApi;
 
 /// A case's value tree, as the generator draws it.
@@ -78,7 +80,7 @@ pub(super) async fn shrink(
     for (mut tree, seen) in candidates {
         let again = exchange(ctx, api, &tree.current()).await?;
         if !fails_with(&again, rule) {
-            first.get_or_insert((tree, seen));
+            first.get_or_insert((tree, seen, again));
             continue;
         }
         let min = minimise(&mut *tree, ctx.opts.shrink_steps, async |case: &Case| {
@@ -89,12 +91,36 @@ pub(super) async fn shrink(
         let best = min.found.unwrap_or(again);
         return Ok(failure(ctx, api, rule, best, min.case, min.steps));
     }
-    let (tree, mut seen) = first.expect("a rule is kept with at least one failing case");
-    seen.verdict.detail.push_str(
-        " (not shrunk: it did not fail again when re-run alone after the run, so the target \
-         answers differently now or the change came from another case sharing its instances)",
-    );
+    let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");
+    seen.verdict.detail.push_str(&not_again(&seen, &again));
     Ok(failure(ctx, api, rule, seen, tree.current(), 0))
+}
+
+/// Why a failure is reported unshrunk: what the re-run alone sent and got. The re-run signs the
+/// same case afresh (a new timestamp, nonce and so signature); anything else that differs in
+/// the request is the harness's fault, and the report says so.
+fn not_again(seen: &Judged, again: &Judged) -> String {
+    let answer = |j: &Judged| match &j.outcome.result {
+        OutcomeResult::Success => format!("HTTP {} success", j.outcome.status),
+        OutcomeResult::Error { code, .. } => format!("HTTP {} {code}", j.outcome.status),
+        OutcomeResult::Malformed { reason } => {
+            format!("HTTP {} malformed ({reason})", j.outcome.status)
+        }
+    };
+    if !same_call(&seen.request, &again.request) {
+        return format!(
+            " (not shrunk: the re-run alone sent a different request than the run did, which is \
+             a bug of apiconform's; please report it with this file. Run: {} {}; re-run: {} {})",
+            seen.request.method, seen.request.target, again.request.method, again.request.target
+        );
+    }
+    format!(
+        " (not shrunk: re-run alone after the run, the same request (timestamp, nonce and \
+         signature aside) got {} where the run got {}, so the target answers differently now or \
+         the change came from another case sharing its instances)",
+        answer(again),
+        answer(seen)
+    )
 }
 
 fn failure(

@@ -4,9 +4,15 @@
 mod catches;
 mod cli;
 mod plan;
+mod rerun;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use apiconform::emulator::{Config, Emulator};
+use apiconform::protocol::{HttpRequest, HttpResponse};
+use apiconform::world::World;
 
 /// Runs the binary; returns (exit code, stdout, parsed JSON report).
 pub fn run(args: &[&str], dir: &Path) -> (i32, String, serde_json::Value) {
@@ -48,4 +54,65 @@ pub fn failures(report: &serde_json::Value) -> Vec<(String, String, serde_json::
             )
         })
         .collect()
+}
+
+/// What the server behind [`emulator_behind`] holds: the emulator, the hook, and the log.
+type Behind = (Arc<Emulator>, Arc<Hook>, Arc<Mutex<Vec<HttpRequest>>>);
+
+/// Rewrites the emulator's answer to a request (a deliberately wrong or flaky target).
+pub type Hook = dyn Fn(&HttpRequest, HttpResponse) -> HttpResponse + Send + Sync;
+
+/// The emulator on a loopback port behind a `hook` that may rewrite its answers; every request
+/// received is written down. Returns the URL and the log.
+pub async fn emulator_behind(
+    world: &World,
+    hook: impl Fn(&HttpRequest, HttpResponse) -> HttpResponse + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<HttpRequest>>>) {
+    let emu = Arc::new(Emulator::new(Config {
+        world: world.clone(),
+        ..Config::default()
+    }));
+    let log: Arc<Mutex<Vec<HttpRequest>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hook: Arc<Hook> = Arc::new(hook);
+    let state = (emu, hook, log.clone());
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State((emu, hook, log)): axum::extract::State<Behind>,
+             req: axum::extract::Request| async move {
+                let (parts, body) = req.into_parts();
+                let http = HttpRequest {
+                    method: parts.method.as_str().to_string(),
+                    target: parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/".to_string(), |pq| pq.as_str().to_string()),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body: axum::body::to_bytes(body, 1 << 24).await.unwrap().to_vec(),
+                };
+                let resp = hook(
+                    &http,
+                    emu.handle(&http, apiconform::emulator::server::now()),
+                );
+                log.lock().unwrap().push(http);
+                let mut builder = axum::response::Response::builder().status(resp.status);
+                for (k, v) in &resp.headers {
+                    builder = builder.header(k.as_str(), v.as_str());
+                }
+                builder.body(axum::body::Body::from(resp.body)).unwrap()
+            },
+        )
+        .with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, log)
 }

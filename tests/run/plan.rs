@@ -2,10 +2,8 @@
 //! numbers its list items from 1 sends them so.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apiconform::emulator::{Config, Emulator};
 use apiconform::protocol::{self, HttpRequest};
 use apiconform::run::{self, NoProgress, Planned, RunOptions, Target};
 use apiconform::spec::{self, SpecSet};
@@ -91,56 +89,6 @@ fn meaning(req: &HttpRequest) -> String {
     }
 }
 
-/// The emulator behind the recording server, and what it received.
-type Recording = (Arc<Emulator>, Arc<Mutex<Vec<HttpRequest>>>);
-
-/// An emulator on loopback that writes down every request it receives.
-async fn recording_emulator(world: &World) -> (String, Arc<Mutex<Vec<HttpRequest>>>) {
-    let emu = Arc::new(Emulator::new(Config {
-        world: world.clone(),
-        ..Config::default()
-    }));
-    let log: Arc<Mutex<Vec<HttpRequest>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = (emu, log.clone());
-    let app = axum::Router::new()
-        .fallback(
-            |axum::extract::State((emu, log)): axum::extract::State<Recording>,
-             req: axum::extract::Request| async move {
-                let (parts, body) = req.into_parts();
-                let http = HttpRequest {
-                    method: parts.method.as_str().to_string(),
-                    target: parts
-                        .uri
-                        .path_and_query()
-                        .map_or("/".to_string(), |pq| pq.as_str().to_string()),
-                    headers: parts
-                        .headers
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.to_string(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect(),
-                    body: axum::body::to_bytes(body, 1 << 24).await.unwrap().to_vec(),
-                };
-                let resp = emu.handle(&http, apiconform::emulator::server::now());
-                log.lock().unwrap().push(http);
-                let mut builder = axum::response::Response::builder().status(resp.status);
-                for (k, v) in &resp.headers {
-                    builder = builder.header(k.as_str(), v.as_str());
-                }
-                builder.body(axum::body::Body::from(resp.body)).unwrap()
-            },
-        )
-        .with_state(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, log)
-}
-
 /// `--dry-run` and `run` share one plan: the requests a loopback emulator receives in a real
 /// run (its read calls and admin views aside) are the dry run's, with the same seed, shard
 /// and world — the later APIs of a lane included, which draw from the world the earlier ones
@@ -150,7 +98,7 @@ async fn a_dry_run_prints_the_requests_a_run_sends() {
     let set = set();
     let world = World::default_world();
     for (seed, shard) in [(5, None), (6, Some((1, 3)))] {
-        let (url, log) = recording_emulator(&world).await;
+        let (url, log) = super::emulator_behind(&world, |_, resp| resp).await;
         let target = Target::new(&url, Duration::from_secs(10)).unwrap();
         let opts = RunOptions {
             cases: 80,
