@@ -14,6 +14,10 @@ use crate::world::World;
 /// Where the emulator serves its admin view (`GET {ADMIN_PREFIX}/world`, `POST {ADMIN_PREFIX}/reset`).
 pub const ADMIN_PREFIX: &str = "/__apiconform";
 
+/// Most instance ids one read call may name: CVM `DescribeInstances` documents at most 100
+/// `InstanceIds` per request, ECS `DescribeInstances` at most 100 in its `InstanceIds` list.
+pub const MAX_IDS_PER_CALL: usize = 100;
+
 /// CVM's read API for instances: `DescribeInstances` of CVM 2017-03-12 (`LoginSettings.KeyIds`).
 const CVM_DESCRIBE: (&str, &str, &str) = ("DescribeInstances", "2017-03-12", "cvm");
 

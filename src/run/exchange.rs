@@ -26,11 +26,38 @@ pub(super) struct Judged {
     pub(super) retries: usize,
     /// A success whose effect nothing could observe.
     pub(super) unobservable: bool,
+    /// Whether the verdict comes from observed state disagreeing with the model, in a case that
+    /// shared its instances' locks (another sharer may have made the change).
+    shared_state_failure: bool,
+}
+
+/// How a case may hold its instances.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Shared with other cases that must fail as a whole, where the run allows it.
+    AsPlanned,
+    /// Alone, after reading the instances back from the target into the model.
+    AloneFromTarget,
 }
 
 /// Sends one case and judges it.
+///
+/// A case sharing its instances that finds them changed cannot tell whose call changed them:
+/// its own, or that of another case sharing them (a target that changes state on a call the
+/// documents require to fail). It runs again alone, from what the target holds then, and that
+/// verdict stands: the culprit's own failure names the bug, once, instead of every sharer
+/// reporting a change it did not make.
 pub(super) async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
-    let plan = plan(ctx, api, case).await;
+    let judged = attempt(ctx, api, case, Hold::AsPlanned).await?;
+    if judged.shared_state_failure {
+        return attempt(ctx, api, case, Hold::AloneFromTarget).await;
+    }
+    Ok(judged)
+}
+
+/// One try at a case: plan → send → observe → reconcile → judge.
+async fn attempt(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Judged, RunError> {
+    let plan = plan(ctx, api, case, hold).await?;
     let sent = send_case(ctx, api, case).await?;
     let predicted = predict(api, case, &plan, &sent);
     let observed = match plan.touches_model {
@@ -75,11 +102,14 @@ struct Plan {
 /// the change too: shrinking re-runs failures alone and reports one that fails there. Paced
 /// requests (every remote target by default) never share: a real cloud sees one call at a time
 /// per instance.
-async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Plan {
+async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Plan, RunError> {
     let mut instances = case.instance_ids(api);
-    let mut shared = shares(api, case, ctx.paced(api));
+    let mut shared = hold == Hold::AsPlanned && shares(api, case, ctx.paced(api));
     loop {
         let locks = ctx.lock_all(&instances, shared).await;
+        if hold == Hold::AloneFromTarget {
+            resync(ctx, api, &case.region, &instances).await?;
+        }
         // Only what the case can name: every lookup of the oracle is by an id taken from it.
         let before = ctx.model().reach(case);
         let product = api.spec.instance_product();
@@ -96,16 +126,33 @@ async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Plan {
             touches_model,
         };
         if !shared {
-            return plan;
+            return Ok(plan);
         }
         let expectation = oracle::expect(&ctx.set, api, &plan.before, case);
         if !expectation.success_ok {
             plan.expectation = Some(expectation);
-            return plan;
+            return Ok(plan);
         }
         // The model lets it succeed after all: it may change state, so it runs alone.
         (instances, shared) = (plan.instances, false);
     }
+}
+
+/// The model takes what the target reports for these instances (their locks held alone).
+async fn resync(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    region: &str,
+    instances: &[String],
+) -> Result<(), RunError> {
+    if let Some(seen) = observe(ctx, api, region, instances).await? {
+        let product = api.spec.instance_product();
+        let mut model = ctx.model();
+        for s in seen {
+            model.set_keys(product, &s.id, &s.keys);
+        }
+    }
+    Ok(())
 }
 
 /// The model around the call: before it (a replay's first, ordinary send applied) and after it
@@ -116,6 +163,8 @@ struct Predicted {
     outcome: Outcome,
     /// Whether the case names an instance the model holds (see [`Plan`]).
     touches_model: bool,
+    /// Whether the case shared its instances' locks.
+    shared: bool,
 }
 
 fn predict(api: &LoadedApi, case: &Case, plan: &Plan, sent: &Sent) -> Predicted {
@@ -140,6 +189,7 @@ fn predict(api: &LoadedApi, case: &Case, plan: &Plan, sent: &Sent) -> Predicted 
         after,
         outcome,
         touches_model: plan.touches_model,
+        shared: plan.shared,
     }
 }
 
@@ -214,11 +264,13 @@ fn judge(
         after,
         outcome,
         touches_model,
+        shared,
     } = predicted;
     let expectation = expectation.unwrap_or_else(|| oracle::expect(&ctx.set, api, &before, case));
     let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
     let success = outcome.result == OutcomeResult::Success;
     let mut unobservable = false;
+    let mut shared_state_failure = false;
     if touches_model {
         match &observed {
             Some(observed) => {
@@ -228,6 +280,7 @@ fn judge(
                     None => oracle::check_unchanged(api, &before, observed),
                 };
                 if let (Some(v), false) = (state, verdict.kind == VerdictKind::Fail) {
+                    shared_state_failure = shared && v.kind == VerdictKind::Fail;
                     verdict = v;
                 }
             }
@@ -242,5 +295,6 @@ fn judge(
         response: sent.response,
         retries: sent.retries,
         unobservable,
+        shared_state_failure,
     }
 }

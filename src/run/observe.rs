@@ -27,11 +27,25 @@ pub(super) async fn observe(
                 None => continue,
             }
         }
-        let Some(call) = describe::describe_call(how, ids, region, &ctx.target.authority()) else {
+        let host = ctx.target.authority();
+        if describe::describe_call(how, &[], region, &host).is_none() {
             continue;
-        };
-        let resp = send_call(ctx, api, &call).await?;
-        return Ok(describe::read_described(how, &resp));
+        }
+        // A batch may name more instances than one read call takes (a target that accepts 101
+        // ids must still be seen whole, or the model goes stale and every later case naming
+        // those instances fails with it): read them in pages.
+        let mut seen = Vec::with_capacity(ids.len());
+        for page in ids.chunks(describe::MAX_IDS_PER_CALL) {
+            let Some(call) = describe::describe_call(how, page, region, &host) else {
+                return Ok(None);
+            };
+            let resp = send_call(ctx, api, &call).await?;
+            match describe::read_described(how, &resp) {
+                Some(part) => seen.extend(part),
+                None => return Ok(None),
+            }
+        }
+        return Ok(Some(seen));
     }
     Ok(None)
 }

@@ -1,6 +1,7 @@
 //! `apiconform run` end to end: every emulator fault is caught, named and shrunk; the correct
 //! emulator passes across seeds.
 
+mod cascade;
 mod catches;
 mod cli;
 mod plan;
@@ -12,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use apiconform::emulator::{Config, Emulator};
 use apiconform::protocol::{HttpRequest, HttpResponse};
-use apiconform::world::World;
 
 /// Runs the binary; returns (exit code, stdout, parsed JSON report).
 pub fn run(args: &[&str], dir: &Path) -> (i32, String, serde_json::Value) {
@@ -62,16 +62,13 @@ type Behind = (Arc<Emulator>, Arc<Hook>, Arc<Mutex<Vec<HttpRequest>>>);
 /// Rewrites the emulator's answer to a request (a deliberately wrong or flaky target).
 pub type Hook = dyn Fn(&HttpRequest, HttpResponse) -> HttpResponse + Send + Sync;
 
-/// The emulator on a loopback port behind a `hook` that may rewrite its answers; every request
-/// received is written down. Returns the URL and the log.
+/// The emulator (as `config` sets it up) on a loopback port behind a `hook` that may rewrite its
+/// answers; every request received is written down. Returns the URL and the log.
 pub async fn emulator_behind(
-    world: &World,
+    config: Config,
     hook: impl Fn(&HttpRequest, HttpResponse) -> HttpResponse + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<HttpRequest>>>) {
-    let emu = Arc::new(Emulator::new(Config {
-        world: world.clone(),
-        ..Config::default()
-    }));
+    let emu = Arc::new(Emulator::new(config));
     let log: Arc<Mutex<Vec<HttpRequest>>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

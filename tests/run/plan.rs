@@ -98,7 +98,14 @@ async fn a_dry_run_prints_the_requests_a_run_sends() {
     let set = set();
     let world = World::default_world();
     for (seed, shard) in [(5, None), (6, Some((1, 3)))] {
-        let (url, log) = super::emulator_behind(&world, |_, resp| resp).await;
+        let (url, log) = super::emulator_behind(
+            apiconform::emulator::Config {
+                world: world.clone(),
+                ..Default::default()
+            },
+            |_, resp| resp,
+        )
+        .await;
         let target = Target::new(&url, Duration::from_secs(10)).unwrap();
         let opts = RunOptions {
             cases: 80,

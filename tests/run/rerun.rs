@@ -16,18 +16,24 @@ async fn a_failure_that_does_not_recur_is_reported_unshrunk_with_what_the_rerun_
     let set = spec::load_embedded().unwrap();
     let world = World::default_world();
     let garbled = AtomicBool::new(false);
-    let (url, _) = super::emulator_behind(&world, move |req, resp| {
-        let detach =
-            apiconform::protocol::parse_request(req).is_ok_and(|p| p.action == "DetachKeyPair");
-        if detach && !garbled.swap(true, Ordering::SeqCst) {
-            return HttpResponse {
-                status: 500,
-                headers: vec![("Content-Type".into(), "text/html".into())],
-                body: b"<html>upstream hiccup</html>".to_vec(),
-            };
-        }
-        resp
-    })
+    let (url, _) = super::emulator_behind(
+        apiconform::emulator::Config {
+            world: world.clone(),
+            ..Default::default()
+        },
+        move |req, resp| {
+            let detach =
+                apiconform::protocol::parse_request(req).is_ok_and(|p| p.action == "DetachKeyPair");
+            if detach && !garbled.swap(true, Ordering::SeqCst) {
+                return HttpResponse {
+                    status: 500,
+                    headers: vec![("Content-Type".into(), "text/html".into())],
+                    body: b"<html>upstream hiccup</html>".to_vec(),
+                };
+            }
+            resp
+        },
+    )
     .await;
     let target = Target::new(&url, Duration::from_secs(10)).unwrap();
     let opts = RunOptions {

@@ -1,0 +1,76 @@
+//! One bug in a target is one failure, not a trail: the model follows what it observes, reads
+//! large batches back in pages the read API accepts, and a case that shared its instances with
+//! the culprit is judged again alone.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use apiconform::emulator::{Config, Fault};
+use apiconform::protocol;
+use apiconform::run::{self, NoProgress, RunOptions, Target};
+use apiconform::spec;
+use apiconform::world::World;
+
+/// CVM accepting 101 instance ids (the emulator's `limit-off-by-one`), behind a read API that
+/// holds to its own documented limit of 100 ids per `DescribeInstances`: only the limit rule
+/// fails. Before, the 101-id batch could not be read back, or was made while other invalid
+/// cases shared its instances, and `binds-keys` failed for the cases after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unenforced_limit_is_one_failure_not_a_trail() {
+    let set = spec::load_embedded().unwrap();
+    let world = World::default_world();
+    for seed in [1, 2, 3] {
+        let config = Config {
+            world: world.clone(),
+            faults: [Fault::LimitOffByOne].into(),
+            ..Config::default()
+        };
+        let (url, _) = super::emulator_behind(config, |req, resp| {
+            let Ok(p) = protocol::parse_request(req) else {
+                return resp;
+            };
+            let named = p
+                .params
+                .get("InstanceIds")
+                .and_then(|v| v.as_array())
+                .map_or(0, Vec::len);
+            if p.action == "DescribeInstances" && named > 100 {
+                return protocol::tencent_api3::error(
+                    "InvalidParameterValue.LimitExceeded",
+                    "at most 100 InstanceIds",
+                    "r",
+                );
+            }
+            resp
+        })
+        .await;
+        let target = Target::new(&url, Duration::from_secs(10)).unwrap();
+        let opts = RunOptions {
+            patterns: vec!["tencent-cvm/".into()],
+            cases: 300,
+            seed,
+            admin: true,
+            ..Default::default()
+        };
+        let report = run::run(
+            &set,
+            world.clone(),
+            &target,
+            &opts,
+            &NoProgress,
+            &AtomicBool::new(false),
+        )
+        .await
+        .unwrap();
+        let rules: Vec<String> = report
+            .apis
+            .iter()
+            .flat_map(|a| a.failures.iter().map(|f| format!("{} {}", a.api, f.rule)))
+            .collect();
+        assert!(!rules.is_empty(), "seed {seed}: the fault is caught");
+        assert!(
+            rules.iter().all(|r| r.ends_with(" instance-ids-limit")),
+            "seed {seed}: {rules:?}"
+        );
+    }
+}
