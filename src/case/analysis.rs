@@ -23,6 +23,9 @@ pub struct Analysis {
     pub broken: Vec<String>,
     /// Rules broken only in a way the documents leave open (a RUNNING instance without force).
     pub soft: Vec<String>,
+    /// Rules the case satisfies only through the exception they state (a RUNNING instance with
+    /// the force flag): what a valid case exercises beyond the plain path.
+    pub lifted: Vec<String>,
     /// For per-item batches: items that fail on their own, with the item-level rules they break.
     pub item_failures: Vec<(String, Vec<String>)>,
     /// Unspecified situations the case hits (only those the spec lists).
@@ -260,11 +263,11 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
                         lookup_instance(look, product, &case.region, s).map(|i| (s, i.state))
                     })
                     .collect();
-                if forced
-                    && named.iter().any(|(_, st)| *st == InstanceState::Running)
-                    && listed.contains(&Situation::RunningWithForce)
-                {
-                    add(&mut situations, Situation::RunningWithForce);
+                if forced && named.iter().any(|(_, st)| *st == InstanceState::Running) {
+                    out.lifted.push(rule.id.clone());
+                    if listed.contains(&Situation::RunningWithForce) {
+                        add(&mut situations, Situation::RunningWithForce);
+                    }
                 }
                 {
                     // The force flag lifts the requirement for RUNNING instances only: it

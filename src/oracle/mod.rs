@@ -74,6 +74,10 @@ pub struct Expectation {
     pub after: Vec<(String, Vec<String>)>,
     /// Rules this case exercises (for coverage).
     pub rules: Vec<String>,
+    /// Rules a valid case satisfies only through their exception (a RUNNING instance with the
+    /// force flag): what a rejection of it is reported under.
+    #[serde(default)]
+    pub lifted: Vec<String>,
 }
 
 impl Expectation {
@@ -221,7 +225,14 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
         situations: a.situations.clone(),
         items: vec![],
         after: vec![],
-        rules: a.broken.iter().chain(a.soft.iter()).cloned().collect(),
+        rules: a
+            .broken
+            .iter()
+            .chain(a.soft.iter())
+            .chain(a.lifted.iter())
+            .cloned()
+            .collect(),
+        lifted: a.lifted.clone(),
     };
     if !a.broken.is_empty() {
         let decisive: Vec<String> = match &spec.precedence {
@@ -512,18 +523,24 @@ pub fn judge(
                 );
             }
             if !exp.error_ok {
+                // Named by what the case exercised beyond the plain path — the exception it
+                // relied on (a RUNNING instance with the force flag) — else by the rule whose
+                // code the target misapplied; that rule is context in the detail either way.
+                let exercised = first_broken(&exp.lifted);
                 let owner =
                     all_rule_defs(spec, family).find(|r| r.errors.iter().any(|e| &e.code == code));
                 let detail = match owner {
                     Some(r) => format!(
-                        "a valid request was rejected with the code of rule {} ({})",
+                        "a valid request was rejected with {code}, the code of rule {} ({})",
                         r.id, r.description
                     ),
-                    None => "a valid request was rejected with a code no rule ties to it".into(),
+                    None => format!(
+                        "a valid request was rejected with {code}, a code no rule ties to it"
+                    ),
                 };
                 return verdict(
                     VerdictKind::Fail,
-                    owner.or(success_shape),
+                    exercised.or(owner).or(success_shape),
                     "success",
                     actual,
                     detail,

@@ -74,3 +74,81 @@ async fn one_unenforced_limit_is_one_failure_not_a_trail() {
         );
     }
 }
+
+/// A valid request relying on `ForceStop=true` for a RUNNING instance, rejected with
+/// `InvalidInstance.NotSupported` (the code of the Linux-only rule), is reported under the
+/// state rule the case exercised, with the code's rule as context; before, it was reported
+/// under `instance-linux` for a Linux instance (issue 11, defect 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_valid_case_is_named_by_what_it_exercised() {
+    let set = spec::load_embedded().unwrap();
+    let world = World::default_world();
+    let config = Config {
+        world: world.clone(),
+        ..Config::default()
+    };
+    let (url, _) = super::emulator_behind(config, |req, resp| {
+        let Ok(p) = protocol::parse_request(req) else {
+            return resp;
+        };
+        let forced = p.params.get("ForceStop").is_some_and(|v| {
+            v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+        });
+        if p.action == "AssociateInstancesKeyPairs" && forced {
+            return protocol::tencent_api3::error(
+                "InvalidInstance.NotSupported",
+                "not supported",
+                "r",
+            );
+        }
+        resp
+    })
+    .await;
+    let target = Target::new(&url, Duration::from_secs(10)).unwrap();
+    let opts = RunOptions {
+        patterns: vec!["tencent-cvm/Associate".into()],
+        cases: 300,
+        seed: 4,
+        admin: true,
+        ..Default::default()
+    };
+    let report = run::run(
+        &set,
+        world.clone(),
+        &target,
+        &opts,
+        &NoProgress,
+        &AtomicBool::new(false),
+    )
+    .await
+    .unwrap();
+    let failures: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
+    let rules: Vec<&str> = failures.iter().map(|f| f.rule.as_str()).collect();
+    // A valid case naming only STOPPED instances, rejected with the Linux rule's code, is
+    // still reported under that rule (the target misapplied it); one relying on ForceStop for a
+    // RUNNING instance never is.
+    let running = |id: &serde_json::Value| {
+        world.instances.iter().any(|i| {
+            Some(i.id.as_str()) == id.as_str()
+                && i.state == apiconform::spec::InstanceState::Running
+        })
+    };
+    for f in failures.iter().filter(|f| f.rule == "instance-linux") {
+        let ids = f.case.params["InstanceIds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!ids.iter().any(running), "{rules:?}: {f:#?}");
+    }
+    let state = failures
+        .iter()
+        .find(|f| f.rule == "instance-stopped")
+        .unwrap_or_else(|| panic!("the state rule is named: {rules:?}"));
+    assert!(
+        state
+            .detail
+            .contains("InvalidInstance.NotSupported, the code of rule instance-linux"),
+        "{}",
+        state.detail
+    );
+}
