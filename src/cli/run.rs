@@ -60,6 +60,10 @@ pub(super) struct RunArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Fail targets on our judgements too (where the documents leave a point open and the
+    /// specs record the reading taken), not only on what the documents state.
+    #[arg(long)]
+    strict: bool,
     /// Requests per second per API. Default: the documented limit against a remote target
     /// (CVM 10/s, ECM 20/s, 10/s where none is documented), no limit on loopback; 0 = no limit.
     #[arg(long, value_name = "PER_SECOND")]
@@ -129,6 +133,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         alibaba: alibaba.clone(),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         rate: args.rate,
+        strict: args.strict,
         ..Default::default()
     };
     let rt = runtime()?;

@@ -117,6 +117,20 @@ pub enum VerdictKind {
     Unspecified,
 }
 
+/// What an expectation rests on: a seed states it, the vendor's current definitions state it,
+/// or it is our judgement where the documents are silent. By default only a broken stated
+/// expectation fails a target ([`weigh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Stated in one of the seed documents.
+    Seed,
+    /// Stated in the vendor's current definitions (a reference document).
+    Current,
+    /// Our reading where the documents leave the point open.
+    Judgement,
+}
+
 /// The judgement of one response (or one observation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -132,6 +146,9 @@ pub struct Verdict {
     pub actual: String,
     /// Why.
     pub detail: String,
+    /// What the expectation behind a failure (or an unspecified judgement) rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<Strength>,
 }
 
 fn all_rule_defs<'a>(spec: &'a ApiSpec, family: &'a FamilySpec) -> impl Iterator<Item = &'a Rule> {
@@ -367,6 +384,7 @@ fn verdict(
         expected: expected.into(),
         actual: actual.into(),
         detail: detail.into(),
+        strength: None,
     }
 }
 
@@ -440,6 +458,66 @@ fn as_bool(v: &Value) -> Option<bool> {
 
 /// Judges one outcome against an expectation.
 pub fn judge(
+    set: &SpecSet,
+    api: &LoadedApi,
+    case: &Case,
+    exp: &Expectation,
+    outcome: &Outcome,
+) -> Verdict {
+    let v = judge_response(set, api, case, exp, outcome);
+    with_strength(set, api, v)
+}
+
+/// The strength a verdict rests on, where judging did not already say: the rule's own
+/// judgement, else the kind of document its source cites.
+pub fn with_strength(set: &SpecSet, api: &LoadedApi, mut v: Verdict) -> Verdict {
+    if v.kind == VerdictKind::Pass || v.strength.is_some() {
+        return v;
+    }
+    let spec = &api.spec;
+    let family = set.family(spec.api.family);
+    let Some(rule) = v
+        .rule
+        .as_deref()
+        .and_then(|id| all_rule_defs(spec, family).find(|r| r.id == id))
+    else {
+        return v;
+    };
+    v.strength = Some(if rule.judgement.is_some() {
+        Strength::Judgement
+    } else {
+        doc_strength(spec, family, &rule.source)
+    });
+    v
+}
+
+fn doc_strength(spec: &ApiSpec, family: &FamilySpec, source: &Source) -> Strength {
+    let kind = spec
+        .documents
+        .iter()
+        .chain(family.documents.iter())
+        .find(|d| d.id == source.doc)
+        .map(|d| d.kind);
+    match kind {
+        Some(crate::spec::DocumentKind::Reference) => Strength::Current,
+        _ => Strength::Seed,
+    }
+}
+
+/// Weighs a verdict by the strength it rests on: a failure of a judgement is `unspecified`
+/// (what the target did is kept) unless `strict` asks to hold targets to our readings too.
+pub fn weigh(mut v: Verdict, strict: bool) -> Verdict {
+    if v.kind == VerdictKind::Fail && v.strength == Some(Strength::Judgement) && !strict {
+        v.kind = VerdictKind::Unspecified;
+        v.detail = format!(
+            "our judgement, not stated by the documents (`--strict` fails it): {}",
+            v.detail
+        );
+    }
+    v
+}
+
+fn judge_response(
     set: &SpecSet,
     api: &LoadedApi,
     case: &Case,
@@ -548,6 +626,29 @@ pub fn judge(
             }
             if exp.codes().contains(code.as_str()) {
                 return verdict(VerdictKind::Pass, None, exp.describe(), actual, "");
+            }
+            // Where no document ties any of the acceptable rules to a code (every code listed
+            // for them is our mapping), a rejection in the family's envelope is what the
+            // documents ask; the codes are our judgement.
+            let stated = exp.acceptable.iter().any(|rc| {
+                all_rule_defs(spec, family)
+                    .find(|r| r.id == rc.rule)
+                    .is_some_and(|r| r.errors.iter().any(|e| e.judgement.is_none()))
+            });
+            if !stated && !exp.acceptable.is_empty() && !exp.lenient_codes {
+                let rule = first_broken(&exp.broken);
+                let mut v = verdict(
+                    VerdictKind::Fail,
+                    rule,
+                    exp.describe(),
+                    actual,
+                    format!(
+                        "no document maps {} to a code; the codes expected are our reading",
+                        exp.broken.join(", ")
+                    ),
+                );
+                v.strength = Some(Strength::Judgement);
+                return v;
             }
             let rule = first_broken(&exp.broken).or_else(|| {
                 exp.acceptable

@@ -216,6 +216,7 @@ fn per_item_api(set: &SpecSet) -> LoadedApi {
         check: Check::PerItemConsistency,
         errors: vec![],
         source: src.clone(),
+        judgement: None,
     });
     for (path, t) in [
         ("TotalCount", FieldType::Integer),

@@ -82,6 +82,10 @@ pub fn render_failure(f: &Failure) -> String {
         .as_ref()
         .map(|s| format!("{} § {}", s.doc, s.section))
         .unwrap_or_default();
+    let source = match strength_word(f) {
+        Some(w) => format!("{source}; {w}"),
+        None => source,
+    };
     format!(
         "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  minimal case (after {} shrink steps): {}\n  reproduce: {}",
         f.api,
@@ -94,6 +98,15 @@ pub fn render_failure(f: &Failure) -> String {
         serde_json::to_string(&f.case.params).unwrap_or_default(),
         f.curl
     )
+}
+
+/// What a failure rests on, in words.
+fn strength_word(f: &Failure) -> Option<&'static str> {
+    f.strength.map(|s| match s {
+        crate::oracle::Strength::Seed => "stated in a seed",
+        crate::oracle::Strength::Current => "stated in the current definitions",
+        crate::oracle::Strength::Judgement => "our judgement (--strict)",
+    })
 }
 
 /// Writes the JSON report.
@@ -146,7 +159,12 @@ pub fn junit(report: &RunReport) -> String {
                 let _ = writeln!(
                     out,
                     ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                    xml_escape(&format!("expected {}; got {}", f.expected, f.actual)),
+                    xml_escape(&format!(
+                        "expected {}; got {}{}",
+                        f.expected,
+                        f.actual,
+                        strength_word(f).map_or(String::new(), |w| format!(" [{w}]"))
+                    )),
                     xml_escape(&render_failure(f))
                 );
             } else if !a.rules_exercised.contains(rule) {

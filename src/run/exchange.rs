@@ -287,6 +287,11 @@ fn judge(
             None => unobservable = success,
         }
     }
+    // Only what the documents state fails a target by default.
+    let verdict = oracle::weigh(
+        oracle::with_strength(&ctx.set, api, verdict),
+        ctx.opts.strict,
+    );
     Judged {
         rules: expectation.rules,
         verdict,

@@ -84,6 +84,8 @@ pub struct RunOptions {
     /// Requests per second per API: `None` = the documented limit against non-loopback targets
     /// (unlimited on loopback), `Some(0.0)` = unlimited, `Some(r)` = at most `r`.
     pub rate: Option<f64>,
+    /// Fail targets on our judgements too, not only on what the documents state.
+    pub strict: bool,
 }
 
 impl Default for RunOptions {
@@ -101,6 +103,7 @@ impl Default for RunOptions {
             shrink_steps: 200,
             timeout: Duration::from_secs(10),
             rate: None,
+            strict: false,
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct Failure {
     pub curl: String,
     /// Shrink steps taken.
     pub shrink_steps: usize,
+    /// What the broken expectation rests on: a seed, the current definitions, or (under
+    /// `--strict`) our judgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<crate::oracle::Strength>,
 }
 
 /// Counters for one API.

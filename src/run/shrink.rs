@@ -149,5 +149,6 @@ fn failure(
         status: best.response.status,
         response: String::from_utf8_lossy(&best.response.body).into_owned(),
         shrink_steps: steps,
+        strength: best.verdict.strength,
     }
 }

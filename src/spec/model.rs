@@ -383,6 +383,11 @@ pub struct Rule {
     pub errors: Vec<ErrorRef>,
     /// Where the document states it.
     pub source: Source,
+    /// Set when the rule is our judgement rather than a document's statement: what the
+    /// documents leave open, quoting the line that leaves it open. A target breaking only a
+    /// judgement is `unspecified` unless the run is `--strict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<String>,
 }
 
 /// What a rule checks. Each kind is interpreted by the generator (how to break it), the oracle
@@ -546,6 +551,11 @@ pub struct ErrorRef {
     pub status: Option<u16>,
     /// Where this code is tied to this rule.
     pub source: Source,
+    /// Set when no document ties this code to this rule's situation (the code is in a table;
+    /// the mapping is ours). Where every code of a rule is such, any error in the family's
+    /// envelope passes by default, and `--strict` asks for these codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<String>,
 }
 
 /// How the oracle picks among codes when one request breaks several rules.

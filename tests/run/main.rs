@@ -6,6 +6,7 @@ mod catches;
 mod cli;
 mod plan;
 mod rerun;
+mod strength;
 
 use std::path::Path;
 use std::process::Command;
