@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
 use crate::emulator::Fault;
+use crate::oracle::Revision;
 use crate::protocol::redact::{curl, redact};
 use crate::run::{self, Progress, RunOptions, Setup, SetupOptions};
 use crate::spec;
@@ -64,12 +65,25 @@ pub(super) struct RunArgs {
     /// specs record the reading taken), not only on what the documents state.
     #[arg(long)]
     strict: bool,
+    /// Judge error codes by one revision of the documents: `seed` (the seed documents alone)
+    /// or `current` (the vendor's current definitions alone). Default: either passes.
+    #[arg(long = "source", value_enum, value_name = "REVISION")]
+    source: Option<RevisionArg>,
     /// Requests per second per API. Default: the documented limit against a remote target
     /// (CVM 10/s, ECM 20/s, 10/s where none is documented), no limit on loopback; 0 = no limit.
     #[arg(long, value_name = "PER_SECOND")]
     rate: Option<f64>,
     #[command(flatten)]
     creds: CredArgs,
+}
+
+/// A revision of the documents, as `--source` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RevisionArg {
+    /// The seed documents alone.
+    Seed,
+    /// The vendor's current definitions alone.
+    Current,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -134,6 +148,11 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         rate: args.rate,
         strict: args.strict,
+        revision: match args.source {
+            None => Revision::Both,
+            Some(RevisionArg::Seed) => Revision::Seed,
+            Some(RevisionArg::Current) => Revision::Current,
+        },
         ..Default::default()
     };
     let rt = runtime()?;

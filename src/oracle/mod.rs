@@ -468,6 +468,105 @@ pub fn judge(
     with_strength(set, api, v)
 }
 
+/// Which revision of the documents a run judges by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revision {
+    /// Either: where the seeds and the current definitions name different codes, both pass.
+    #[default]
+    Both,
+    /// The seeds alone: a code only the current definitions give is a failure.
+    Seed,
+    /// The current definitions alone: a code only the seeds give is a failure.
+    Current,
+}
+
+/// [`judge`], by one revision of the documents: an error code the answer carries must be one
+/// that revision (or the family's common codes, which hold in both) ties to a broken rule,
+/// wherever that revision gives the rule a code at all.
+pub fn judge_by(
+    set: &SpecSet,
+    api: &LoadedApi,
+    case: &Case,
+    exp: &Expectation,
+    outcome: &Outcome,
+    revision: Revision,
+) -> Verdict {
+    let v = judge(set, api, case, exp, outcome);
+    let (Revision::Seed | Revision::Current, VerdictKind::Pass) = (revision, v.kind) else {
+        return v;
+    };
+    let OutcomeResult::Error { code, .. } = &outcome.result else {
+        return v;
+    };
+    let spec = &api.spec;
+    let family = set.family(spec.api.family);
+    let wanted = match revision {
+        Revision::Current => Strength::Current,
+        _ => Strength::Seed,
+    };
+    let rules: Vec<&Rule> = exp
+        .acceptable
+        .iter()
+        .filter_map(|rc| all_rule_defs(spec, family).find(|r| r.id == rc.rule))
+        .collect();
+    // A rule is pinned by a revision when that revision's documents of this API give it a
+    // code; the family's common codes hold in either revision besides.
+    let common = |e: &crate::spec::ErrorRef| family.documents.iter().any(|d| d.id == e.source.doc);
+    let pinned: Vec<(&Rule, Vec<&str>)> = rules
+        .iter()
+        .filter(|r| {
+            r.errors.iter().any(|e| {
+                e.judgement.is_none()
+                    && !common(e)
+                    && doc_strength(spec, family, &e.source) == wanted
+            })
+        })
+        .map(|r| {
+            let codes = r
+                .errors
+                .iter()
+                .filter(|e| {
+                    e.judgement.is_none()
+                        && (common(e) || doc_strength(spec, family, &e.source) == wanted)
+                })
+                .map(|e| e.code.as_str())
+                .collect();
+            (*r, codes)
+        })
+        .collect();
+    if pinned
+        .iter()
+        .any(|(_, codes)| codes.contains(&code.as_str()))
+    {
+        return v;
+    }
+    // The code passes when a broken rule the revision gives no code of its own owns it.
+    let owned_unpinned = rules.iter().any(|r| {
+        r.errors.iter().any(|e| &e.code == code)
+            && !pinned.iter().any(|(p, _)| std::ptr::eq(*p, *r))
+    });
+    if pinned.is_empty() || owned_unpinned {
+        return v;
+    }
+    let (rule, codes) = &pinned[0];
+    let mut failed = verdict(
+        VerdictKind::Fail,
+        Some(rule),
+        codes.join(" | "),
+        format!("error {code}"),
+        format!(
+            "judged by the {} alone (--source): {code} is not among the codes it gives",
+            match revision {
+                Revision::Current => "current definitions",
+                _ => "seeds",
+            }
+        ),
+    );
+    failed.strength = Some(wanted);
+    failed
+}
+
 /// The strength a verdict rests on, where judging did not already say: the rule's own
 /// judgement, else the kind of document its source cites.
 pub fn with_strength(set: &SpecSet, api: &LoadedApi, mut v: Verdict) -> Verdict {

@@ -335,3 +335,29 @@ fn check_unchanged_fails_a_partially_applied_all_or_nothing_batch() {
         "{v:?}"
     );
 }
+
+/// `--source` judges codes by one revision: a Windows instance answered with the current
+/// definitions' code passes by the current definitions (and by both), fails by the seed alone;
+/// the seed's code likewise the other way round. Each failure rests on that revision.
+#[test]
+fn judging_by_one_revision_accepts_only_its_codes() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceIds": ["ins-cw000000"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let by = |code: &str, r: Revision| judge_by(&set, api, &c, &exp, &error(code), r);
+    let current = "UnsupportedOperation.InstanceOsWindows";
+    let seed = "InvalidInstance.NotSupported";
+    assert_eq!(by(current, Revision::Both).kind, VerdictKind::Pass);
+    assert_eq!(by(seed, Revision::Both).kind, VerdictKind::Pass);
+    assert_eq!(by(current, Revision::Current).kind, VerdictKind::Pass);
+    assert_eq!(by(seed, Revision::Seed).kind, VerdictKind::Pass);
+    let v = by(current, Revision::Seed);
+    assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
+    assert_eq!(v.strength, Some(Strength::Seed));
+    assert_eq!(v.rule.as_deref(), Some("instance-linux"));
+    let v = by(seed, Revision::Current);
+    assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
+    assert_eq!(v.strength, Some(Strength::Current));
+}

@@ -267,7 +267,14 @@ fn judge(
         shared,
     } = predicted;
     let expectation = expectation.unwrap_or_else(|| oracle::expect(&ctx.set, api, &before, case));
-    let mut verdict = oracle::judge(&ctx.set, api, case, &expectation, &outcome);
+    let mut verdict = oracle::judge_by(
+        &ctx.set,
+        api,
+        case,
+        &expectation,
+        &outcome,
+        ctx.opts.revision,
+    );
     let success = outcome.result == OutcomeResult::Success;
     let mut unobservable = false;
     let mut shared_state_failure = false;

@@ -86,6 +86,8 @@ pub struct RunOptions {
     pub rate: Option<f64>,
     /// Fail targets on our judgements too, not only on what the documents state.
     pub strict: bool,
+    /// Which revision of the documents to judge error codes by.
+    pub revision: crate::oracle::Revision,
 }
 
 impl Default for RunOptions {
@@ -104,6 +106,7 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(10),
             rate: None,
             strict: false,
+            revision: crate::oracle::Revision::Both,
         }
     }
 }
