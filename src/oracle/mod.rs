@@ -726,15 +726,19 @@ fn judge_response(
             if exp.codes().contains(code.as_str()) {
                 return verdict(VerdictKind::Pass, None, exp.describe(), actual, "");
             }
-            // Where no document ties any of the acceptable rules to a code (every code listed
-            // for them is our mapping), a rejection in the family's envelope is what the
-            // documents ask; the codes are our judgement.
-            let stated = exp.acceptable.iter().any(|rc| {
+            // Where no document ties an acceptable rule to a code (every code listed for it is
+            // our mapping), a rejection in the family's envelope is what the documents ask;
+            // the codes are our judgement.
+            // With several rules broken and any of their codes acceptable, one such rule is
+            // enough: an error is what the documents ask of it.
+            let unpinned = exp.acceptable.iter().any(|rc| {
                 all_rule_defs(spec, family)
                     .find(|r| r.id == rc.rule)
-                    .is_some_and(|r| r.errors.iter().any(|e| e.judgement.is_none()))
+                    .is_some_and(|r| {
+                        !r.errors.is_empty() && r.errors.iter().all(|e| e.judgement.is_some())
+                    })
             });
-            if !stated && !exp.acceptable.is_empty() && !exp.lenient_codes {
+            if unpinned && !exp.lenient_codes {
                 let rule = first_broken(&exp.broken);
                 let mut v = verdict(
                     VerdictKind::Fail,

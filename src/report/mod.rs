@@ -13,18 +13,22 @@ pub fn table(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<46} {:>6} {:>6} {:>5} {:>6} {:>7} {:>7}",
-        "API", "cases", "pass", "fail", "unspec", "rules", "codes"
+        "{:<46} {:>6} {:>6} {:>5} {:>6} {:>5} {:>7} {:>7}",
+        "API", "cases", "pass", "fail", "unspec", "open%", "rules", "codes"
     );
     for a in &report.apis {
         let _ = writeln!(
             out,
-            "{:<46} {:>6} {:>6} {:>5} {:>6} {:>7} {:>7}",
+            "{:<46} {:>6} {:>6} {:>5} {:>6} {:>5} {:>7} {:>7}",
             a.api,
             a.cases,
             a.pass,
             a.fail,
             a.unspecified,
+            format!(
+                "{:.0}%",
+                100.0 * a.unspecified as f64 / a.cases.max(1) as f64
+            ),
             format!(
                 "{}/{}",
                 a.rules_exercised.intersection(&a.rules_total).count(),

@@ -94,6 +94,7 @@ pub(super) async fn run_api<'a>(
         let failed = watch.counts.failed.load(Ordering::Relaxed);
         watch.progress.update(done, watch.total, failed);
     }
+    stats.unspecified_share = stats.unspecified as f64 / stats.cases.max(1) as f64;
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
     for (rule, candidates) in to_shrink {
         stats

@@ -102,7 +102,8 @@ impl Model {
     /// Moves the model forward by what a case is meant to do, without sending it: the
     /// documented effect of a case the generator made valid (no rule broken, no signing fault
     /// but a replay, whose first send is an ordinary call) on every instance it names in its
-    /// region; nothing for the rest. This is how a run plans: each API of a product lane draws
+    /// region, open situations included (a target may refuse those; the plan assumes the
+    /// effect); nothing for the rest. This is how a run plans: each API of a product lane draws
     /// its cases from the world the earlier APIs are predicted to leave, so the same seed gives
     /// the same requests against every target (and `--dry-run` shows exactly what a run
     /// sends), whatever a target chooses where the documents leave the outcome open. Judging

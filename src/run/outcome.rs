@@ -56,6 +56,9 @@ pub struct ApiStats {
     pub fail: usize,
     /// Unspecified by the documents.
     pub unspecified: usize,
+    /// `unspecified / cases`: the share of cases that could not fail.
+    #[serde(default)]
+    pub unspecified_share: f64,
     /// Rule ids exercised.
     pub rules_exercised: BTreeSet<String>,
     /// All rule ids of the spec and its family.

@@ -14,6 +14,8 @@ use super::send::sign;
 use super::shrink::Tree;
 use super::{RunError, RunOptions, Target};
 use crate::case::{AuthFault, Case};
+use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+
 use crate::generate::{self, GenOptions};
 use crate::protocol::HttpRequest;
 use crate::spec::{LoadedApi, SpecSet};
@@ -68,46 +70,74 @@ pub(super) fn lanes(set: &SpecSet, patterns: &[String]) -> Result<Vec<Vec<Step>>
     Ok(lanes)
 }
 
-/// The cases of one API: value trees drawn in order from one stream seeded by the run's seed
-/// and the API's position (the same seed gives the same cases), the first `opts.cases`, kept by
-/// the shard. Each case kept moves `planned` forward when `predict` is set (a later API of the
-/// lane draws from it).
+/// The cases of one API: value trees drawn in order from one runner seeded by the run's seed
+/// and the API's position (the same seed gives the same cases), the first `opts.cases` that the
+/// [`Share`] keeps, kept by the shard. Each case drawn moves the planned world forward, and every
+/// [`CHUNK`] cases the generator is rebuilt from it: a case drawn late in a run names the keys
+/// the earlier cases are predicted to have left bound, not those bound at the start (an unbind
+/// of a key already unbound can never fail). The APIs after it in the lane draw from the world
+/// it leaves.
 pub(super) struct Cases<'a> {
+    set: &'a SpecSet,
     api: &'a LoadedApi,
-    trees: Box<dyn Iterator<Item = (usize, Tree)> + 'a>,
-    planned: Option<Model>,
+    gen: GenOptions,
+    runner: proptest::test_runner::TestRunner,
+    strategy: BoxedStrategy<Case>,
+    planned: Model,
+    /// Drawn since the generator was last rebuilt.
+    in_chunk: usize,
+    share: Share,
+    /// Positions kept so far (before the shard), and how many to keep.
+    kept: usize,
+    cases: usize,
+    shard: Option<(usize, usize)>,
 }
 
+/// Cases drawn from one generator before it is rebuilt from the planned world.
+const CHUNK: usize = 128;
+
 impl<'a> Cases<'a> {
-    pub(super) fn new(
-        set: &'a SpecSet,
-        step: Step,
-        world: &World,
-        opts: &RunOptions,
-        predict: bool,
-    ) -> Cases<'a> {
+    pub(super) fn new(set: &'a SpecSet, step: Step, world: &World, opts: &RunOptions) -> Cases<'a> {
         let api = &set.apis[step.api];
         let gen = GenOptions {
             violations: opts.violations,
             ..GenOptions::default()
         };
         let seed = opts.seed ^ (step.position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let shard = opts.shard;
-        let trees = generate::tree_stream(set, api, world, seed, &gen)
-            .take(opts.cases)
-            .enumerate()
-            .filter(move |(i, _)| shard.is_none_or(|(k, n)| i % n == k));
         Cases {
+            set,
             api,
-            trees: Box::new(trees),
-            planned: predict.then(|| Model::new(world.clone())),
+            strategy: generate::case_strategy(set, api, world, &gen),
+            gen,
+            runner: generate::seeded_runner(seed),
+            planned: Model::new(world.clone()),
+            in_chunk: 0,
+            share: Share::new(opts.unspecified_share, opts.cases),
+            kept: 0,
+            cases: opts.cases,
+            shard: opts.shard,
         }
     }
 
     /// The world the later APIs of the lane draw from: the one this API started from, moved
-    /// forward by every case drawn so far.
-    pub(super) fn planned_world(self) -> Option<World> {
-        self.planned.map(|m| m.world)
+    /// forward by every case drawn.
+    pub(super) fn planned_world(self) -> World {
+        self.planned.world
+    }
+
+    fn draw(&mut self) -> (Tree, Case) {
+        if self.in_chunk == CHUNK {
+            self.strategy =
+                generate::case_strategy(self.set, self.api, &self.planned.world, &self.gen);
+            self.in_chunk = 0;
+        }
+        self.in_chunk += 1;
+        let tree = self
+            .strategy
+            .new_tree(&mut self.runner)
+            .expect("case strategies never reject");
+        let case = tree.current();
+        (tree, case)
     }
 }
 
@@ -117,12 +147,62 @@ impl Iterator for Cases<'_> {
     type Item = (usize, Tree, Case);
 
     fn next(&mut self) -> Option<(usize, Tree, Case)> {
-        let (i, tree) = self.trees.next()?;
-        let case = tree.current();
-        if let Some(model) = &mut self.planned {
-            model.predict(self.api, &case);
+        while self.kept < self.cases {
+            let (tree, case) = self.draw();
+            // Only a case that breaks nothing can be left wholly open by a situation; one
+            // breaking a rule must still fail, whatever else it hits.
+            let open = !case.situations.is_empty()
+                && case.violates.is_empty()
+                && matches!(case.auth, AuthFault::None | AuthFault::ReusedNonce);
+            if !self.share.keep(open) {
+                continue;
+            }
+            let i = self.kept;
+            self.kept += 1;
+            if self.shard.is_some_and(|(k, n)| i % n != k) {
+                continue;
+            }
+            self.planned.predict(self.api, &case);
+            return Some((i, tree, case));
         }
-        Some((i, tree, case))
+        None
+    }
+}
+
+/// The budget of cases that hit a situation the documents leave open: such a case can never
+/// fail, so at most `share` of an API's cases are spent on them, spread through the stream
+/// (the first few of each kind still come early). The rest are drawn again. Deterministic, so
+/// the plan stays the same for the same seed.
+struct Share {
+    share: f64,
+    kept: usize,
+    open: usize,
+    /// Drawn and passed over in a row: a generator that only makes open cases is not starved.
+    skipped: usize,
+    most_skipped: usize,
+}
+
+impl Share {
+    fn new(share: f64, cases: usize) -> Share {
+        Share {
+            share: share.clamp(0.0, 1.0),
+            kept: 0,
+            open: 0,
+            skipped: 0,
+            most_skipped: 100 + 10 * cases,
+        }
+    }
+
+    fn keep(&mut self, open: bool) -> bool {
+        let over = (self.open + 1) as f64 > self.share * (self.kept + 1) as f64;
+        if open && over && self.skipped < self.most_skipped {
+            self.skipped += 1;
+            return false;
+        }
+        self.skipped = 0;
+        self.kept += 1;
+        self.open += usize::from(open);
+        true
     }
 }
 
@@ -168,7 +248,7 @@ pub fn dry_run(
             .iter()
             .find(|(p, _)| *p == product)
             .map_or_else(|| world.clone(), |(_, w)| w.clone());
-        let mut cases = Cases::new(set, step, &start, opts, more);
+        let mut cases = Cases::new(set, step, &start, opts);
         for (index, _, case) in cases.by_ref() {
             let planned = Planned {
                 api: api.name.clone(),
@@ -185,10 +265,43 @@ pub fn dry_run(
                 return Ok(());
             }
         }
-        if let Some(w) = cases.planned_world() {
+        if more {
             worlds.retain(|(p, _)| *p != product);
-            worlds.push((product, w));
+            worlds.push((product, cases.planned_world()));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The share of open cases kept stays within the budget however many the generator offers,
+    /// and a generator offering nothing else is not starved.
+    #[test]
+    fn open_cases_are_kept_within_their_share() {
+        for offered in [0.05, 0.3, 0.9] {
+            let mut share = Share::new(0.10, 1000);
+            let (mut kept, mut open) = (0, 0);
+            let mut i = 0u64;
+            while kept < 1000 {
+                // A fixed pseudo-random sequence of open and plain draws.
+                i = i
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let is_open = ((i >> 33) % 1000) as f64 / 1000.0 < offered;
+                if share.keep(is_open) {
+                    kept += 1;
+                    open += usize::from(is_open);
+                }
+            }
+            assert!(open <= 101, "offered {offered}: {open} open of 1000");
+            if offered < 0.1 {
+                assert!(open > 20, "a small offer is all kept: {open}");
+            }
+        }
+        let mut only_open = Share::new(0.10, 10);
+        assert!((0..1000).filter(|_| only_open.keep(true)).count() > 0);
+    }
 }
