@@ -380,6 +380,19 @@ pub fn form_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     pairs
 }
 
+/// The names of a request's `Name.N` list items (query and form body), in order: how its lists
+/// went on the wire.
+pub fn list_item_names(req: &HttpRequest) -> Vec<String> {
+    form_pairs(req)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.rsplit_once('.')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
 /// The body when it is a form (empty otherwise).
 fn form_body(req: &HttpRequest) -> &[u8] {
     let is_form = req

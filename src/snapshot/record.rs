@@ -14,7 +14,7 @@ use super::Entry;
 use crate::case::{AuthFault, Case};
 use crate::emulator;
 use crate::protocol::describe::{self, Seen};
-use crate::protocol::{Credentials, HttpRequest, HttpResponse, OutcomeResult};
+use crate::protocol::{Credentials, HttpResponse, OutcomeResult};
 use crate::run::{self, RunError, RunOptions, Sent, Session, Setup, SetupOptions, Target};
 use crate::spec::{LoadedApi, SpecSet};
 use crate::world::World;
@@ -221,18 +221,6 @@ struct Request<'a> {
     items_sent_as: Option<Vec<String>>,
 }
 
-/// The names of the `Name.N` items of a request's query and form body, in order.
-fn list_item_names(req: &HttpRequest) -> Vec<String> {
-    crate::protocol::form_pairs(req)
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| {
-            k.rsplit_once('.')
-                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect()
-}
-
 fn render(
     api: &LoadedApi,
     e: &Entry,
@@ -240,7 +228,9 @@ fn render(
     seen: Option<(Vec<Seen>, Vec<Seen>)>,
 ) -> Recorded {
     let items_sent_as = match &sent {
-        Ok(sent) if e.case.transport.index_base != 0 => Some(list_item_names(&sent.request)),
+        Ok(sent) if e.case.transport.index_base != 0 => {
+            Some(crate::protocol::list_item_names(&sent.request))
+        }
         _ => None,
     };
     let response = match sent.map(|s| s.response) {

@@ -2,13 +2,9 @@
 //! large batches back in pages the read API accepts, and a case that shared its instances with
 //! the culprit is judged again alone.
 
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
 use apiconform::emulator::{Config, Fault};
 use apiconform::protocol;
-use apiconform::run::{self, NoProgress, RunOptions, Target};
-use apiconform::spec;
+use apiconform::run::RunOptions;
 use apiconform::world::World;
 
 /// CVM accepting 101 instance ids (the emulator's `limit-off-by-one`), behind a read API that
@@ -17,7 +13,6 @@ use apiconform::world::World;
 /// cases shared its instances, and `binds-keys` failed for the cases after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_unenforced_limit_is_one_failure_not_a_trail() {
-    let set = spec::load_embedded().unwrap();
     let world = World::default_world();
     for seed in [1, 2, 3] {
         let config = Config {
@@ -44,24 +39,13 @@ async fn one_unenforced_limit_is_one_failure_not_a_trail() {
             resp
         })
         .await;
-        let target = Target::new(&url, Duration::from_secs(10)).unwrap();
         let opts = RunOptions {
             patterns: vec!["tencent-cvm/".into()],
             cases: 300,
             seed,
-            admin: true,
             ..Default::default()
         };
-        let report = run::run(
-            &set,
-            world.clone(),
-            &target,
-            &opts,
-            &NoProgress,
-            &AtomicBool::new(false),
-        )
-        .await
-        .unwrap();
+        let report = super::run_against(&url, opts).await;
         let rules: Vec<String> = report
             .apis
             .iter()
@@ -81,7 +65,6 @@ async fn one_unenforced_limit_is_one_failure_not_a_trail() {
 /// under `instance-linux` for a Linux instance (issue 11, defect 7).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_valid_case_is_named_by_what_it_exercised() {
-    let set = spec::load_embedded().unwrap();
     let world = World::default_world();
     let config = Config {
         world: world.clone(),
@@ -104,24 +87,13 @@ async fn a_rejected_valid_case_is_named_by_what_it_exercised() {
         resp
     })
     .await;
-    let target = Target::new(&url, Duration::from_secs(10)).unwrap();
     let opts = RunOptions {
         patterns: vec!["tencent-cvm/Associate".into()],
         cases: 300,
         seed: 4,
-        admin: true,
         ..Default::default()
     };
-    let report = run::run(
-        &set,
-        world.clone(),
-        &target,
-        &opts,
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .await
-    .unwrap();
+    let report = super::run_against(&url, opts).await;
     let failures: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
     let rules: Vec<&str> = failures.iter().map(|f| f.rule.as_str()).collect();
     // A valid case naming only STOPPED instances, rejected with the Linux rule's code, is

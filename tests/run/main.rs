@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use apiconform::emulator::{Config, Emulator};
 use apiconform::protocol::{HttpRequest, HttpResponse};
+use apiconform::run::{NoProgress, RunOptions, RunReport, Target};
 
 /// Runs the binary; returns (exit code, stdout, parsed JSON report).
 pub fn run(args: &[&str], dir: &Path) -> (i32, String, serde_json::Value) {
@@ -113,4 +114,26 @@ pub async fn emulator_behind(
         .with_state(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, log)
+}
+
+/// Runs the built-in specs against the loopback emulator at `url` (its admin view on), from the
+/// built-in world.
+pub async fn run_against(url: &str, opts: RunOptions) -> RunReport {
+    let set = apiconform::spec::load_embedded().expect("embedded specs load");
+    let target = Target::new(url, std::time::Duration::from_secs(10)).expect("a loopback URL");
+    let opts = RunOptions {
+        admin: true,
+        ..opts
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    apiconform::run::run(
+        &set,
+        apiconform::world::World::default_world(),
+        &target,
+        &opts,
+        &NoProgress,
+        &stop,
+    )
+    .await
+    .expect("the run completes")
 }

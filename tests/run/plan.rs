@@ -24,18 +24,6 @@ fn planned(set: &SpecSet, world: &World, target: &Target, opts: &RunOptions) -> 
     all
 }
 
-/// The names of the `Name.N` items of a request.
-fn item_names(req: &HttpRequest) -> Vec<String> {
-    protocol::form_pairs(req)
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| {
-            k.rsplit_once('.')
-                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect()
-}
-
 #[test]
 fn one_based_cases_number_their_items_from_one_on_the_wire() {
     let set = set();
@@ -46,7 +34,7 @@ fn one_based_cases_number_their_items_from_one_on_the_wire() {
     };
     let (mut one_based, mut zero_based) = (0, 0);
     for p in planned(&set, &World::default_world(), &target, &opts) {
-        let names = item_names(&p.request);
+        let names = protocol::list_item_names(&p.request);
         if names.is_empty() {
             continue;
         }

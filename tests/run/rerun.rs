@@ -2,18 +2,15 @@
 //! re-run sent and got; a deterministic failure is shrunk.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use apiconform::protocol::HttpResponse;
-use apiconform::run::{self, NoProgress, RunOptions, Target};
-use apiconform::spec;
+use apiconform::run::RunOptions;
 use apiconform::world::World;
 
 /// A target that garbles its first DetachKeyPair answer only: the run sees a failure, the
 /// re-run alone gets the real answer to the same request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_that_does_not_recur_is_reported_unshrunk_with_what_the_rerun_got() {
-    let set = spec::load_embedded().unwrap();
     let world = World::default_world();
     let garbled = AtomicBool::new(false);
     let (url, _) = super::emulator_behind(
@@ -35,23 +32,12 @@ async fn a_failure_that_does_not_recur_is_reported_unshrunk_with_what_the_rerun_
         },
     )
     .await;
-    let target = Target::new(&url, Duration::from_secs(10)).unwrap();
     let opts = RunOptions {
         patterns: vec!["alibaba-ecs".into()],
         cases: 40,
-        admin: true,
         ..Default::default()
     };
-    let report = run::run(
-        &set,
-        world,
-        &target,
-        &opts,
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .await
-    .unwrap();
+    let report = super::run_against(&url, opts).await;
     let failures: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
     assert_eq!(failures.len(), 1, "{failures:#?}");
     let f = failures[0];

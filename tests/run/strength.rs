@@ -1,14 +1,10 @@
 //! Only what the documents state fails a target by default; `--strict` holds it to our
 //! judgements too, and every failure says which it rests on.
 
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
 use apiconform::emulator::Config;
 use apiconform::oracle::Strength;
 use apiconform::protocol::{self, aliyun_rpc, OutcomeResult, ResponseFormat};
-use apiconform::run::{self, NoProgress, RunOptions, Target};
-use apiconform::spec;
+use apiconform::run::RunOptions;
 use apiconform::world::World;
 
 use crate::{failures, run as run_cli};
@@ -73,7 +69,6 @@ fn a_broken_judgement_fails_only_under_strict() {
 /// no document maps these situations to a code, so it passes; `--strict` asks for our codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_no_document_pins_pass_any_error_in_the_envelope() {
-    let set = spec::load_embedded().unwrap();
     let world = World::default_world();
     for strict in [false, true] {
         let config = Config {
@@ -104,25 +99,14 @@ async fn codes_no_document_pins_pass_any_error_in_the_envelope() {
             }
         })
         .await;
-        let target = Target::new(&url, Duration::from_secs(10)).unwrap();
         let opts = RunOptions {
             patterns: vec!["alibaba-ecs".into()],
             cases: 300,
             seed: 1,
-            admin: true,
             strict,
             ..Default::default()
         };
-        let report = run::run(
-            &set,
-            world.clone(),
-            &target,
-            &opts,
-            &NoProgress,
-            &AtomicBool::new(false),
-        )
-        .await
-        .unwrap();
+        let report = super::run_against(&url, opts).await;
         let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
         if strict {
             assert!(!failed.is_empty(), "--strict asks for our codes");
