@@ -48,6 +48,10 @@ impl Target {
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            // A 3xx is the target's answer, to judge: following it would re-send a signed
+            // request (secret id and signature included) to another host, past the --world
+            // guard and the pacing.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| TransportError::BadUrl {
@@ -97,7 +101,8 @@ impl Target {
             .base
             .join(&req.target)
             .map_err(|e| TransportError::BadUrl {
-                url: req.target.clone(),
+                // The path only: the query may carry a secret id and a signature.
+                url: req.path().to_string(),
                 reason: e.to_string(),
             })?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| {
@@ -143,6 +148,8 @@ impl Target {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> TransportError {
+        // The request URL carries the signed query (AccessKeyId, Signature): never print it.
+        let e = e.without_url();
         let mut reason = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {

@@ -4,6 +4,7 @@
 mod cascade;
 mod catches;
 mod cli;
+mod hostile;
 mod plan;
 mod rerun;
 mod strength;
