@@ -159,10 +159,12 @@ impl Iterator for Cases<'_> {
             }
             let i = self.kept;
             self.kept += 1;
+            // Every case of the plan moves the planned world, whichever shard sends it: the
+            // shards of a run are then a partition of the one unsharded plan.
+            self.planned.predict(self.api, &case);
             if self.shard.is_some_and(|(k, n)| i % n != k) {
                 continue;
             }
-            self.planned.predict(self.api, &case);
             return Some((i, tree, case));
         }
         None
@@ -170,9 +172,9 @@ impl Iterator for Cases<'_> {
 }
 
 /// The budget of cases that hit a situation the documents leave open: such a case can never
-/// fail, so at most `share` of an API's cases are spent on them, spread through the stream
-/// (the first few of each kind still come early). The rest are drawn again. Deterministic, so
-/// the plan stays the same for the same seed.
+/// fail, so at most `share` of an API's cases are spent on them, spread through the stream (at
+/// the default 10%, one in every ten cases kept at most). The rest are drawn again.
+/// Deterministic, so the plan stays the same for the same seed.
 struct Share {
     share: f64,
     kept: usize,

@@ -142,3 +142,38 @@ async fn a_dry_run_prints_the_requests_a_run_sends() {
         }
     }
 }
+
+/// `--shard I/N` runs are a partition of the unsharded run: together the shards plan every
+/// request of it once, later APIs of a lane included (each shard predicts the whole plan).
+#[test]
+fn shards_partition_the_plan() {
+    let set = set();
+    let world = World::default_world();
+    let target = Target::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+    let opts = RunOptions {
+        cases: 90,
+        seed: 11,
+        ..Default::default()
+    };
+    let key = |p: &Planned| format!("{} {} {:?}", p.api, p.index, p.case);
+    let mut whole: Vec<String> = planned(&set, &world, &target, &opts)
+        .iter()
+        .map(key)
+        .collect();
+    let mut parts: Vec<String> = (0..3)
+        .flat_map(|k| {
+            let opts = RunOptions {
+                shard: Some((k, 3)),
+                ..opts.clone()
+            };
+            planned(&set, &world, &target, &opts)
+                .iter()
+                .map(key)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    whole.sort();
+    parts.sort();
+    assert_eq!(whole.len(), 5 * 90);
+    assert_eq!(parts, whole);
+}
