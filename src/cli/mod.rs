@@ -66,7 +66,8 @@ started in-process, as `apiconform run` does, and prints the rate and the peak r
 (VmHWM). Nothing is written; the exit code is 1 if a case failed.\n\nExamples:\n  apiconform bench\n  apiconform bench --cases 100000 --jobs 32\n  apiconform bench --spec ecm --cases 20000"
     )]
     Bench(bench::BenchArgs),
-    /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again.
+    /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
+    /// the failure rested on our judgement, as found under `run --strict`).
     Replay(replay::ReplayArgs),
     /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
     /// path and unspecified behaviour, stored as insta `.snap` files.

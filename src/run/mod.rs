@@ -248,7 +248,9 @@ impl Session {
     }
 }
 
-/// Re-signs a repro's case with a fresh clock, sends it and judges it again.
+/// Re-signs a repro's case with a fresh clock, sends it and judges it again — strictly when the
+/// failure rested on our judgement (it was found under `--strict`), so that a target still
+/// doing the same thing is not reported as fixed.
 pub async fn replay(
     set: &SpecSet,
     world: World,
@@ -263,7 +265,11 @@ pub async fn replay(
         .ok_or_else(|| RunError::NoSpecs {
             patterns: vec![failure.api.clone()],
         })?;
-    Session::new(set, world, target, opts)
+    let opts = RunOptions {
+        strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
+        ..opts.clone()
+    };
+    Session::new(set, world, target, &opts)
         .judge(api, &failure.case)
         .await
 }

@@ -384,3 +384,42 @@ fn a_scheme_the_family_cannot_encode_is_reported_as_a_spec_problem() {
     assert!(out.contains("specs/families/<family>.yaml"), "{out}");
     assert!(!out.contains("invalid target URL"), "{out}");
 }
+
+/// A repro found under `--strict` (a failure resting on our judgement) is replayed strictly: a
+/// target still doing the same is "still fails", not "no longer fails".
+#[test]
+fn a_strict_repro_is_replayed_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = crate::run(
+        &[
+            "--fault",
+            "stale-timestamp-accepted",
+            "--spec",
+            "alibaba-ecs",
+            "--cases",
+            "400",
+            "--seed",
+            "2",
+            "--strict",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let repro = dir
+        .path()
+        .join("repros")
+        .join("alibaba-ecs--DetachKeyPair--timestamp-window.json");
+    assert!(repro.exists(), "{out}");
+    let (mut server, _, url) = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--fault",
+        "stale-timestamp-accepted",
+    ]);
+    let (code, out) = apiconform(&["replay", repro.to_str().unwrap(), "--target", &url]);
+    let _ = server.kill();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still fails"), "{out}");
+    let (code, out) = apiconform(&["replay", repro.to_str().unwrap()]);
+    assert_eq!(code, 0, "against the correct emulator: {out}");
+}
