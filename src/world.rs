@@ -237,6 +237,15 @@ impl World {
                 region: "cn-hangzhou".into(),
             });
         }
+        // Alibaba key pairs are regional: two that exist only in another region let a case
+        // name one from cn-hangzhou (the `other_region` situation).
+        for n in 0..2 {
+            w.key_pairs.push(KeyPair {
+                id: format!("kp-beijing-{n}"),
+                product: Product::Ecs,
+                region: "cn-beijing".into(),
+            });
+        }
         for n in 0..54 {
             w.instances.push(Instance {
                 id: format!("i-bp1s{n:016}"),

@@ -21,7 +21,8 @@ use crate::world::{Lookup, World};
 pub struct Analysis {
     /// Rules the request breaks as a whole (API rules in spec order, then the family's auth rule).
     pub broken: Vec<String>,
-    /// Rules broken only in a way the documents leave open (a RUNNING instance without force).
+    /// Rules broken only in a way the documents leave open (a RUNNING instance without force,
+    /// a rule marked `open`).
     pub soft: Vec<String>,
     /// Rules the case satisfies only through the exception they state (a RUNNING instance with
     /// the force flag): what a valid case exercises beyond the plain path.
@@ -221,15 +222,22 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
                     .iter()
                     .filter(|s| well_formed(s) && !exists(look, product, kind, &case.region, s))
                     .collect();
-                if kind == ResourceKind::KeyPair
+                let elsewhere = missing
+                    .iter()
+                    .filter(|s| exists_anywhere(look, product, kind, s))
+                    .count();
+                let other_region = kind == ResourceKind::KeyPair
                     && listed.contains(&Situation::OtherRegion)
-                    && missing
-                        .iter()
-                        .any(|s| exists_anywhere(look, product, kind, s))
-                {
+                    && elsewhere > 0;
+                if other_region {
                     add(&mut situations, Situation::OtherRegion);
                 }
-                if item_level {
+                if other_region && elsewhere == missing.len() {
+                    // Every key pair it misses exists in another region: whether that counts
+                    // as not existing is what the documents leave open.
+                    out.soft.push(rule.id.clone());
+                    false
+                } else if item_level {
                     missing.iter().for_each(|s| fail_item(s, &rule.id));
                     false
                 } else {
@@ -295,7 +303,11 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             }
             _ => false,
         };
-        if broken {
+        if broken && rule.open.is_some() {
+            // The documents neither state nor rule out this rule: breaking it leaves the
+            // outcome open, as a RUNNING instance without force does where that is open.
+            out.soft.push(rule.id.clone());
+        } else if broken {
             out.broken.push(rule.id.clone());
         }
     }

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::emulator::{self, Fault};
+use crate::emulator::{self, Fault, Variant};
 use crate::protocol::Credentials;
 use crate::run::{RunError, TransportError};
 use crate::world::World;
@@ -145,6 +145,10 @@ impl CredArgs {
 /// `--fault NAME`, parsed once for every command that takes it.
 fn parse_fault(name: &str) -> Result<Fault, String> {
     name.parse::<Fault>().map_err(|e| e.to_string())
+}
+
+fn parse_variant(name: &str) -> Result<Variant, String> {
+    name.parse::<Variant>()
 }
 
 /// Runs the command line.

@@ -46,6 +46,7 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
             target: args.target.clone(),
             world,
             faults: Default::default(),
+            variants: Default::default(),
             tencent: tencent.clone(),
             alibaba: alibaba.clone(),
             timeout: std::time::Duration::from_secs(10),

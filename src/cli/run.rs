@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
-use crate::emulator::Fault;
+use super::{exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed};
+use crate::emulator::{Fault, Variant};
 use crate::oracle::Revision;
 use crate::protocol::redact::{curl, redact};
 use crate::run::{self, Progress, RunOptions, Setup, SetupOptions};
@@ -58,6 +58,11 @@ pub(super) struct RunArgs {
     /// Inject a fault into the embedded emulator (self-tests; see `serve --list-faults`).
     #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
     faults: Vec<Fault>,
+    /// Make the embedded emulator take another defensible reading where the documents leave a
+    /// choice (repeatable; see `serve --list-variants`). A correct harness reports no failure
+    /// under any of them.
+    #[arg(long = "variant", value_name = "NAME", value_parser = parse_variant)]
+    variants: Vec<Variant>,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -175,6 +180,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             target: args.target.clone(),
             world,
             faults: args.faults.iter().copied().collect(),
+            variants: args.variants.iter().copied().collect(),
             tencent,
             alibaba,
             timeout: opts.timeout,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
-use crate::emulator::{self, Emulator, Fault};
+use super::{exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed};
+use crate::emulator::{self, Emulator, Fault, Variant};
 use crate::world::World;
 
 /// Whether the emulator enforces the documented request rates.
@@ -30,6 +30,10 @@ pub(super) struct ServeArgs {
     /// Inject a named bug (repeatable); see --list-faults.
     #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
     faults: Vec<Fault>,
+    /// Take another defensible reading where the documents leave a choice (repeatable); see
+    /// --list-variants. Unlike a fault, a variant is correct: `run` must pass it.
+    #[arg(long = "variant", value_name = "NAME", value_parser = parse_variant)]
+    variants: Vec<Variant>,
     /// Enforce documented rate limits (CVM 10/s, ECM 20/s), or not.
     #[arg(long, value_enum, default_value = "off")]
     rate_limits: RateLimits,
@@ -39,6 +43,9 @@ pub(super) struct ServeArgs {
     /// List the injectable faults, one a line, and exit.
     #[arg(long)]
     list_faults: bool,
+    /// List the variants (other readings of open points), one a line, and exit.
+    #[arg(long)]
+    list_variants: bool,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -51,6 +58,14 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
     if args.list_faults {
         for f in Fault::ALL {
             if !say(format!("{:<26} {}", f.name(), f.description())) {
+                break;
+            }
+        }
+        return Ok(exit::OK);
+    }
+    if args.list_variants {
+        for v in Variant::ALL {
+            if !say(format!("{:<30} {}", v.name(), v.description())) {
                 break;
             }
         }
@@ -74,6 +89,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
     let config = emulator::Config {
         world,
         faults,
+        variants: args.variants.iter().copied().collect(),
         tencent,
         alibaba,
         rate_limits,

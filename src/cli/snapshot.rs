@@ -69,6 +69,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
             let config = emulator::Config {
                 world: world.clone(),
                 faults: args.faults.iter().copied().collect(),
+                variants: Default::default(),
                 tencent,
                 alibaba,
                 rate_limits: false,
@@ -82,6 +83,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
                 target: args.target.clone(),
                 world: listed,
                 faults: args.faults.iter().copied().collect(),
+                variants: Default::default(),
                 tencent: tencent.clone(),
                 alibaba: alibaba.clone(),
                 timeout: std::time::Duration::from_secs(args.timeout.max(1)),

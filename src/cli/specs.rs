@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::exit;
+use crate::emulator::Variant;
 use crate::spec::{self, SpecSet};
 
 /// `println!` that stops quietly on a closed standard output instead of panicking.
@@ -101,6 +102,10 @@ pub(super) fn specs(cmd: SpecsCommand) -> u8 {
             };
             match result {
                 Ok(sets) => {
+                    let unknown: Vec<String> = sets.iter().flat_map(unknown_variants).collect();
+                    if !unknown.is_empty() {
+                        return fail(exit::USAGE, unknown.join("\n"));
+                    }
                     let n: usize = sets.iter().map(|s| s.apis.len() + s.families.len()).sum();
                     out!("{n} spec files, no problems");
                     exit::OK
@@ -129,6 +134,45 @@ pub(super) fn specs(cmd: SpecsCommand) -> u8 {
             exit::OK
         }
     }
+}
+
+/// Variant names the specs give that the emulator does not know, one message each (the loader
+/// checks that every reading of ours names one; only here is the emulator's catalogue known).
+pub(super) fn unknown_variants(set: &spec::SpecSet) -> Vec<String> {
+    let mut named: Vec<(&std::path::Path, String, &str)> = Vec::new();
+    for api in &set.apis {
+        for r in &api.spec.rules {
+            let errs = r.errors.iter().flat_map(|e| &e.variants);
+            for v in r.variants.iter().chain(errs) {
+                named.push((&api.path, format!("rule `{}`", r.id), v));
+            }
+        }
+        for u in &api.spec.unspecified {
+            for v in &u.variants {
+                named.push((&api.path, format!("unspecified entry `{}`", u.id), v));
+            }
+        }
+    }
+    for (path, fam) in set.families.values() {
+        for r in &fam.rules {
+            let errs = r.errors.iter().flat_map(|e| &e.variants);
+            for v in r.variants.iter().chain(errs) {
+                named.push((path, format!("rule `{}`", r.id), v));
+            }
+        }
+    }
+    let known: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+    named
+        .into_iter()
+        .filter(|(_, _, v)| !known.contains(v))
+        .map(|(path, what, v)| {
+            format!(
+                "error: {what} names variant `{v}`, which the emulator does not have\n  --> {}\n  = help: use one of: {}",
+                path.display(),
+                known.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn lint_paths(paths: &[PathBuf]) -> Result<Vec<SpecSet>, spec::SpecError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::{Emulator, Fault, Held};
+use super::{Emulator, Fault, Held, Variant};
 use crate::protocol::{
     aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
     ResponseFormat,
@@ -129,6 +129,17 @@ fn boolean(params: &Params, name: &str) -> Result<Option<bool>, ()> {
     }
 }
 
+/// The variant that reads form lists as 0-based only: a list numbered from another base is
+/// rejected.
+fn one_based_rejected(emu: &Emulator, req: &ParsedRequest) -> bool {
+    emu.reads(Variant::OneBasedIndexRejected) && req.index_base.is_some_and(|b| b != 0)
+}
+
+/// Whether any item is named twice.
+fn has_duplicates(items: &[String]) -> bool {
+    dedup(items).len() != items.len()
+}
+
 fn dedup(items: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     items
@@ -234,6 +245,12 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         }
         None => return tencent_api3::error("MissingParameter", "missing Version", rid),
     };
+    if one_based_rejected(emu, req) {
+        return err(fail(
+            "InvalidParameter",
+            "list items are numbered from 0 (InstanceIds.0, InstanceIds.1, ...)",
+        ));
+    }
     let result = match (codes.product, req.action.as_str()) {
         (_, "DisassociateInstancesKeyPairs") => bind(emu, req, codes, false),
         (Product::Cvm, "AssociateInstancesKeyPairs") => bind(emu, req, codes, true),
@@ -268,6 +285,52 @@ fn bind(
             )
         }
     };
+    let region_ok = |r: &str| req.region.as_deref().is_none_or(|want| want == r);
+    let key_checks = |keys: &[String]| -> Result<(), Fail> {
+        if keys.is_empty() {
+            return Err(fail(c.empty_list, "KeyIds is empty"));
+        }
+        if keys.len() > 100 {
+            return Err(fail(
+                "InvalidParameterValue.LimitExceeded",
+                format!("KeyIds holds {} items; the limit is 100", keys.len()),
+            ));
+        }
+        let lenient = emu.has(Fault::KeyIdCaseInsensitive);
+        let key_of = |id: &str| match lenient {
+            true => id.to_ascii_lowercase(),
+            false => id.to_string(),
+        };
+        if let Some(id) = keys.iter().find(|id| !id_ok(&key_of(id), "skey-", 8)) {
+            return Err(fail(
+                c.malformed_key,
+                format!("key pair id `{id}` is malformed"),
+            ));
+        }
+        let world = emu.lock();
+        match keys.iter().find(|k| {
+            !world
+                .key_pairs
+                .iter()
+                .any(|kp| kp.product == c.product && kp.id == key_of(k) && region_ok(&kp.region))
+        }) {
+            Some(k) => Err(fail(
+                c.key_not_found,
+                format!("key pair `{k}` does not exist"),
+            )),
+            None => Ok(()),
+        }
+    };
+    // The other order: the keys before the instances.
+    if emu.reads(Variant::ReversePrecedence) {
+        match list(&req.params, "KeyIds") {
+            List::Missing => return Err(missing("KeyIds")),
+            List::WrongType => {
+                return Err(fail("InvalidParameter", "KeyIds must be a list of strings"))
+            }
+            List::Items(keys) => key_checks(&keys)?,
+        }
+    }
     let instances = match list(&req.params, "InstanceIds") {
         List::Missing => return Err(missing("InstanceIds")),
         List::WrongType => {
@@ -317,7 +380,8 @@ fn bind(
         ));
     }
     let lax = emu.has(Fault::LaxInstanceIdPattern) && c.product == Product::Cvm;
-    for id in &instances {
+    let any_form = emu.reads(Variant::EcmAnyIdForm) && c.product == Product::Ecm;
+    for id in instances.iter().filter(|_| !any_form) {
         let ok = if lax {
             id.starts_with(c.instance_prefix)
         } else {
@@ -340,6 +404,14 @@ fn bind(
                 format!("key pair id `{id}` is malformed"),
             ));
         }
+    }
+    if emu.reads(Variant::DuplicateIdsRejected)
+        && (has_duplicates(&instances) || has_duplicates(&keys))
+    {
+        return Err(fail(
+            "InvalidParameterValue",
+            "an id is named twice in one request",
+        ));
     }
     let instances = dedup(&instances);
     let keys: Vec<String> = dedup(&keys)
@@ -385,9 +457,27 @@ fn bind(
                 ));
             }
         }
-        let forced =
-            force && inst.state == InstanceState::Running && !emu.has(Fault::ForceStopIgnored);
-        if c.checks_state && inst.state != InstanceState::Stopped && !forced {
+        let ecm = c.product == Product::Ecm;
+        if ecm && inst.os == Os::Windows && emu.reads(Variant::EcmRejectsWindows) {
+            return Err(fail(
+                c.instance_not_found,
+                format!("instance `{id}` runs Windows and does not support key pairs"),
+            ));
+        }
+        let running = inst.state == InstanceState::Running;
+        let stopped = inst.state == InstanceState::Stopped;
+        if ecm && !stopped && !(running && force) && emu.reads(Variant::EcmRejectsRunning) {
+            return Err(fail(
+                c.instance_not_found,
+                format!(
+                    "instance `{id}` is {}; shut it down (or set ForceStop if it is RUNNING)",
+                    state_upper(inst.state)
+                ),
+            ));
+        }
+        let forced = force && running && !emu.has(Fault::ForceStopIgnored);
+        let shut_down = !force && running && emu.reads(Variant::RunningShutDownNormally);
+        if c.checks_state && inst.state != InstanceState::Stopped && !forced && !shut_down {
             let code = match inst.state {
                 InstanceState::Running => "UnsupportedOperation.InstanceStateRunning",
                 InstanceState::Pending => "UnsupportedOperation.InstanceStatePending",
@@ -407,6 +497,22 @@ fn bind(
             check(world.instance(c.product, id), id)?;
         }
     }
+    if !associate && emu.reads(Variant::UnbindNotBoundRejected) {
+        if let Some(id) = instances.iter().find(|id| {
+            world
+                .instance(c.product, id)
+                .is_some_and(|i| keys.iter().any(|k| !i.keys.contains(k)))
+        }) {
+            let code = match c.product {
+                Product::Ecm => "InvalidParameterValue.InvalidKeyPairId",
+                _ => "FailedOperation.DisassociateKeyPairFailed",
+            };
+            return Err(fail(
+                code,
+                format!("a named key is not bound to instance `{id}`"),
+            ));
+        }
+    }
     for id in &instances {
         if !atomic {
             check(world.instance(c.product, id), id)?;
@@ -414,6 +520,12 @@ fn bind(
         let inst = world
             .instance_mut(c.product, id, |_| true)
             .expect("checked above");
+        if inst.state == InstanceState::Running
+            && ((force && emu.reads(Variant::ForceStopLeavesStopped))
+                || (!force && c.checks_state && emu.reads(Variant::RunningShutDownNormally)))
+        {
+            inst.state = InstanceState::Stopped;
+        }
         // A forced operation stops, changes and starts the instance again (current CVM
         // definition), so the state it ends in is the state it had.
         if associate {
@@ -554,6 +666,9 @@ fn v2(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
             Params::new(),
         );
     }
+    if one_based_rejected(emu, req) {
+        return tencent_v2::respond(4000, "instanceIds items are numbered from 0", Params::new());
+    }
     match unbind_v2(emu, req) {
         Ok(()) => tencent_v2::respond(0, "", Params::new()),
         Err((code, message)) => tencent_v2::respond(code, &message, Params::new()),
@@ -561,6 +676,21 @@ fn v2(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
 }
 
 fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
+    if emu.reads(Variant::ReversePrecedence) {
+        // The other order: the instances before the key.
+        match list(&req.params, "instanceIds") {
+            List::Missing => {
+                return Err((4000, "the required parameter instanceIds is missing".into()))
+            }
+            List::Items(i) if i.is_empty() => return Err((4000, "instanceIds is empty".into())),
+            List::Items(i) => {
+                if let Some(bad) = i.iter().find(|i| !id_ok(i, "ins-", 8)) {
+                    return Err((4000, format!("instance id `{bad}` is malformed")));
+                }
+            }
+            List::WrongType => {}
+        }
+    }
     let key = match req.params.get("keyId") {
         None => return Err((4000, "the required parameter keyId is missing".into())),
         Some(Value::String(k)) => k.clone(),
@@ -577,6 +707,9 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
             ))
         }
         List::Items(i) if i.is_empty() => return Err((4000, "instanceIds is empty".into())),
+        List::Items(i) if emu.reads(Variant::DuplicateIdsRejected) && has_duplicates(&i) => {
+            return Err((4000, "an instance is named twice".into()))
+        }
         List::Items(i) => dedup(&i),
     };
     if !id_ok(&key, "skey-", 8) {
@@ -609,6 +742,15 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
     if atomic {
         for id in &instances {
             check(&world, id)?;
+        }
+    }
+    if emu.reads(Variant::UnbindNotBoundRejected) {
+        if let Some(id) = instances.iter().find(|id| {
+            world
+                .instance(Product::Cvm, id)
+                .is_some_and(|i| !i.keys.contains(&key))
+        }) {
+            return Err((5100, format!("key `{key}` is not bound to `{id}`")));
         }
     }
     for id in &instances {
@@ -672,26 +814,62 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     let Some(region) = string_param(&req.params, "RegionId") else {
         return Err(fail("MissingParameter", "The input parameter \"RegionId\" that is mandatory for processing this request is not supplied."));
     };
+    if emu.reads(Variant::ReversePrecedence) && string_param(&req.params, "KeyPairName").is_none() {
+        return Err(fail("MissingParameter", "The input parameter \"KeyPairName\" that is mandatory for processing this request is not supplied."));
+    }
     let Some(raw) = string_param(&req.params, "InstanceIds") else {
         return Err(fail("MissingParameter", "The input parameter \"InstanceIds\" that is mandatory for processing this request is not supplied."));
     };
     let Some(name) = string_param(&req.params, "KeyPairName") else {
         return Err(fail("MissingParameter", "The input parameter \"KeyPairName\" that is mandatory for processing this request is not supplied."));
     };
+    let key_known = |world: &Held| {
+        world.key_pairs.iter().any(|k| {
+            k.product == Product::Ecs
+                && k.id == name
+                && (k.region == region || emu.reads(Variant::KeyPairAnyRegion))
+        })
+    };
+    let unknown_key = || {
+        fail(
+            "InvalidKeyPairName.NotFound",
+            format!("The specified KeyPairName `{name}` does not exist."),
+        )
+    };
+    if emu.reads(Variant::ReversePrecedence) && !key_known(&emu.lock()) {
+        return Err(unknown_key());
+    }
+    // The code for a bad InstanceIds: no document ties one to these situations.
+    let (not_json, bad_ids) = if emu.reads(Variant::EcsMalformedIdsCode) {
+        (
+            "InvalidInstanceIds.MalFormed",
+            "InvalidInstanceIds.MalFormed",
+        )
+    } else {
+        ("InvalidParameter", "InvalidInstanceIds.ValueNotSupported")
+    };
     let Some(ids) = json_ids(raw) else {
         return Err(fail(
-            "InvalidParameter",
+            not_json,
             "InstanceIds must be a JSON array of instance ids",
         ));
     };
     if ids.is_empty() || ids.len() > 50 {
         return Err(fail(
-            "InvalidInstanceIds.ValueNotSupported",
+            bad_ids,
             format!("InstanceIds must hold 1 to 50 ids; it holds {}", ids.len()),
         ));
     }
-    // Instance ids: `i-` and lower-case letters or digits (seed 003's examples).
-    if let Some(bad) = ids.iter().find(|id| {
+    if emu.reads(Variant::DuplicateIdsRejected) && has_duplicates(&ids) {
+        return Err(fail(
+            "InvalidParameter",
+            "An instance is named twice in InstanceIds.",
+        ));
+    }
+    // Instance ids: `i-` and lower-case letters or digits (seed 003's examples); the other
+    // reading looks every id up, and one of another form names no instance.
+    let as_unknown = emu.reads(Variant::EcsIdsAsUnknownInstances);
+    if let Some(bad) = ids.iter().filter(|_| !as_unknown).find(|id| {
         !id.strip_prefix("i-").is_some_and(|r| {
             (1..=30).contains(&r.len())
                 && r.bytes()
@@ -699,20 +877,13 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
         })
     }) {
         return Err(fail(
-            "InvalidInstanceIds.ValueNotSupported",
+            bad_ids,
             format!("The specified InstanceIds contains an invalid id `{bad}`."),
         ));
     }
     let mut world = emu.lock();
-    if !world
-        .key_pairs
-        .iter()
-        .any(|k| k.product == Product::Ecs && k.id == name && k.region == region)
-    {
-        return Err(fail(
-            "InvalidKeyPairName.NotFound",
-            format!("The specified KeyPairName `{name}` does not exist."),
-        ));
+    if !key_known(&world) {
+        return Err(unknown_key());
     }
     let ids = dedup(&ids);
     if !emu.has(Fault::WindowsAccepted) {
@@ -735,6 +906,13 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     for id in &ids {
         let inst = world.instance_mut(Product::Ecs, id, |i| i.region == region);
         match inst {
+            Some(inst)
+                if emu.reads(Variant::UnbindNotBoundRejected)
+                    && !inst.keys.iter().any(|k| k == name) =>
+            {
+                failed += 1;
+                results.push(json!({"InstanceId": id, "Code": "InvalidKeyPairName.NotFound", "Message": "The specified key pair is not bound to the instance.", "Success": false}));
+            }
             Some(inst) => {
                 if !emu.has(Fault::DisassociateNoop) {
                     inst.keys.retain(|k| k != name);

@@ -10,12 +10,14 @@
 mod actions;
 pub mod faults;
 pub mod server;
+pub mod variants;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub use faults::Fault;
+pub use variants::Variant;
 
 use crate::protocol::{
     self, Credentials, FamilyId, HttpRequest, HttpResponse, NonceStore, ParsedRequest, SecretStore,
@@ -41,6 +43,8 @@ pub struct Config {
     pub world: World,
     /// Bugs to inject.
     pub faults: BTreeSet<Fault>,
+    /// Other defensible readings to take where the documents leave a choice.
+    pub variants: BTreeSet<Variant>,
     /// Credentials accepted on every Tencent family.
     pub tencent: Credentials,
     /// Credentials accepted on Alibaba RPC.
@@ -54,6 +58,7 @@ impl Default for Config {
         Config {
             world: World::default_world(),
             faults: BTreeSet::new(),
+            variants: BTreeSet::new(),
             tencent: Credentials::from_pair(TENCENT_DEFAULT),
             alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
             rate_limits: false,
@@ -108,6 +113,10 @@ impl Emulator {
         self.config.faults.contains(&fault)
     }
 
+    fn reads(&self, variant: Variant) -> bool {
+        self.config.variants.contains(&variant)
+    }
+
     /// A request id in the vendor's format: Tencent lower-case UUIDs, Alibaba upper-case.
     fn request_id(&self, family: FamilyId) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -152,7 +161,11 @@ impl Emulator {
             alibaba: &self.config.alibaba,
             any_signature: self.has(Fault::UncheckedSignature),
         };
-        let now = if self.has(Fault::StaleTimestampAccepted) {
+        // The other reading of Alibaba's undocumented window: a day, not 15 minutes.
+        let within_day = parsed.family == FamilyId::AliyunRpc
+            && self.reads(Variant::AliyunTimestampWindowDay)
+            && (now - parsed.timestamp).abs() <= 86_400;
+        let now = if self.has(Fault::StaleTimestampAccepted) || within_day {
             parsed.timestamp
         } else {
             now

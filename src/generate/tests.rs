@@ -331,6 +331,7 @@ fn unbind_api(set: &SpecSet) -> LoadedApi {
         emulator: "e".into(),
         oracle: "o".into(),
         sources: vec![src],
+        variants: vec!["unbind-not-bound-rejected".into()],
     });
     api
 }

@@ -208,6 +208,16 @@ pub fn documented_codes(api: &LoadedApi) -> Vec<String> {
     codes.into_iter().collect()
 }
 
+/// Whether every rule a case breaks is our judgement (no document states it): only `--strict`
+/// can fail such a case on its outcome.
+pub fn rests_on_judgement(set: &SpecSet, api: &LoadedApi, exp: &Expectation) -> bool {
+    let family = set.family(api.spec.api.family);
+    !exp.broken.is_empty()
+        && exp.broken.iter().all(|id| {
+            all_rule_defs(&api.spec, family).any(|r| &r.id == id && r.judgement.is_some())
+        })
+}
+
 /// Situations after which the outcome is open (the others only qualify it).
 fn is_open(s: Situation) -> bool {
     !matches!(
@@ -604,8 +614,15 @@ fn doc_strength(spec: &ApiSpec, family: &FamilySpec, source: &Source) -> Strengt
 }
 
 /// Weighs a verdict by the strength it rests on: a failure of a judgement is `unspecified`
-/// (what the target did is kept) unless `strict` asks to hold targets to our readings too.
+/// (what the target did is kept) unless `strict` asks to hold targets to our readings too; a
+/// pass that needed no reading of ours only because no document pins a code (an error where
+/// we expected one of our codes) fails under `strict`.
 pub fn weigh(mut v: Verdict, strict: bool) -> Verdict {
+    if v.kind == VerdictKind::Pass && v.strength == Some(Strength::Judgement) && strict {
+        v.kind = VerdictKind::Fail;
+        v.detail = format!("--strict holds targets to our readings: {}", v.detail);
+        return v;
+    }
     if v.kind == VerdictKind::Fail && v.strength == Some(Strength::Judgement) && !strict {
         v.kind = VerdictKind::Unspecified;
         v.detail = format!(
@@ -738,19 +755,21 @@ fn judge_response(
                         !r.errors.is_empty() && r.errors.iter().all(|e| e.judgement.is_some())
                     })
             });
-            if unpinned && !exp.lenient_codes {
+            if unpinned {
+                // A pass that rests on our reading: recorded with the code seen, and failed by
+                // `--strict` ([`weigh`]) — unless an open situation leaves the codes open anyway.
                 let rule = first_broken(&exp.broken);
                 let mut v = verdict(
-                    VerdictKind::Fail,
+                    VerdictKind::Pass,
                     rule,
                     exp.describe(),
                     actual,
                     format!(
-                        "no document maps {} to a code; the codes expected are our reading",
+                        "no document maps {} to a code: any error passes; the codes expected are our reading",
                         exp.broken.join(", ")
                     ),
                 );
-                v.strength = Some(Strength::Judgement);
+                v.strength = (!exp.lenient_codes).then_some(Strength::Judgement);
                 return v;
             }
             let rule = first_broken(&exp.broken).or_else(|| {

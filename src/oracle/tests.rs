@@ -217,6 +217,8 @@ fn per_item_api(set: &SpecSet) -> LoadedApi {
         errors: vec![],
         source: src.clone(),
         judgement: None,
+        open: None,
+        variants: vec![],
     });
     for (path, t) in [
         ("TotalCount", FieldType::Integer),

@@ -2,7 +2,7 @@
 //! instance locks, the nonce counter and the rate limiters. Owned, so that cases can run as
 //! tasks on every worker thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,10 +18,8 @@ pub(super) struct Ctx {
     pub(super) opts: RunOptions,
     pub(super) target: Target,
     model: Mutex<Model>,
-    /// One lock per instance of the world, made up front: ids the world does not hold carry no
-    /// state, need no lock, and so cannot grow this map as cases name new ids. Cases that may
-    /// change an instance hold its lock alone; cases that must fail as a whole share it.
-    locks: HashMap<String, Arc<tokio::sync::RwLock<()>>>,
+    /// The instances' locks, granted in plan order (see [`Locks`]).
+    locks: Locks,
     /// The next nonce: a random start per run, then counting, so that no two requests of any
     /// runs share one (Alibaba rejects a nonce seen in the last 15 minutes, API 2.0 in the
     /// last two hours: a run repeated with the same seed must not look like a replay).
@@ -36,11 +34,7 @@ impl Ctx {
             set: Arc::new(set.clone()),
             opts: opts.clone(),
             target: target.clone(),
-            locks: world
-                .instances
-                .iter()
-                .map(|i| (i.id.clone(), Arc::default()))
-                .collect(),
+            locks: Locks::new(&world),
             model: Mutex::new(Model::new(world)),
             nonce: AtomicU64::new(rand::random::<u64>() >> 2),
             limiters: Mutex::new(HashMap::new()),
@@ -80,28 +74,179 @@ impl Ctx {
             .clone()
     }
 
-    /// Takes the locks of the named instances in id order (so no two cases wait on each other
-    /// in a cycle), shared or alone. `ids` is sorted and deduplicated.
-    pub(super) async fn lock_all(&self, ids: &[String], shared: bool) -> Held {
-        let mut held = Held {
-            _shared: Vec::new(),
-            _alone: Vec::new(),
-        };
-        for lock in ids.iter().filter_map(|id| self.locks.get(id).cloned()) {
-            if shared {
-                held._shared.push(lock.read_owned().await);
-            } else {
-                held._alone.push(lock.write_owned().await);
-            }
-        }
-        held
+    /// Queues a case for the named instances' locks, behind every case queued before it
+    /// (`ids` sorted and deduplicated). The dispatcher queues cases in plan order, so cases
+    /// naming the same instance run in the order the plan drew them, however many are in
+    /// flight: the plan's model, and so which cases hit an open situation, holds against the
+    /// run's.
+    pub(super) fn queue(&self, ids: &[String], shared: bool) -> Ticket {
+        self.locks.queue(ids, shared)
+    }
+
+    /// Waits for a queued case's turn on each of its instances and holds them until the
+    /// returned guard drops. A case queued to share may ask to hold alone after all (`shared`
+    /// false): it then waits until every case holding one of its instances has let go.
+    pub(super) async fn lock_all(&self, ticket: Ticket, shared: bool) -> Held {
+        self.locks.acquire(ticket, shared).await
     }
 }
 
+/// Instance locks granted in the order cases were queued. Each instance of the world has a queue
+/// of tickets; a ticket holds an instance when it is first in the queue and nobody else holds it
+/// (alone), or when every ticket before it is a shared one too (shared). Tickets are numbered in
+/// one order across every queue, so no two cases wait on each other. Ids the world does not
+/// hold carry no state and need no lock.
+#[derive(Clone)]
+struct Locks(Arc<LocksInner>);
+
+struct LocksInner {
+    queues: Mutex<LockQueues>,
+    changed: tokio::sync::Notify,
+}
+
+struct LockQueues {
+    next: u64,
+    by_instance: HashMap<String, VecDeque<Entry>>,
+}
+
+struct Entry {
+    ticket: u64,
+    shared: bool,
+    holding: bool,
+}
+
+/// A case's place in the queues of its instances; dropping it leaves them.
+pub(super) struct Ticket {
+    locks: Locks,
+    number: u64,
+    ids: Vec<String>,
+}
+
 /// Held instance locks, released on drop.
-pub(super) struct Held {
-    _shared: Vec<tokio::sync::OwnedRwLockReadGuard<()>>,
-    _alone: Vec<tokio::sync::OwnedRwLockWriteGuard<()>>,
+pub(super) struct Held(Ticket);
+
+impl Held {
+    /// Lets go of the instances but keeps the case's place in their queues.
+    pub(super) fn release(self) -> Ticket {
+        let ticket = self.0;
+        ticket.locks.update(&ticket, |e| e.holding = false);
+        ticket
+    }
+}
+
+impl Locks {
+    fn new(world: &World) -> Locks {
+        Locks(Arc::new(LocksInner {
+            queues: Mutex::new(LockQueues {
+                next: 0,
+                by_instance: world
+                    .instances
+                    .iter()
+                    .map(|i| (i.id.clone(), VecDeque::new()))
+                    .collect(),
+            }),
+            changed: tokio::sync::Notify::new(),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LockQueues> {
+        self.0.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self, ids: &[String], shared: bool) -> Ticket {
+        let mut q = self.lock();
+        let number = q.next;
+        q.next += 1;
+        let mut queued = Vec::new();
+        for id in ids {
+            if let Some(queue) = q.by_instance.get_mut(id) {
+                queue.push_back(Entry {
+                    ticket: number,
+                    shared,
+                    holding: false,
+                });
+                queued.push(id.clone());
+            }
+        }
+        Ticket {
+            locks: self.clone(),
+            number,
+            ids: queued,
+        }
+    }
+
+    /// Changes the ticket's entry in each of its queues, and wakes the waiters.
+    fn update(&self, ticket: &Ticket, mut change: impl FnMut(&mut Entry)) {
+        {
+            let mut q = self.lock();
+            for id in &ticket.ids {
+                if let Some(queue) = q.by_instance.get_mut(id) {
+                    queue
+                        .iter_mut()
+                        .filter(|e| e.ticket == ticket.number)
+                        .for_each(&mut change);
+                }
+            }
+        }
+        self.0.changed.notify_waiters();
+    }
+
+    async fn acquire(&self, ticket: Ticket, shared: bool) -> Held {
+        if !shared {
+            // Holding alone: later shared tickets must no longer pass this one.
+            self.update(&ticket, |e| e.shared = false);
+        }
+        loop {
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.try_hold(&ticket, shared) {
+                return Held(ticket);
+            }
+            changed.await;
+        }
+    }
+
+    /// Takes every instance of the ticket if its turn has come on all of them.
+    fn try_hold(&self, ticket: &Ticket, shared: bool) -> bool {
+        let mut q = self.lock();
+        let turn = |queue: &VecDeque<Entry>| {
+            let mut before = queue.iter().take_while(|e| e.ticket != ticket.number);
+            if shared {
+                before.all(|e| e.shared)
+            } else {
+                before.next().is_none() && !queue.iter().skip(1).any(|e| e.holding)
+            }
+        };
+        let ready = ticket
+            .ids
+            .iter()
+            .all(|id| q.by_instance.get(id).is_none_or(turn));
+        if ready {
+            for id in &ticket.ids {
+                if let Some(queue) = q.by_instance.get_mut(id) {
+                    for e in queue.iter_mut().filter(|e| e.ticket == ticket.number) {
+                        e.holding = true;
+                    }
+                }
+            }
+        }
+        ready
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        {
+            let mut q = self.locks.lock();
+            for id in &self.ids {
+                if let Some(queue) = q.by_instance.get_mut(id) {
+                    queue.retain(|e| e.ticket != self.number);
+                }
+            }
+        }
+        self.locks.0.changed.notify_waiters();
+    }
 }
 
 /// Whether a case shares its instances' locks: it must fail as a whole, and its requests are

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::ctx::Ctx;
-use super::exchange::{exchange, Judged};
+use super::exchange::{exchange, queue, Judged};
 use super::plan::Cases;
 use super::shrink::{shrink, Tree, CANDIDATES};
 use super::{ApiStats, Progress, RunError};
@@ -67,10 +67,12 @@ pub(super) async fn run_api<'a>(
                 break;
             };
             pending.insert(i, tree);
+            // Queued here, in plan order, so cases naming the same instance run in that order.
+            let ticket = queue(ctx, &ctx.set.apis[api_index], &case);
             let ctx = Arc::clone(ctx);
             in_flight.spawn(async move {
                 let api = &ctx.set.apis[api_index];
-                (i, exchange(&ctx, api, &case).await)
+                (i, exchange(&ctx, api, &case, Some(ticket)).await)
             });
         }
         let Some(joined) = in_flight.join_next().await else {
@@ -124,7 +126,11 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
     }
     match judged.verdict.kind {
         VerdictKind::Pass => stats.pass += 1,
-        VerdictKind::Unspecified => stats.unspecified += 1,
+        VerdictKind::Unspecified => {
+            stats.unspecified += 1;
+            let reason = judged.open_reason.as_deref().unwrap_or("open");
+            *stats.unspecified_by.entry(reason.to_string()).or_default() += 1;
+        }
         VerdictKind::Fail => {
             stats.fail += 1;
             return Some(judged.verdict.rule.clone().unwrap_or_else(|| "?".into()));

@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 
-use super::ctx::{shares, Ctx, Held};
+use super::ctx::{shares, Ctx, Held, Ticket};
 use super::observe::observe;
 use super::send::{send_case, Sent};
 use super::RunError;
 use crate::case::{AuthFault, Case};
 use crate::oracle::{self, Expectation, Verdict, VerdictKind};
+use crate::protocol::describe::Seen;
 use crate::protocol::{self, HttpRequest, HttpResponse, Outcome, OutcomeResult};
-use crate::spec::LoadedApi;
+use crate::spec::{InstanceState, LoadedApi, Situation};
 use crate::world::World;
 
 /// One judged exchange.
@@ -26,6 +27,9 @@ pub(super) struct Judged {
     pub(super) retries: usize,
     /// A success whose effect nothing could observe.
     pub(super) unobservable: bool,
+    /// Why an unspecified verdict is open: the situations the documents leave open, or the
+    /// judgement the target did not follow (the report tallies these).
+    pub(super) open_reason: Option<String>,
     /// Whether the verdict comes from observed state disagreeing with the model, in a case that
     /// shared its instances' locks (another sharer may have made the change).
     shared_state_failure: bool,
@@ -47,32 +51,57 @@ enum Hold {
 /// documents require to fail). It runs again alone, from what the target holds then, and that
 /// verdict stands: the culprit's own failure names the bug, once, instead of every sharer
 /// reporting a change it did not make.
-pub(super) async fn exchange(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Judged, RunError> {
-    let judged = attempt(ctx, api, case, Hold::AsPlanned).await?;
+///
+/// `ticket` is the case's place in its instances' lock queues, taken by the dispatcher in plan
+/// order ([`queue`]); `None` queues it now, behind everything queued before.
+pub(super) async fn exchange(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    ticket: Option<Ticket>,
+) -> Result<Judged, RunError> {
+    let ticket = ticket.unwrap_or_else(|| queue(ctx, api, case));
+    let judged = attempt(ctx, api, case, Hold::AsPlanned, ticket).await?;
     if judged.shared_state_failure {
-        return attempt(ctx, api, case, Hold::AloneFromTarget).await;
+        let alone = ctx.queue(&case.instance_ids(api), false);
+        return attempt(ctx, api, case, Hold::AloneFromTarget, alone).await;
     }
     Ok(judged)
 }
 
+/// Queues a case for its instances' locks: shared when it must fail as a whole and the run
+/// allows sharing, alone otherwise.
+pub(super) fn queue(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Ticket {
+    ctx.queue(&case.instance_ids(api), shares(api, case, ctx.paced(api)))
+}
+
 /// One try at a case: plan → send → observe → reconcile → judge.
-async fn attempt(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Judged, RunError> {
-    let plan = plan(ctx, api, case, hold).await?;
+async fn attempt(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    hold: Hold,
+    ticket: Ticket,
+) -> Result<Judged, RunError> {
+    let mut plan = plan(ctx, api, case, hold, ticket).await?;
     let sent = send_case(ctx, api, case).await?;
     let predicted = predict(api, case, &plan, &sent);
-    let observed = match plan.touches_model {
-        true => observe(ctx, api, &case.region, &plan.instances)
-            .await?
-            .map(|seen| seen.into_iter().map(|s| (s.id, s.keys)).collect()),
+    let expectation = plan
+        .expectation
+        .take()
+        .unwrap_or_else(|| oracle::expect(&ctx.set, api, &predicted.before, case));
+    let seen = match plan.touches_model {
+        true => observe(ctx, api, &case.region, &plan.instances).await?,
         false => None,
     };
-    reconcile(ctx, api, &plan, &predicted, observed.as_deref());
+    reconcile(ctx, api, &plan, &predicted, &expectation, seen.as_deref());
     drop(plan.locks);
+    let observed = seen.map(|seen| seen.into_iter().map(|s| (s.id, s.keys)).collect());
     Ok(judge(
         ctx,
         api,
         case,
-        plan.expectation,
+        expectation,
         predicted,
         observed,
         sent,
@@ -93,6 +122,9 @@ struct Plan {
     expectation: Option<Expectation>,
     /// Whether the case names an instance the model holds: only then is anything observed.
     touches_model: bool,
+    /// Named instances whose state the model does not know, even after reading them back
+    /// (nothing shows it): a verdict that depends on it is unspecified.
+    state_unknown: Vec<String>,
 }
 
 /// Takes the instances' locks — shared among cases the documents require to fail as a whole
@@ -102,17 +134,29 @@ struct Plan {
 /// the change too: shrinking re-runs failures alone and reports one that fails there. Paced
 /// requests (every remote target by default) never share: a real cloud sees one call at a time
 /// per instance.
-async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Plan, RunError> {
+async fn plan(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    hold: Hold,
+    mut ticket: Ticket,
+) -> Result<Plan, RunError> {
     let mut instances = case.instance_ids(api);
     let mut shared = hold == Hold::AsPlanned && shares(api, case, ctx.paced(api));
     loop {
-        let locks = ctx.lock_all(&instances, shared).await;
-        if hold == Hold::AloneFromTarget {
+        let locks = ctx.lock_all(ticket, shared).await;
+        let product = api.spec.instance_product();
+        // An earlier call left a named instance's state open: read it back before judging.
+        let unknown = !ctx.model().state_unknown(product, &instances).is_empty();
+        if hold == Hold::AloneFromTarget || unknown {
             resync(ctx, api, &case.region, &instances).await?;
         }
+        let state_unknown = match unknown {
+            true => ctx.model().state_unknown(product, &instances),
+            false => Vec::new(),
+        };
         // Only what the case can name: every lookup of the oracle is by an id taken from it.
         let before = ctx.model().reach(case);
-        let product = api.spec.instance_product();
         let touches_model = before
             .instances
             .iter()
@@ -124,6 +168,7 @@ async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Pla
             before,
             expectation: None,
             touches_model,
+            state_unknown,
         };
         if !shared {
             return Ok(plan);
@@ -133,7 +178,9 @@ async fn plan(ctx: &Ctx, api: &LoadedApi, case: &Case, hold: Hold) -> Result<Pla
             plan.expectation = Some(expectation);
             return Ok(plan);
         }
-        // The model lets it succeed after all: it may change state, so it runs alone.
+        // The model lets it succeed after all: it may change state, so it runs alone, from
+        // its place in the queues.
+        ticket = plan.locks.release();
         (instances, shared) = (plan.instances, false);
     }
 }
@@ -150,9 +197,17 @@ async fn resync(
         let mut model = ctx.model();
         for s in seen {
             model.set_keys(product, &s.id, &s.keys);
+            if let Some(state) = s.state.as_deref().and_then(state_of) {
+                model.set_state(product, &s.id, state);
+            }
         }
     }
     Ok(())
+}
+
+/// An observed state (`RUNNING`, `STOPPED`, ...) as the world writes it.
+fn state_of(text: &str) -> Option<InstanceState> {
+    serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).ok()
 }
 
 /// The model around the call: before it (a replay's first, ordinary send applied) and after it
@@ -165,6 +220,8 @@ struct Predicted {
     touches_model: bool,
     /// Whether the case shared its instances' locks.
     shared: bool,
+    /// Named instances whose state nothing could show (see [`Plan`]).
+    state_unknown: Vec<String>,
 }
 
 fn predict(api: &LoadedApi, case: &Case, plan: &Plan, sent: &Sent) -> Predicted {
@@ -190,22 +247,54 @@ fn predict(api: &LoadedApi, case: &Case, plan: &Plan, sent: &Sent) -> Predicted 
         outcome,
         touches_model: plan.touches_model,
         shared: plan.shared,
+        state_unknown: plan.state_unknown.clone(),
     }
 }
 
 /// The model follows the target where it could be observed, so one failure does not cascade
-/// into the cases after it; elsewhere it follows the documents.
+/// into the cases after it; elsewhere it follows the documents. Where the documents leave an
+/// instance's state open after a success (a forced call on a RUNNING instance, or one a target
+/// may shut down normally), the model forgets it until an observation says which.
 fn reconcile<'a>(
     ctx: &Ctx,
     api: &LoadedApi,
     plan: &'a Plan,
     predicted: &'a Predicted,
-    observed: Option<&'a [(String, Vec<String>)]>,
+    expectation: &Expectation,
+    seen: Option<&'a [Seen]>,
 ) {
     if !plan.touches_model {
         return;
     }
     let product = api.spec.instance_product();
+    let state_open = predicted.outcome.result == OutcomeResult::Success
+        && expectation.situations.iter().any(|s| {
+            matches!(
+                s,
+                Situation::RunningWithForce | Situation::RunningWithoutForce
+            )
+        });
+    if state_open {
+        let running: Vec<String> = predicted
+            .before
+            .instances
+            .iter()
+            .filter(|i| i.product == product && i.state == InstanceState::Running)
+            .filter(|i| plan.instances.binary_search(&i.id).is_ok())
+            .map(|i| i.id.clone())
+            .collect();
+        ctx.model().forget_state(product, &running);
+    }
+    {
+        let mut model = ctx.model();
+        for s in seen.into_iter().flatten() {
+            if let Some(state) = s.state.as_deref().and_then(state_of) {
+                model.set_state(product, &s.id, state);
+            }
+        }
+    }
+    let observed: Option<Vec<(&'a str, &'a Vec<String>)>> =
+        seen.map(|seen| seen.iter().map(|s| (s.id.as_str(), &s.keys)).collect());
     // By id, the first of each (as a scan would find it).
     fn by_id<'b>(
         items: impl Iterator<Item = (&'b str, &'b Vec<String>)>,
@@ -225,12 +314,7 @@ fn reconcile<'a>(
     let modelled = by_id(instances_of(
         predicted.after.as_ref().unwrap_or(&predicted.before),
     ));
-    let seen = by_id(
-        observed
-            .into_iter()
-            .flatten()
-            .map(|(id, k)| (id.as_str(), k)),
-    );
+    let seen = by_id(observed.into_iter().flatten());
     // A case sharing its locks writes only what differs from the model it started from:
     // another sharer may have written a newer observation already.
     let started = plan.shared.then(|| by_id(instances_of(&plan.before)));
@@ -254,7 +338,7 @@ fn judge(
     ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
-    expectation: Option<Expectation>,
+    expectation: Expectation,
     predicted: Predicted,
     observed: Option<Vec<(String, Vec<String>)>>,
     sent: Sent,
@@ -265,8 +349,8 @@ fn judge(
         outcome,
         touches_model,
         shared,
+        state_unknown,
     } = predicted;
-    let expectation = expectation.unwrap_or_else(|| oracle::expect(&ctx.set, api, &before, case));
     let mut verdict = oracle::judge_by(
         &ctx.set,
         api,
@@ -294,13 +378,23 @@ fn judge(
             None => unobservable = success,
         }
     }
+    let mut state_open = false;
+    if verdict.kind == VerdictKind::Fail && !state_unknown.is_empty() {
+        verdict = unless_state_explains(ctx, api, case, &before, &outcome, &state_unknown, verdict);
+        state_open = verdict.kind == VerdictKind::Unspecified;
+    }
     // Only what the documents state fails a target by default.
     let verdict = oracle::weigh(
         oracle::with_strength(&ctx.set, api, verdict),
         ctx.opts.strict,
     );
+    let open_reason = match state_open {
+        true => Some("state_unknown".to_string()),
+        false => open_reason(&expectation, &verdict),
+    };
     Judged {
         rules: expectation.rules,
+        open_reason,
         verdict,
         outcome,
         request: sent.request,
@@ -309,4 +403,63 @@ fn judge(
         unobservable,
         shared_state_failure,
     }
+}
+
+/// A failure judged against a state the model could not confirm (nothing shows the state of
+/// these instances since a call that left it open) is unspecified when the answer fits the
+/// other state they may be in: STOPPED, where the model kept them RUNNING.
+fn unless_state_explains(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    before: &World,
+    outcome: &Outcome,
+    unknown: &[String],
+    failed: Verdict,
+) -> Verdict {
+    let mut other = before.clone();
+    for i in other.instances.iter_mut() {
+        if i.state == InstanceState::Running && unknown.binary_search(&i.id).is_ok() {
+            i.state = InstanceState::Stopped;
+        }
+    }
+    let exp = oracle::expect(&ctx.set, api, &other, case);
+    let again = oracle::judge_by(&ctx.set, api, case, &exp, outcome, ctx.opts.revision);
+    if again.kind == VerdictKind::Fail {
+        return failed;
+    }
+    Verdict {
+        kind: VerdictKind::Unspecified,
+        detail: format!(
+            "the state of {} is unknown since a call the documents leave open, and nothing shows it; the answer fits it being STOPPED ({})",
+            unknown.join(", "),
+            failed.detail
+        ),
+        ..failed
+    }
+}
+
+/// What leaves an unspecified verdict open, in a word a report can tally: `judgement RULE` when
+/// the target did not follow a reading of ours, else the situations hit (`duplicate_ids`, ...),
+/// else the rule concerned (`state_unknown` is set by [`judge`] itself).
+fn open_reason(expectation: &Expectation, verdict: &Verdict) -> Option<String> {
+    if verdict.kind != VerdictKind::Unspecified {
+        return None;
+    }
+    if verdict.strength == Some(oracle::Strength::Judgement) {
+        return Some(format!(
+            "judgement {}",
+            verdict.rule.as_deref().unwrap_or("?")
+        ));
+    }
+    let situations: Vec<String> = expectation
+        .situations
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(String::from))
+        .collect();
+    Some(match (situations.is_empty(), &verdict.rule) {
+        (false, _) => situations.join("+"),
+        (true, Some(rule)) => rule.clone(),
+        (true, None) => "open".into(),
+    })
 }

@@ -184,6 +184,7 @@ pub async fn run_embedded(
         target: None,
         world: Some(world),
         faults: Default::default(),
+        variants: Default::default(),
         tencent: opts.tencent.clone(),
         alibaba: opts.alibaba.clone(),
         timeout: opts.timeout,
@@ -243,7 +244,7 @@ impl Session {
         api: &LoadedApi,
         case: &Case,
     ) -> Result<(Verdict, HttpResponse), RunError> {
-        let judged = exchange::exchange(&self.ctx, api, case).await?;
+        let judged = exchange::exchange(&self.ctx, api, case, None).await?;
         Ok((judged.verdict, judged.response))
     }
 }

@@ -59,6 +59,9 @@ pub struct ApiStats {
     /// `unspecified / cases`: the share of cases that could not fail.
     #[serde(default)]
     pub unspecified_share: f64,
+    /// Unspecified cases by what left them open (a situation, or `judgement RULE`).
+    #[serde(default)]
+    pub unspecified_by: std::collections::BTreeMap<String, usize>,
     /// Rule ids exercised.
     pub rules_exercised: BTreeSet<String>,
     /// All rule ids of the spec and its family.
@@ -114,6 +117,9 @@ pub enum RunError {
     /// `--fault` was given with a target of the user's: faults live in the in-process emulator.
     #[error("--fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target")]
     FaultsNeedEmbedded,
+    /// `--variant` was given with a target of the user's: variants live in the emulator.
+    #[error("--variant applies to the embedded emulator only\n  = help: start `apiconform serve --variant NAME` and pass its URL to --target, or drop --target")]
+    VariantsNeedEmbedded,
     /// A target that is not on this machine, and no world file saying what may be touched.
     #[error("{url} is not on this machine, and no --world was given\n  = help: list the instances and key pairs apiconform may touch in a world file (docs/world.md) and pass --world FILE; try --dry-run first")]
     RemoteNeedsWorld {

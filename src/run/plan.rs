@@ -91,6 +91,7 @@ pub(super) struct Cases<'a> {
     kept: usize,
     cases: usize,
     shard: Option<(usize, usize)>,
+    strict: bool,
 }
 
 /// Cases drawn from one generator before it is rebuilt from the planned world.
@@ -116,6 +117,7 @@ impl<'a> Cases<'a> {
             kept: 0,
             cases: opts.cases,
             shard: opts.shard,
+            strict: opts.strict,
         }
     }
 
@@ -149,11 +151,11 @@ impl Iterator for Cases<'_> {
     fn next(&mut self) -> Option<(usize, Tree, Case)> {
         while self.kept < self.cases {
             let (tree, case) = self.draw();
-            // Only a case that breaks nothing can be left wholly open by a situation; one
-            // breaking a rule must still fail, whatever else it hits.
-            let open = !case.situations.is_empty()
-                && case.violates.is_empty()
-                && matches!(case.auth, AuthFault::None | AuthFault::ReusedNonce);
+            // Judged in the world the plan holds now, not the one the generator was built
+            // from: an unbind drawn late names keys that earlier cases may have unbound.
+            let open = self
+                .planned
+                .leaves_open(self.set, self.api, &case, self.strict);
             if !self.share.keep(open) {
                 continue;
             }
@@ -161,7 +163,7 @@ impl Iterator for Cases<'_> {
             self.kept += 1;
             // Every case of the plan moves the planned world, whichever shard sends it: the
             // shards of a run are then a partition of the one unsharded plan.
-            self.planned.predict(self.api, &case);
+            self.planned.predict(self.set, self.api, &case);
             if self.shard.is_some_and(|(k, n)| i % n != k) {
                 continue;
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::embedded::Embedded;
 use super::{RunError, Target};
-use crate::emulator::{self, Fault};
+use crate::emulator::{self, Fault, Variant};
 use crate::protocol::Credentials;
 use crate::world::World;
 
@@ -21,6 +21,8 @@ pub struct SetupOptions {
     pub world: Option<World>,
     /// `--fault`: bugs to inject into the in-process emulator (only there).
     pub faults: BTreeSet<Fault>,
+    /// `--variant`: other readings for the in-process emulator to take (only there).
+    pub variants: BTreeSet<Variant>,
     /// Tencent credentials to sign with (and the in-process emulator to accept).
     pub tencent: Credentials,
     /// Alibaba credentials likewise.
@@ -54,6 +56,7 @@ impl Setup {
             let config = emulator::Config {
                 world: world.clone(),
                 faults: opts.faults,
+                variants: opts.variants,
                 tencent: opts.tencent,
                 alibaba: opts.alibaba,
                 rate_limits: false,
@@ -68,6 +71,9 @@ impl Setup {
         };
         if !opts.faults.is_empty() {
             return Err(RunError::FaultsNeedEmbedded);
+        }
+        if !opts.variants.is_empty() {
+            return Err(RunError::VariantsNeedEmbedded);
         }
         let target = Target::new(url, opts.timeout)?;
         if !target.is_loopback() && opts.world.is_none() {

@@ -78,13 +78,13 @@ pub(super) async fn shrink(
 ) -> Result<Failure, RunError> {
     let mut first = None;
     for (mut tree, seen) in candidates {
-        let again = exchange(ctx, api, &tree.current()).await?;
+        let again = exchange(ctx, api, &tree.current(), None).await?;
         if !fails_with(&again, rule) {
             first.get_or_insert((tree, seen, again));
             continue;
         }
         let min = minimise(&mut *tree, ctx.opts.shrink_steps, async |case: &Case| {
-            let judged = exchange(ctx, api, case).await?;
+            let judged = exchange(ctx, api, case, None).await?;
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;

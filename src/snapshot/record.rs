@@ -87,6 +87,7 @@ pub fn record_in_process(
             target: None,
             world: Some(config.world.clone()),
             faults: config.faults.clone(),
+            variants: config.variants.clone(),
             tencent: config.tencent.clone(),
             alibaba: config.alibaba.clone(),
             timeout: Duration::from_secs(10),

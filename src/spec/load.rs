@@ -498,6 +498,60 @@ fn check_rule_ids(file: &SourceFile, rules: &[Rule], problems: &mut Vec<Problem>
     }
 }
 
+/// Every reading of ours (a `judgement` or `open` rule, a judgement code) and every
+/// `unspecified` entry names the emulator variants that take the other reading, so a run can show
+/// the verdicts do not depend on the choice. Whether the names exist is checked where the
+/// emulator is known (`apiconform specs lint`).
+fn check_variants_named(
+    file: &SourceFile,
+    rules: &[Rule],
+    unspecified: &[Unspecified],
+    problems: &mut Vec<Problem>,
+) {
+    let help = "add `variants: [NAME]` naming the emulator variants that take the other reading (`apiconform serve --list-variants`)";
+    for rule in rules {
+        let ours = rule.judgement.is_some() || rule.open.is_some();
+        if ours && rule.variants.is_empty() {
+            problems.push(locate(
+                file,
+                "id",
+                Some(&rule.id),
+                0,
+                format!(
+                    "rule `{}` is our reading (`judgement` or `open`) but names no variant",
+                    rule.id
+                ),
+                help.into(),
+            ));
+        }
+        for err in rule.errors.iter().filter(|e| e.judgement.is_some()) {
+            if err.variants.is_empty() {
+                problems.push(locate(
+                    file,
+                    "id",
+                    Some(&rule.id),
+                    0,
+                    format!(
+                        "code `{}` of rule `{}` is our judgement but names no variant",
+                        err.code, rule.id
+                    ),
+                    help.into(),
+                ));
+            }
+        }
+    }
+    for u in unspecified.iter().filter(|u| u.variants.is_empty()) {
+        problems.push(locate(
+            file,
+            "id",
+            Some(&u.id),
+            0,
+            format!("unspecified entry `{}` names no variant", u.id),
+            help.into(),
+        ));
+    }
+}
+
 fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>) {
     let declared: BTreeSet<&str> = fam.documents.iter().map(|d| d.id.as_str()).collect();
     let sources = fam
@@ -514,6 +568,7 @@ fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>
         .chain(fam.errata.iter().flat_map(|e| e.sources.iter()));
     check_sources(file, sources, &declared, problems);
     check_rule_ids(file, &fam.rules, problems);
+    check_variants_named(file, &fam.rules, &[], problems);
     let table: BTreeSet<&str> = fam.error_codes.iter().map(|e| e.code.as_str()).collect();
     let mut occ = Seen::new();
     for rule in &fam.rules {
@@ -706,6 +761,8 @@ fn check_api(
             }
         }
     }
+
+    check_variants_named(file, &spec.rules, &spec.unspecified, problems);
 
     // Every code a rule answers is in a table; every table code is produced or explained.
     let mut table: BTreeSet<&str> = spec.error_codes.iter().map(|e| e.code.as_str()).collect();

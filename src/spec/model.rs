@@ -388,6 +388,16 @@ pub struct Rule {
     /// judgement is `unspecified` unless the run is `--strict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgement: Option<String>,
+    /// Set when the documents neither state the rule nor rule it out (ECM states no OS or
+    /// state restriction, though its codes could stand for one): what leaves it open. A case
+    /// breaking only open rules is `unspecified` — a target may refuse it with the rule's codes
+    /// or accept it — and the generator spends only the unspecified share on such cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<String>,
+    /// The emulator variants (`apiconform serve --list-variants`) that take the other reading
+    /// of a `judgement` or `open` rule; required for those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 /// What a rule checks. Each kind is interpreted by the generator (how to break it), the oracle
@@ -556,6 +566,9 @@ pub struct ErrorRef {
     /// envelope passes by default, and `--strict` asks for these codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgement: Option<String>,
+    /// The emulator variants that answer another code here; required with `judgement`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 /// How the oracle picks among codes when one request breaks several rules.
@@ -650,6 +663,10 @@ pub struct Unspecified {
     pub oracle: String,
     /// Where the gap is.
     pub sources: Vec<Source>,
+    /// The emulator variants that take another reading of the gap than `emulator` describes
+    /// (`apiconform serve --list-variants`); at least one.
+    #[serde(default)]
+    pub variants: Vec<String>,
 }
 
 /// Situations the documents leave open.

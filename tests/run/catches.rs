@@ -1,7 +1,7 @@
 use crate::{failures, run};
 
 /// (fault, spec pattern, rules any of which must be named)
-const CATALOGUE: &[(&str, &str, &[&str])] = &[
+pub const CATALOGUE: &[(&str, &str, &[&str])] = &[
     (
         "limit-off-by-one",
         "tencent-cvm/Associate",

@@ -8,6 +8,7 @@ mod hostile;
 mod plan;
 mod rerun;
 mod strength;
+mod variants;
 
 use std::path::Path;
 use std::process::Command;

@@ -302,3 +302,31 @@ fn rendered_error_shows_location_and_caret() {
     );
     assert!(rendered.ends_with("1 problem found"), "{rendered}");
 }
+
+#[test]
+fn unspecified_entry_naming_no_variant() {
+    let text = replace_nth(API, "\n    variants: [duplicate-ids-rejected]", "", 0);
+    let p = only(&text);
+    assert_eq!(
+        p.message,
+        "unspecified entry `duplicate-instance-ids` names no variant"
+    );
+    let (line, column) = position(&text, "duplicate-instance-ids", 0);
+    assert_at(&p, &text, line, column);
+    assert!(p.help.contains("serve --list-variants"), "{}", p.help);
+}
+
+#[test]
+fn judgement_rule_naming_no_variant() {
+    let text = replace_nth(
+        API,
+        "    description: Only Linux instances are supported.\n",
+        "    description: Only Linux instances are supported.\n    judgement: A reading of ours, for this test.\n",
+        0,
+    );
+    let p = only(&text);
+    assert_eq!(
+        p.message,
+        "rule `instance-linux` is our reading (`judgement` or `open`) but names no variant"
+    );
+}
