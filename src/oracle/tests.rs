@@ -130,6 +130,42 @@ fn judge_fails_a_wrong_code_naming_the_broken_rule() {
     );
 }
 
+/// A second-level code under an expected first-level one passes on our reading (failed under
+/// `--strict`); the first level alone where a refinement is documented fails.
+#[test]
+fn a_refined_code_passes_as_a_judgement_and_the_bare_class_fails() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    // An empty KeyIds: MissingParameter | InvalidParameterValue (key-ids-non-empty).
+    let c = case(json!({"InstanceIds": ["ins-cs000003"], "KeyIds": []}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(
+        &set,
+        api,
+        &c,
+        &exp,
+        &error("InvalidParameterValue.EmptyList"),
+    );
+    assert_eq!(v.kind, VerdictKind::Pass, "{v:?}");
+    assert_eq!(v.strength, Some(Strength::Judgement));
+    assert_eq!(weigh(v, true).kind, VerdictKind::Fail);
+    for wrong in [
+        "InvalidParameter.EmptyList",
+        "InvalidParameterValue.A.B",
+        "MissingParameterX",
+    ] {
+        let v = judge(&set, api, &c, &exp, &error(wrong));
+        assert_eq!(v.kind, VerdictKind::Fail, "{wrong}: {v:?}");
+    }
+    // A limit broken: InvalidParameterValue.LimitExceeded documented; the class alone fails.
+    let ids: Vec<String> = (0..101).map(|n| format!("ins-cs{n:06}")).collect();
+    let c = case(json!({"InstanceIds": ids, "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &error("InvalidParameterValue"));
+    assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
+}
+
 #[test]
 fn judge_fails_a_success_where_an_error_was_expected() {
     let set = set();
