@@ -177,3 +177,24 @@ fn shards_partition_the_plan() {
     assert_eq!(whole.len(), 5 * 90);
     assert_eq!(parts, whole);
 }
+
+/// A default run spends at most a tenth of each API's cases where nothing can fail (open
+/// situations, judgement-only cases), however the earlier cases left the world: the share is
+/// counted in the world the plan holds, and cases on one instance run in plan order.
+#[test]
+fn a_default_run_keeps_each_apis_open_share_within_ten_percent() {
+    for seed in ["0", "1", "2", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, out, report) = crate::run(&["--seed", seed], dir.path());
+        assert_eq!(code, 0, "{out}");
+        for api in report["apis"].as_array().unwrap() {
+            let share = api["unspecified_share"].as_f64().unwrap();
+            assert!(
+                share <= 0.10 + 1e-9,
+                "seed {seed}: {} spends {share} on open cases: {}",
+                api["api"],
+                api["unspecified_by"]
+            );
+        }
+    }
+}
