@@ -205,11 +205,13 @@ impl From<RunError> for Failed {
         match e {
             RunError::NoSpecs { .. }
             | RunError::FaultsNeedEmbedded
+            | RunError::VariantsNeedEmbedded
             | RunError::RemoteNeedsWorld { .. }
             | RunError::Protocol { .. }
             | RunError::Transport(TransportError::BadUrl { .. }) => {
                 Failed::usage(format!("error: {e}"))
             }
+            e @ RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
             e => Failed::target(format!(
                 "error: {e}\n  = help: check that the target is up and the URL is right"
             )),

@@ -184,7 +184,9 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             tencent,
             alibaba,
             timeout: opts.timeout,
-            probe_world: true,
+            // A dry run sends nothing at all, not even the admin view's read: it plans from
+            // --world, else the built-in world.
+            probe_world: !args.dry_run,
         })
         .await?;
         opts.admin = setup.admin;

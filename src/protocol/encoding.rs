@@ -93,54 +93,54 @@ fn flatten_into(prefix: &str, v: &serde_json::Value, base: usize, out: &mut Vec<
 
 /// Un-flattens form pairs: `Name.N` (N decimal) items become a JSON array of strings under
 /// `Name`, ordered by N; every other item stays a string under its own key (the last value
-/// wins for a repeated key). Returns the lowest N seen, if any list was found.
+/// wins for a repeated key). Returns the lowest N seen, if any list was found. Linear in the
+/// number of pairs (hash maps, one pass): servers decode it before authenticating anyone.
 pub fn unflatten(pairs: &[(String, String)]) -> (Params, Option<u32>) {
-    let mut lists: Vec<(String, Vec<(u32, String)>)> = Vec::new();
-    let mut order: Vec<(String, bool)> = Vec::new();
-    let mut scalars: Vec<(String, String)> = Vec::new();
+    use std::collections::HashMap;
+    let mut lists: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+    let mut scalars: HashMap<&str, &str> = HashMap::new();
+    // Names in order of first appearance, as a list or as a scalar (a name may be both).
+    let mut order: Vec<(&str, bool)> = Vec::new();
     let mut base: Option<u32> = None;
     for (k, v) in pairs {
         let indexed = k.rsplit_once('.').and_then(|(name, n)| {
             let ok = !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-            if ok {
-                n.parse::<u32>().ok().map(|n| (name, n))
-            } else {
-                None
-            }
+            ok.then(|| n.parse::<u32>().ok().map(|n| (name, n)))
+                .flatten()
         });
         match indexed {
             Some((name, n)) => {
                 base = Some(base.map_or(n, |b| b.min(n)));
-                match lists.iter_mut().find(|(l, _)| l == name) {
-                    Some((_, items)) => items.push((n, v.clone())),
-                    None => {
-                        lists.push((name.to_string(), vec![(n, v.clone())]));
-                        order.push((name.to_string(), true));
-                    }
+                let items = lists.entry(name).or_default();
+                if items.is_empty() {
+                    order.push((name, true));
                 }
+                items.push((n, v));
             }
             None => {
-                if !order.iter().any(|(o, list)| o == k && !list) {
-                    order.push((k.clone(), false));
+                if scalars.insert(k, v).is_none() {
+                    order.push((k, false));
                 }
-                scalars.push((k.clone(), v.clone()));
             }
         }
     }
     let mut out = Params::new();
     for (name, is_list) in order {
         if is_list {
-            if let Some((_, items)) = lists.iter_mut().find(|(l, _)| *l == name) {
+            if let Some(items) = lists.get_mut(name) {
                 items.sort_by_key(|(n, _)| *n);
                 let arr = items
                     .iter()
-                    .map(|(_, v)| serde_json::Value::String(v.clone()))
+                    .map(|(_, v)| serde_json::Value::String((*v).to_string()))
                     .collect();
-                out.insert(name, serde_json::Value::Array(arr));
+                out.insert(name.to_string(), serde_json::Value::Array(arr));
             }
-        } else if let Some((_, v)) = scalars.iter().rev().find(|(k, _)| *k == name) {
-            if !out.contains_key(&name) {
-                out.insert(name, serde_json::Value::String(v.clone()));
+        } else if let Some(v) = scalars.get(name) {
+            if !out.contains_key(name) {
+                out.insert(
+                    name.to_string(),
+                    serde_json::Value::String((*v).to_string()),
+                );
             }
         }
     }

@@ -329,6 +329,10 @@ pub fn decode(family: FamilyId, resp: &HttpResponse) -> Outcome {
 /// Recovers the abstract request from bytes: routes to a family by path, headers and
 /// parameters, then decodes its parameters. Does not check the signature.
 pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
+    let params = count_params(req.query().as_bytes()) + count_params(form_body(req));
+    if params > MAX_PARAMS {
+        return Err(too_many_params(req, params));
+    }
     if req.path() == "/v2/index.php" {
         return tencent_v2::parse_request(req);
     }
@@ -353,6 +357,41 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
         aliyun_rpc::parse_request(req)
     } else {
         tencent_api3::parse_request(req)
+    }
+}
+
+/// The most form or query parameters a request may carry. The largest documented request — 100
+/// instances and 100 keys as `Name.N` items plus the common parameters — needs about 215; a
+/// server counts them (one pass over the bytes) before decoding or authenticating anything.
+pub const MAX_PARAMS: usize = 1000;
+
+fn count_params(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .count()
+}
+
+/// The family's answer to a request with more than [`MAX_PARAMS`] parameters, told apart the way
+/// [`parse_request`] does, without decoding them.
+fn too_many_params(req: &HttpRequest, n: usize) -> RequestError {
+    let alibaba = req.header("x-acs-action").is_some()
+        || req.query().contains("AccessKeyId=")
+        || req.body.windows(12).any(|w| w == b"AccessKeyId=");
+    let (family, code, status) = if req.path() == "/v2/index.php" {
+        (FamilyId::TencentV2, "4000", 200)
+    } else if alibaba {
+        (FamilyId::AliyunRpc, "InvalidParameter", 400)
+    } else {
+        (FamilyId::TencentApi3, "InvalidParameter", 200)
+    };
+    RequestError {
+        family,
+        code: code.into(),
+        message: format!("the request carries {n} parameters; at most {MAX_PARAMS} are accepted"),
+        status,
+        action: None,
+        format: ResponseFormat::Json,
     }
 }
 

@@ -65,6 +65,13 @@ pub fn table(report: &RunReport) -> String {
         );
     }
     for a in &report.apis {
+        if a.not_judged > 0 {
+            let _ = writeln!(
+                out,
+                "note: {}: {} cases got only throttling answers and were not judged (pacing fell back to the documented rate)",
+                a.api, a.not_judged
+            );
+        }
         if a.unobservable_effects > 0 {
             let _ = writeln!(
                 out,

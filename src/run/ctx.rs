@@ -24,8 +24,10 @@ pub(super) struct Ctx {
     /// runs share one (Alibaba rejects a nonce seen in the last 15 minutes, API 2.0 in the
     /// last two hours: a run repeated with the same seed must not look like a replay).
     nonce: AtomicU64,
-    /// One rate limiter per API, made when the API first sends.
+    /// One rate limiter per API, made when the API first sends (or first throttled).
     limiters: Mutex<HashMap<String, Option<Arc<Limiter>>>>,
+    /// Per API, calls in a row whose every attempt was throttled.
+    throttled: Mutex<HashMap<String, usize>>,
 }
 
 impl Ctx {
@@ -38,6 +40,7 @@ impl Ctx {
             model: Mutex::new(Model::new(world)),
             nonce: AtomicU64::new(rand::random::<u64>() >> 2),
             limiters: Mutex::new(HashMap::new()),
+            throttled: Mutex::new(HashMap::new()),
         })
     }
 
@@ -72,6 +75,32 @@ impl Ctx {
                     .map(|r| Arc::new(Limiter::new(r)))
             })
             .clone()
+    }
+
+    /// The target throttled one of this API's requests: from now on the API is paced at its
+    /// documented rate, if nothing paced it yet (a loopback target is not paced by default).
+    pub(super) fn throttled(&self, api: &LoadedApi) {
+        let mut all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = all.entry(api.name.clone()).or_insert(None);
+        if slot.is_none() {
+            *slot = Some(Arc::new(Limiter::new(super::pace::documented_rate(api))));
+        }
+    }
+
+    /// A call of this API got only throttling answers; how many in a row now.
+    pub(super) fn throttled_in_a_row(&self, api: &LoadedApi) -> usize {
+        let mut all = self.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        let n = all.entry(api.name.clone()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// A call of this API got an answer that is not throttling.
+    pub(super) fn answered(&self, api: &LoadedApi) {
+        let mut all = self.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = all.get_mut(&api.name) {
+            *n = 0;
+        }
     }
 
     /// Queues a case for the named instances' locks, behind every case queued before it

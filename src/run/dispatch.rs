@@ -121,6 +121,10 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
             stats.codes_provoked.insert(code.clone());
         }
     }
+    if judged.throttled {
+        stats.not_judged += 1;
+        return None;
+    }
     if judged.unobservable {
         stats.unobservable_effects += 1;
     }

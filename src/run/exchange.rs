@@ -27,6 +27,8 @@ pub(super) struct Judged {
     pub(super) retries: usize,
     /// A success whose effect nothing could observe.
     pub(super) unobservable: bool,
+    /// Every answer to the case was the target's throttling code: it is not judged.
+    pub(super) throttled: bool,
     /// Why an unspecified verdict is open: the situations the documents leave open, or the
     /// judgement the target did not follow (the report tallies these).
     pub(super) open_reason: Option<String>,
@@ -85,6 +87,10 @@ async fn attempt(
 ) -> Result<Judged, RunError> {
     let mut plan = plan(ctx, api, case, hold, ticket).await?;
     let sent = send_case(ctx, api, case).await?;
+    if sent.throttled {
+        // Throttling is never a verdict: the request was not served.
+        return Ok(not_judged(api, case, sent));
+    }
     let predicted = predict(api, case, &plan, &sent);
     let expectation = plan
         .expectation
@@ -401,7 +407,39 @@ fn judge(
         response: sent.response,
         retries: sent.retries,
         unobservable,
+        throttled: false,
         shared_state_failure,
+    }
+}
+
+/// A case whose every answer was the target's throttling code: recorded, not judged.
+fn not_judged(api: &LoadedApi, case: &Case, sent: Sent) -> Judged {
+    let outcome = protocol::decode(api.spec.api.family, &sent.response);
+    Judged {
+        verdict: Verdict {
+            kind: VerdictKind::Unspecified,
+            rule: None,
+            source: None,
+            expected: "an answer".into(),
+            actual: format!(
+                "HTTP {}: throttled after {} retries",
+                sent.response.status, sent.retries
+            ),
+            detail: format!(
+                "{} answered only with its throttling code; the case is not judged",
+                case.api
+            ),
+            strength: None,
+        },
+        outcome,
+        request: sent.request,
+        response: sent.response,
+        rules: Vec::new(),
+        retries: sent.retries,
+        unobservable: false,
+        throttled: true,
+        open_reason: None,
+        shared_state_failure: false,
     }
 }
 

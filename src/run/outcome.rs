@@ -72,8 +72,11 @@ pub struct ApiStats {
     pub codes_documented: BTreeSet<String>,
     /// Effects that could not be observed (no view of the binding).
     pub unobservable_effects: usize,
-    /// Retries after transport faults.
+    /// Retries after transport faults and throttling.
     pub retries: usize,
+    /// Cases never judged: every answer was the target's throttling code.
+    #[serde(default)]
+    pub not_judged: usize,
     /// Failures, shrunk, one per rule.
     pub failures: Vec<Failure>,
 }
@@ -117,6 +120,18 @@ pub enum RunError {
     /// `--fault` was given with a target of the user's: faults live in the in-process emulator.
     #[error("--fault applies to the embedded emulator only\n  = help: start `apiconform serve --fault NAME` and pass its URL to --target, or drop --target")]
     FaultsNeedEmbedded,
+    /// The target answered nothing but its throttling code for many cases in a row.
+    #[error("{url} answered the last {cases} cases of {api} only with its throttling code, whatever the pace\n  = help: lower --rate (the documented limit is {rate}/s) or --jobs, or run when the account is quieter")]
+    Throttled {
+        /// The target.
+        url: String,
+        /// The API being run.
+        api: String,
+        /// Cases in a row that got only throttling answers.
+        cases: usize,
+        /// The documented rate the harness fell back to.
+        rate: f64,
+    },
     /// `--variant` was given with a target of the user's: variants live in the emulator.
     #[error("--variant applies to the embedded emulator only\n  = help: start `apiconform serve --variant NAME` and pass its URL to --target, or drop --target")]
     VariantsNeedEmbedded,

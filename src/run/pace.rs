@@ -39,16 +39,19 @@ pub fn rate_for(api: &LoadedApi, loopback: bool, rate: Option<f64>) -> Option<f6
         Some(r) if r > 0.0 => Some(r),
         Some(_) => None,
         None if loopback => None,
-        None => Some(
-            api.spec
-                .api
-                .rate_limits
-                .iter()
-                .map(|r| f64::from(r.per_second))
-                .reduce(f64::min)
-                .unwrap_or(10.0),
-        ),
+        None => Some(documented_rate(api)),
     }
+}
+
+/// The API's documented rate (the lowest, if several are given), or 10/s where none is.
+pub fn documented_rate(api: &LoadedApi) -> f64 {
+    api.spec
+        .api
+        .rate_limits
+        .iter()
+        .map(|r| f64::from(r.per_second))
+        .reduce(f64::min)
+        .unwrap_or(10.0)
 }
 
 #[cfg(test)]

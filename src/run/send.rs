@@ -19,6 +19,8 @@ pub struct Sent {
     pub response: HttpResponse,
     /// Retries after transport faults and throttling.
     pub retries: usize,
+    /// The judged answer is still a throttling one after every retry: the case is not judged.
+    pub throttled: bool,
 }
 
 pub(super) fn now() -> i64 {
@@ -43,18 +45,29 @@ pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpReques
 }
 
 /// Signs and sends a case; a replayed nonce is sent twice, byte for byte, and the second
-/// answer is judged.
+/// answer is judged. Every other retry is signed afresh (a new nonce and timestamp): a target
+/// that saw a lost request's nonce rightly refuses it again.
 pub(super) async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
-    let request = sign(ctx, api, case)?;
-    let first = if case.auth == AuthFault::ReusedNonce {
-        Some(send_with_retry(ctx, api, &request).await?.0)
+    let replay = case.auth == AuthFault::ReusedNonce;
+    let (first, request, response, retries) = if replay {
+        let request = sign(ctx, api, case)?;
+        let exact = request.clone();
+        let first = send_with_retry(ctx, api, || Ok(exact.clone())).await?;
+        let again = send_with_retry(ctx, api, || Ok(request.clone())).await?;
+        (
+            Some(first.response),
+            again.request,
+            again.response,
+            again.retries,
+        )
     } else {
-        None
+        let sent = send_with_retry(ctx, api, || sign(ctx, api, case)).await?;
+        (None, sent.request, sent.response, sent.retries)
     };
-    let (response, retries) = send_with_retry(ctx, api, &request).await?;
     Ok(Sent {
         request,
         first,
+        throttled: throttled(api.spec.api.family, &response),
         response,
         retries,
     })
@@ -71,46 +84,97 @@ pub(super) async fn send_call(
         FamilyId::AliyunRpc => &ctx.opts.alibaba,
         _ => &ctx.opts.tencent,
     };
-    let n = ctx.next_nonce();
-    let clock = Clock {
-        timestamp: now(),
-        nonce: format!("{:032x}", (now() as u128) << 64 | n as u128),
+    let sign = || {
+        let n = ctx.next_nonce();
+        let clock = Clock {
+            timestamp: now(),
+            nonce: format!("{:032x}", (now() as u128) << 64 | n as u128),
+        };
+        protocol::encode(call, creds, &clock).map_err(|source| RunError::Protocol {
+            api: format!("{} (observing with {})", api.name, call.action),
+            source,
+        })
     };
-    let req = protocol::encode(call, creds, &clock).map_err(|source| RunError::Protocol {
-        api: format!("{} (observing with {})", api.name, call.action),
-        source,
-    })?;
-    Ok(send_with_retry(ctx, api, &req).await?.0)
+    Ok(send_with_retry(ctx, api, sign).await?.response)
 }
 
-/// Retries transport faults and throttling answers, with backoff; any other response is
-/// returned as is. Each attempt waits for the API's rate limiter first.
+/// One request's last attempt: what was sent and what came back.
+pub(super) struct Attempted {
+    pub(super) request: HttpRequest,
+    pub(super) response: HttpResponse,
+    pub(super) retries: usize,
+}
+
+/// The longest single wait a `Retry-After` may ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Cases in a row that may get only throttling answers before the run gives up on the target.
+const THROTTLED_IN_A_ROW: usize = 20;
+
+/// Retries transport faults and throttling answers, with backoff (or the target's
+/// `Retry-After`, up to [`MAX_RETRY_AFTER`]); any other response is returned as is. Each
+/// attempt waits for the API's rate limiter and is signed by `sign` (the same bytes only for a
+/// deliberate replay). Once a target throttles, the API is paced at its documented rate from
+/// then on, loopback included. A target that throttles every request of
+/// [`THROTTLED_IN_A_ROW`] calls in a row stops the run.
 pub(super) async fn send_with_retry(
     ctx: &Ctx,
     api: &LoadedApi,
-    req: &HttpRequest,
-) -> Result<(HttpResponse, usize), RunError> {
-    let limiter = ctx.limiter(api);
+    sign: impl Fn() -> Result<HttpRequest, RunError>,
+) -> Result<Attempted, RunError> {
+    let family = api.spec.api.family;
     let mut delay = Duration::from_millis(100);
     for attempt in 0..4 {
-        if let Some(l) = &limiter {
+        if let Some(l) = ctx.limiter(api) {
             l.acquire().await;
         }
         let last = attempt == 3;
-        match ctx.target.send(req).await {
-            Ok(r) if !last && throttled(api.spec.api.family, &r) => {}
-            Ok(r) => return Ok((r, attempt)),
+        let request = sign()?;
+        let wait = match ctx.target.send(&request).await {
+            Ok(r) if throttled(family, &r) => {
+                ctx.throttled(api);
+                if last {
+                    if ctx.throttled_in_a_row(api) >= THROTTLED_IN_A_ROW {
+                        return Err(RunError::Throttled {
+                            url: ctx.target.url().to_string(),
+                            api: api.name.clone(),
+                            cases: THROTTLED_IN_A_ROW,
+                            rate: super::pace::documented_rate(api),
+                        });
+                    }
+                    return Ok(Attempted {
+                        request,
+                        response: r,
+                        retries: attempt,
+                    });
+                }
+                retry_after(&r).unwrap_or(delay)
+            }
+            Ok(r) => {
+                ctx.answered(api);
+                return Ok(Attempted {
+                    request,
+                    response: r,
+                    retries: attempt,
+                });
+            }
             Err(e) if last => return Err(e.into()),
-            Err(_) => {}
-        }
-        tokio::time::sleep(delay).await;
+            Err(_) => delay,
+        };
+        tokio::time::sleep(wait).await;
         delay *= 4;
     }
     unreachable!("the loop returns on its last attempt")
 }
 
+/// A `Retry-After` in seconds (the HTTP-date form is not used by these APIs), capped.
+fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+    let secs: f64 = resp.header("retry-after")?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
+}
+
 /// Whether a response says "too many requests" in its family's words.
-fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
+pub(super) fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
     if resp.status == 429 {
         return true;
     }

@@ -423,3 +423,19 @@ fn a_strict_repro_is_replayed_strictly() {
     let (code, out) = apiconform(&["replay", repro.to_str().unwrap()]);
     assert_eq!(code, 0, "against the correct emulator: {out}");
 }
+
+/// `--dry-run` sends nothing to the target — not even the read of what a loopback emulator
+/// holds.
+#[test]
+fn a_dry_run_against_a_target_connects_to_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (code, out) = apiconform(&["run", "--dry-run", "--target", &url, "--cases", "5"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("curl "), "the plan is printed: {out}");
+    assert!(
+        listener.accept().is_err(),
+        "a dry run opened a connection to the target"
+    );
+}

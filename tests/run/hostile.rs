@@ -72,3 +72,154 @@ async fn an_unreachable_target_is_reported_without_the_signed_url() {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
+
+/// A response lost after the target served the request: the retry is signed afresh, so a
+/// target that remembers the first nonce does not refuse it as a replay (issue 15, defect 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_lost_response_carries_a_fresh_nonce() {
+    let served = std::sync::atomic::AtomicUsize::new(0);
+    let (url, log) = super::emulator_behind(Config::default(), move |req, resp| {
+        let detach = protocol::parse_request(req).is_ok_and(|p| p.action == "DetachKeyPair");
+        let n = served.fetch_add(usize::from(detach), std::sync::atomic::Ordering::Relaxed);
+        if detach && n % 3 == 0 {
+            return HttpResponse {
+                status: super::LOST,
+                headers: vec![],
+                body: vec![],
+            };
+        }
+        resp
+    })
+    .await;
+    let report = super::run_against(
+        &url,
+        RunOptions {
+            patterns: vec!["alibaba-ecs".into()],
+            cases: 60,
+            ..Default::default()
+        },
+    )
+    .await;
+    let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(
+        report.apis[0].retries > 0,
+        "responses were lost and retried"
+    );
+    // Every nonce sent went out once, but for the deliberate replays.
+    let nonces: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| protocol::parse_request(r).ok())
+        .filter(|p| p.action == "DetachKeyPair")
+        .filter_map(|p| p.nonce)
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = nonces.iter().collect();
+    let replays = nonces.len() - distinct.len();
+    assert!(
+        replays <= 60 / 5,
+        "{replays} repeated nonces of {}",
+        nonces.len()
+    );
+}
+
+/// A `Retry-After` is honoured (bounded), throttling is never judged as an outcome, and the
+/// API is paced from then on (issue 15, defects 9 and 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_waited_out_and_never_a_verdict() {
+    use std::sync::{Arc, Mutex};
+    // When each Disassociate arrived, with its business parameters.
+    type Seen = Vec<(std::time::Instant, Vec<u8>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let log = seen.clone();
+    let (url, _) = super::emulator_behind(Config::default(), move |req, resp| {
+        let Ok(p) = protocol::parse_request(req) else {
+            return resp;
+        };
+        if p.action != "DisassociateInstancesKeyPairs" {
+            return resp;
+        }
+        let mut seen = log.lock().unwrap();
+        // The first request is told to come back in a second; every request naming one
+        // instance is throttled, whatever the pace.
+        let first = seen.is_empty();
+        let always = serde_json::to_string(&p.params)
+            .unwrap()
+            .contains("ein-es000063");
+        let params = serde_json::to_vec(&p.params).unwrap();
+        seen.push((std::time::Instant::now(), params));
+        if first || always {
+            let rid = "11111111-2222-3333-4444-555555555555";
+            let mut r = protocol::tencent_api3::error("RequestLimitExceeded", "slow down", rid);
+            r.headers.push(("Retry-After".into(), "1".into()));
+            return r;
+        }
+        resp
+    })
+    .await;
+    let report = super::run_against(
+        &url,
+        RunOptions {
+            patterns: vec!["tencent-ecm".into()],
+            cases: 40,
+            ..Default::default()
+        },
+    )
+    .await;
+    let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
+    assert!(failed.is_empty(), "throttling is no verdict: {failed:#?}");
+    let seen = seen.lock().unwrap();
+    let (at, body) = &seen[0];
+    let retry = seen[1..]
+        .iter()
+        .find(|(_, b)| b == body)
+        .expect("the first request is retried");
+    assert!(
+        retry.0.duration_since(*at) >= Duration::from_millis(900),
+        "the retry waited for Retry-After"
+    );
+    assert!(
+        report.apis[0].not_judged > 0,
+        "a case throttled on every attempt is not judged: {:?}",
+        report.apis[0]
+    );
+}
+
+/// A target that answers every request with its throttling code stops the run with exit 3 and
+/// one sentence saying so, instead of hanging or judging throttling answers (issue 15, defect 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_throttles_everything_stops_the_run_with_exit_3() {
+    let (url, _) = super::emulator_behind(Config::default(), |req, resp| {
+        match protocol::parse_request(req) {
+            Ok(p) if p.action == "DisassociateInstancesKeyPairs" => HttpResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), "0".into())],
+                body: b"{\"Response\":{\"Error\":{\"Code\":\"RequestLimitExceeded\",\"Message\":\"no\"},\"RequestId\":\"r\"}}".to_vec(),
+            },
+            _ => resp,
+        }
+    })
+    .await;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+            .args([
+                "run",
+                "--target",
+                &url,
+                "--spec",
+                "tencent-ecm",
+                "--cases",
+                "200",
+            ])
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("only with its throttling code"), "{text}");
+    assert!(text.contains("20/s"), "names the documented rate: {text}");
+}

@@ -63,8 +63,13 @@ pub fn failures(report: &serde_json::Value) -> Vec<(String, String, serde_json::
 /// What the server behind [`emulator_behind`] holds: the emulator, the hook, and the log.
 type Behind = (Arc<Emulator>, Arc<Hook>, Arc<Mutex<Vec<HttpRequest>>>);
 
-/// Rewrites the emulator's answer to a request (a deliberately wrong or flaky target).
+/// Rewrites the emulator's answer to a request (a deliberately wrong or flaky target). An
+/// answer with status [`LOST`] is never delivered: the connection breaks after the emulator
+/// served the request (a response lost on the way).
 pub type Hook = dyn Fn(&HttpRequest, HttpResponse) -> HttpResponse + Send + Sync;
+
+/// The status a [`Hook`] answers with to lose the response.
+pub const LOST: u16 = 0;
 
 /// The emulator (as `config` sets it up) on a loopback port behind a `hook` that may rewrite its
 /// answers; every request received is written down. Returns the URL and the log.
@@ -106,6 +111,16 @@ pub async fn emulator_behind(
                     emu.handle(&http, apiconform::emulator::server::now()),
                 );
                 log.lock().unwrap().push(http);
+                if resp.status == LOST {
+                    let broken = futures::stream::once(async {
+                        Err::<bytes::Bytes, _>(std::io::Error::other("response lost"))
+                    });
+                    return axum::response::Response::builder()
+                        .status(200)
+                        .header("content-length", "1000")
+                        .body(axum::body::Body::from_stream(broken))
+                        .unwrap();
+                }
                 let mut builder = axum::response::Response::builder().status(resp.status);
                 for (k, v) in &resp.headers {
                     builder = builder.header(k.as_str(), v.as_str());
