@@ -319,12 +319,25 @@ pub fn explain(
 
 /// Decodes a response of `family` into one outcome; never panics.
 pub fn decode(family: FamilyId, resp: &HttpResponse) -> Outcome {
+    if let Some(limit) = resp.header(TRUNCATED) {
+        let mut out = Outcome::new(resp.status);
+        out.result = OutcomeResult::Malformed {
+            reason: format!(
+                "the body is longer than {limit} bytes (no answer of these APIs comes near): read no further"
+            ),
+        };
+        return out;
+    }
     match family {
         FamilyId::TencentApi3 => tencent_api3::decode(resp),
         FamilyId::TencentV2 => tencent_v2::decode(resp),
         FamilyId::AliyunRpc => aliyun_rpc::decode(resp),
     }
 }
+
+/// The header a client adds to a response whose body it stopped reading at its size limit; the
+/// value is the limit in bytes. [`decode`] reads such a response as malformed.
+pub const TRUNCATED: &str = "x-apiconform-truncated";
 
 /// Recovers the abstract request from bytes: routes to a family by path, headers and
 /// parameters, then decodes its parameters. Does not check the signature.

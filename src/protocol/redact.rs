@@ -57,6 +57,60 @@ fn redact_pairs(s: &str) -> String {
     }
 }
 
+/// The secrets a request carries — signatures, secret ids, tokens and credential scopes, as
+/// sent and percent-decoded — with `also` (the run's own credentials): what [`scrub`] hides in
+/// text the target sent back. A server may echo any of them (Alibaba's `SignatureDoesNotMatch`
+/// message quotes the whole string to sign, `AccessKeyId` included).
+pub fn secrets_in(req: &HttpRequest, also: &[&str]) -> Vec<String> {
+    const SECRET_KEYS: [&str; 4] = ["Signature", "SecretId", "AccessKeyId", "Token"];
+    let mut out: Vec<String> = also.iter().map(|s| s.to_string()).collect();
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    let query = req.target.split_once('?').map_or("", |(_, q)| q);
+    for pairs in [query, body.as_str()] {
+        for (k, v) in form_urlencoded::parse(pairs.as_bytes()) {
+            if SECRET_KEYS.contains(&k.as_ref()) {
+                out.push(v.into_owned());
+            }
+        }
+        for pair in pairs.split('&') {
+            if let Some((k, v)) = pair.split_once('=') {
+                if SECRET_KEYS.contains(&k) {
+                    out.push(v.to_string());
+                }
+            }
+        }
+    }
+    for (k, v) in &req.headers {
+        if k.eq_ignore_ascii_case("authorization") {
+            for part in v.split([',', ' ']) {
+                if let Some(("Credential" | "Signature", value)) = part.split_once('=') {
+                    out.push(value.to_string());
+                    // The secret id leads a credential scope (`AKID.../2026-12-01/cvm/tc3_request`).
+                    if let Some((id, _)) = value.split_once('/') {
+                        out.push(id.to_string());
+                    }
+                }
+            }
+        }
+    }
+    // Short values (an empty Token, a one-letter test id) would blank unrelated text.
+    out.retain(|s| s.len() >= 4 && s != "<redacted>");
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Replaces every occurrence of each secret in `text` with `<redacted>` (longest first).
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "<redacted>");
+        }
+    }
+    out
+}
+
 /// The request as a `curl` command (already redacted: re-sign before sending it anywhere, or
 /// use `apiconform replay`).
 pub fn curl(req: &HttpRequest, base: &str) -> String {

@@ -132,6 +132,19 @@ fn failure(
     steps: usize,
 ) -> Failure {
     let request = redact(&best.request);
+    // Whatever the target echoed of the request's secrets (or the run's credentials) is hidden
+    // in everything written about the failure.
+    let o = &ctx.opts;
+    let secrets = crate::protocol::redact::secrets_in(
+        &best.request,
+        &[
+            &o.tencent.id,
+            &o.tencent.secret,
+            &o.alibaba.id,
+            &o.alibaba.secret,
+        ],
+    );
+    let scrub = |t: &str| crate::protocol::redact::scrub(t, &secrets);
     Failure {
         api: api.name.clone(),
         rule: best
@@ -140,14 +153,14 @@ fn failure(
             .clone()
             .unwrap_or_else(|| rule.to_string()),
         source: best.verdict.source.clone(),
-        expected: best.verdict.expected.clone(),
-        actual: best.verdict.actual.clone(),
-        detail: best.verdict.detail,
+        expected: scrub(&best.verdict.expected),
+        actual: scrub(&best.verdict.actual),
+        detail: scrub(&best.verdict.detail),
         case,
         curl: curl(&request, ctx.target.url()),
         request,
         status: best.response.status,
-        response: String::from_utf8_lossy(&best.response.body).into_owned(),
+        response: scrub(&String::from_utf8_lossy(&best.response.body)),
         shrink_steps: steps,
         strength: best.verdict.strength,
     }

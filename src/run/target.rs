@@ -33,6 +33,10 @@ pub struct Target {
     client: reqwest::Client,
 }
 
+/// The most response bytes read. The largest answer the harness asks for (a DescribeInstances
+/// of 100 instances, the admin view of a world of thousands) is well under a megabyte.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
 impl Target {
     /// A target at `url` (scheme, host, port; the path comes from each request).
     pub fn new(url: &str, timeout: Duration) -> Result<Target, TransportError> {
@@ -95,7 +99,9 @@ impl Target {
         }
     }
 
-    /// Sends exact request bytes and returns the response bytes.
+    /// Sends exact request bytes and returns the response bytes (at most
+    /// [`MAX_RESPONSE_BYTES`]; a longer body is cut there and marked
+    /// [`crate::protocol::TRUNCATED`]).
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = self
             .base
@@ -125,7 +131,7 @@ impl Target {
             .await
             .map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
-        let headers = resp
+        let mut headers: Vec<(String, String)> = resp
             .headers()
             .iter()
             .map(|(k, v)| {
@@ -135,11 +141,21 @@ impl Target {
                 )
             })
             .collect();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.unreachable(e))?
-            .to_vec();
+        // Read up to the limit and no further: a huge or endless body is the target's fault, to
+        // be judged, not a reason to run out of memory.
+        let mut resp = resp;
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                body.extend_from_slice(&chunk[..MAX_RESPONSE_BYTES - body.len()]);
+                headers.push((
+                    crate::protocol::TRUNCATED.to_string(),
+                    MAX_RESPONSE_BYTES.to_string(),
+                ));
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(HttpResponse {
             status,
             headers,

@@ -234,6 +234,10 @@ fn render(
         }
         _ => None,
     };
+    let secrets = match &sent {
+        Ok(sent) => crate::protocol::redact::secrets_in(&sent.request, &[]),
+        Err(_) => Vec::new(),
+    };
     let response = match sent.map(|s| s.response) {
         Ok(resp) => {
             let o = crate::protocol::decode(api.spec.api.family, &resp);
@@ -276,6 +280,9 @@ fn render(
         name: e.name(),
         file: e.file(),
         about: e.about.clone(),
-        yaml: serde_yaml_ng::to_string(&body).unwrap_or_default(),
+        yaml: crate::protocol::redact::scrub(
+            &serde_yaml_ng::to_string(&body).unwrap_or_default(),
+            &secrets,
+        ),
     }
 }

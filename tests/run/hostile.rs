@@ -223,3 +223,120 @@ async fn a_target_that_throttles_everything_stops_the_run_with_exit_3() {
     assert!(text.contains("only with its throttling code"), "{text}");
     assert!(text.contains("20/s"), "names the documented rate: {text}");
 }
+
+/// An endless body is read up to the harness's limit and judged as a malformed answer, not
+/// buffered until memory runs out (issue 15, defect 7: 2.25 GB for an endless chunked stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_is_cut_at_the_limit_and_judged() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+        let endless = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(endless))
+            .unwrap()
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let set = apiconform::spec::load_embedded().unwrap();
+    let target = Target::new(&url, Duration::from_secs(10)).unwrap();
+    let stop = AtomicBool::new(false);
+    let report = run::run(
+        &set,
+        World::default_world(),
+        &target,
+        &RunOptions {
+            patterns: vec!["tencent-ecm".into()],
+            cases: 4,
+            ..Default::default()
+        },
+        &NoProgress,
+        &stop,
+    )
+    .await
+    .expect("the run completes");
+    let failures: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
+    assert!(!failures.is_empty(), "an endless body is a finding");
+    assert!(
+        failures.iter().all(|f| f.detail.contains("longer than")),
+        "{failures:#?}"
+    );
+}
+
+/// Whatever the target echoes of a request — its secret id, signature, the whole signed query —
+/// is hidden in every report the harness writes (issue 15, defect 13: Alibaba's
+/// `SignatureDoesNotMatch` quotes the string to sign, AccessKeyId included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_echoed_by_the_target_are_redacted_in_every_report() {
+    let (url, _) = super::emulator_behind(Config::default(), |req, resp| {
+        let Ok(p) = protocol::parse_request(req) else {
+            return resp;
+        };
+        if p.action != "DetachKeyPair" && p.action != "DisassociateInstancesKeyPairs" {
+            return resp;
+        }
+        // Every answer becomes an error echoing the request in full.
+        let echo = format!(
+            "{} {:?} {}",
+            req.target,
+            req.headers,
+            String::from_utf8_lossy(&req.body)
+        );
+        match p.family {
+            protocol::FamilyId::AliyunRpc => {
+                protocol::aliyun_rpc::error(400, "SignatureDoesNotMatch", &echo, "R", p.format)
+            }
+            _ => protocol::tencent_api3::error("AuthFailure.SignatureFailure", &echo, "r"),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let (code, out, _) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        let junit = junit.clone();
+        move || {
+            crate::run(
+                &[
+                    "--target",
+                    &url,
+                    "--spec",
+                    "alibaba-ecs",
+                    "--spec",
+                    "tencent-ecm",
+                    "--cases",
+                    "10",
+                    "--junit",
+                    junit.to_str().unwrap(),
+                ],
+                &dir,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}");
+    let mut written = out;
+    written.push_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap());
+    written.push_str(&std::fs::read_to_string(&junit).unwrap());
+    for f in std::fs::read_dir(dir.path().join("repros")).unwrap() {
+        written.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    for secret in [
+        "testid",
+        "testsecret",
+        apiconform::emulator::TENCENT_DEFAULT.0,
+        apiconform::emulator::TENCENT_DEFAULT.1,
+    ] {
+        assert!(!written.contains(secret), "`{secret}` was written");
+    }
+    assert!(
+        !written.contains("Signature=")
+            || !regex::Regex::new(r"Signature=[A-Za-z0-9%+/]{12,}")
+                .unwrap()
+                .is_match(&written),
+        "a signature was written"
+    );
+}
