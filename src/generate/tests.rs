@@ -385,3 +385,23 @@ fn the_stream_gives_the_trees_in_order() {
         assert_eq!(all, streamed, "{}", api.name);
     }
 }
+
+/// A key pair name meant not to exist is not guessable from the world's own names: a target
+/// holding more key pairs than the world lists (`kp-linux-11`) must not happen to have it.
+#[test]
+fn nonexistent_names_without_a_pattern_are_long_and_unguessable() {
+    let set = crate::spec::load_embedded().unwrap();
+    let api = set.find("alibaba-ecs/DetachKeyPair").unwrap();
+    let w = World::default_world();
+    let s = rule_strategy(&set, api, &w, &GenOptions::default(), "key-pair-exists").unwrap();
+    let names: std::collections::BTreeSet<String> = draw(&s, 5, 50)
+        .iter()
+        .filter_map(|c| c.params.get("KeyPairName")?.as_str().map(String::from))
+        .filter(|n| !w.key_pairs.iter().any(|k| &k.id == n))
+        .collect();
+    assert!(names.len() > 10, "{names:?}");
+    for n in &names {
+        let suffix = n.rsplit('-').next().unwrap();
+        assert!(suffix.len() >= 16, "{n} follows the world's naming");
+    }
+}

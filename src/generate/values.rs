@@ -648,12 +648,23 @@ impl Ctx {
             .unwrap_or_else(|| "apiconform-00000000".to_string());
         let cut = template.rfind('-').map_or(0, |i| i + 1);
         let (prefix, rest) = template.split_at(cut);
-        let width = rest.len().max(1);
+        // Where no pattern fixes the length (Alibaba key pair names), 16 characters drawn from
+        // 36: a name that follows the world's own naming (`kp-linux-3`) may well exist on a
+        // target holding more than the world lists.
+        let width = match re {
+            Some(_) => rest.len().max(1),
+            None => rest.len().max(16),
+        };
         let mut out: Vec<String> = Vec::new();
         let mut k: u64 = 0;
         while out.len() < n && k < 100_000 {
             let counter = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(k)
                 % 36u64.pow(width.min(12) as u32);
+            // Past 12 characters, more of the seed's bits: the name is not guessable.
+            let counter = match width > 12 {
+                true => seed.rotate_left(17).wrapping_add(k) ^ counter,
+                false => counter,
+            };
             k += 1;
             let alnum = format!("{prefix}{}", base36(counter, width));
             let digits = format!(

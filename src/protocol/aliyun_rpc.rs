@@ -699,6 +699,17 @@ pub fn verify(
                     return Err(mismatch(&format!("({required} is not signed)")));
                 }
             }
+            // The scheme signs every x-acs-* header: one left out (x-acs-action, say) could be
+            // changed on the way without breaking the signature.
+            if let Some((name, _)) = req.headers.iter().find(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                k.starts_with("x-acs-") && !auth.signed_headers.contains(&k)
+            }) {
+                return Err(mismatch(&format!(
+                    "({} is not signed)",
+                    name.to_ascii_lowercase()
+                )));
+            }
             let query: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
                 .into_owned()
                 .collect();

@@ -449,6 +449,16 @@ pub struct Tc3Authorization {
     pub signature: String,
 }
 
+/// The TC3 service name of the products served at an API version (CVM 2017-03-12, ECM
+/// 2019-07-19); `None` for a version no product here has.
+fn service_of(version: Option<&str>) -> Option<&'static str> {
+    match version? {
+        "2017-03-12" => Some("cvm"),
+        "2019-07-19" => Some("ecm"),
+        _ => None,
+    }
+}
+
 /// Parses `TC3-HMAC-SHA256 Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=a;b, Signature=hex`.
 pub fn parse_tc3_authorization(value: &str) -> Option<Tc3Authorization> {
     let rest = value.strip_prefix("TC3-HMAC-SHA256 ")?;
@@ -715,6 +725,21 @@ pub fn verify(
                         action.clone(),
                     )
                 })?;
+            // The scheme signs at least the host and the content type, under the product's own
+            // service name.
+            for required in ["content-type", "host"] {
+                if !auth.signed_headers.iter().any(|h| h == required) {
+                    return Err(sig_fail(&format!("SignedHeaders must include {required}.")));
+                }
+            }
+            if let Some(service) = service_of(parsed.version.as_deref()) {
+                if auth.service != service {
+                    return Err(sig_fail(&format!(
+                        "The credential scope names service `{}`; this API is `{service}`.",
+                        auth.service
+                    )));
+                }
+            }
             if auth.date != utc_date(parsed.timestamp) {
                 return Err(sig_fail(
                     "The credential date does not match X-TC-Timestamp.",

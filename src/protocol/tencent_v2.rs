@@ -117,7 +117,7 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
             None,
         ));
     }
-    v1_parse(
+    let parsed = v1_parse(
         req,
         &V1Codes {
             family: FAMILY,
@@ -125,7 +125,27 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
             invalid: "4000",
             version_required: false,
         },
-    )
+    )?;
+    // The family's common parameters are required and typed: Region, and Nonce a positive
+    // integer (a nonce read as text would let `0123` replay `123`).
+    let action = Some(parsed.action.clone());
+    if parsed.region.as_deref().is_none_or(str::is_empty) {
+        return Err(req_err(4000, "The parameter `Region` is missing.", action));
+    }
+    if nonce_value(&parsed).is_none() {
+        return Err(req_err(
+            4000,
+            "The parameter `Nonce` must be a positive integer.",
+            action,
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The request's `Nonce` as the integer it must be.
+fn nonce_value(parsed: &ParsedRequest) -> Option<u64> {
+    let n: u64 = parsed.nonce.as_deref()?.parse().ok()?;
+    (n > 0).then_some(n)
 }
 
 /// Verifies a request.
@@ -154,8 +174,11 @@ pub fn verify(
     if now.abs_diff(parsed.timestamp) > WINDOW_SECS.unsigned_abs() {
         return Err(req_err(4200, "The request has expired.", action));
     }
-    let nonce = parsed.nonce.as_deref().unwrap_or("");
-    if !nonces.check_and_insert(FAMILY, &parsed.secret_id, nonce, now) {
+    // By value: the same integer written another way is the same nonce.
+    let nonce = nonce_value(parsed)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    if !nonces.check_and_insert(FAMILY, &parsed.secret_id, &nonce, now) {
         return Err(req_err(
             4500,
             "Replay attack: the Nonce was already used.",

@@ -134,7 +134,7 @@ fn call(combo: (FamilyId, Method, SignatureMethod), params: Params) -> Call {
         family,
         action: "AssociateInstancesKeyPairs".into(),
         version: (family != FamilyId::TencentV2).then(|| "2017-03-12".to_string()),
-        region: (family == FamilyId::TencentApi3).then(|| "ap-guangzhou".to_string()),
+        region: (family != FamilyId::AliyunRpc).then(|| "ap-guangzhou".to_string()),
         service: "cvm".into(),
         host: "127.0.0.1:19000".into(),
         path: if family == FamilyId::TencentV2 {

@@ -77,11 +77,20 @@ async fn an_unreachable_target_is_reported_without_the_signed_url() {
 /// target that remembers the first nonce does not refuse it as a replay (issue 15, defect 11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_a_lost_response_carries_a_fresh_nonce() {
-    let served = std::sync::atomic::AtomicUsize::new(0);
+    // Every third distinct DetachKeyPair loses its first answer; its retry (the same business
+    // parameters) is answered.
+    let firsts = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
     let (url, log) = super::emulator_behind(Config::default(), move |req, resp| {
-        let detach = protocol::parse_request(req).is_ok_and(|p| p.action == "DetachKeyPair");
-        let n = served.fetch_add(usize::from(detach), std::sync::atomic::Ordering::Relaxed);
-        if detach && n % 3 == 0 {
+        let Some(params) = protocol::parse_request(req)
+            .ok()
+            .filter(|p| p.action == "DetachKeyPair")
+            .map(|p| serde_json::to_string(&p.params).unwrap())
+        else {
+            return resp;
+        };
+        let mut firsts = firsts.lock().unwrap();
+        let n = firsts.len();
+        if firsts.insert(params) && n % 3 == 0 {
             return HttpResponse {
                 status: super::LOST,
                 headers: vec![],
