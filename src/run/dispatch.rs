@@ -101,7 +101,7 @@ pub(super) async fn run_api<'a>(
     for (rule, candidates) in to_shrink {
         stats
             .failures
-            .push(shrink(ctx, api, &rule, candidates).await?);
+            .push(shrink(ctx, api, &rule, candidates, watch.stop).await?);
     }
     Ok((stats, cases))
 }

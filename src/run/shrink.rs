@@ -1,6 +1,8 @@
 //! Shrinking: the one loop that walks a failing case's value tree towards a minimal case that
 //! still fails, and the runner's use of it — re-run a failure alone first, then shrink it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use proptest::strategy::ValueTree;
 
 use super::ctx::Ctx;
@@ -70,12 +72,27 @@ fn fails_with(judged: &Judged, rule: &str) -> bool {
 /// Shrinks the first of the failing cases that fails again when run alone. When none does (the
 /// target answers differently now, or the change came from another case that shared the
 /// instances), the first is reported as it was seen, saying so.
+///
+/// Once `stop` is set (Ctrl-C), nothing more is sent: the failure is reported as found, or as
+/// far as shrinking got, saying so.
 pub(super) async fn shrink(
     ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,
     candidates: Vec<(Tree, Judged)>,
+    stop: &AtomicBool,
 ) -> Result<Failure, RunError> {
+    let stopped = || stop.load(Ordering::Relaxed);
+    if stopped() {
+        let (tree, mut seen) = candidates
+            .into_iter()
+            .next()
+            .expect("a rule is kept with at least one failing case");
+        seen.verdict
+            .detail
+            .push_str(" (not shrunk: the run was interrupted)");
+        return Ok(failure(ctx, api, rule, seen, tree.current(), 0));
+    }
     let mut first = None;
     for (mut tree, seen) in candidates {
         let again = exchange(ctx, api, &tree.current(), None).await?;
@@ -84,11 +101,19 @@ pub(super) async fn shrink(
             continue;
         }
         let min = minimise(&mut *tree, ctx.opts.shrink_steps, async |case: &Case| {
+            if stopped() {
+                return Ok(None);
+            }
             let judged = exchange(ctx, api, case, None).await?;
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;
-        let best = min.found.unwrap_or(again);
+        let mut best = min.found.unwrap_or(again);
+        if stopped() {
+            best.verdict
+                .detail
+                .push_str(" (shrinking stopped: the run was interrupted)");
+        }
         return Ok(failure(ctx, api, rule, best, min.case, min.steps));
     }
     let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");

@@ -439,3 +439,68 @@ fn a_dry_run_against_a_target_connects_to_nothing() {
         "a dry run opened a connection to the target"
     );
 }
+
+/// Ctrl-C while failures are being shrunk stops the shrinking: the run ends soon after, with its
+/// reports written and the failure in them (issue 15, defect 10: still shrinking 185 s later,
+/// no report).
+#[test]
+fn ctrl_c_stops_shrinking_and_the_reports_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    // Paced at 4 requests/s, the limit fault's 300 cases end in seconds and its shrinking
+    // would go on for minutes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args([
+            "run",
+            "--fault",
+            "limit-off-by-one",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "12",
+            "--seed",
+            "5",
+            "--jobs",
+            "12",
+            "--rate",
+            "4",
+            "--report-json",
+            report.to_str().unwrap(),
+        ])
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still shrinking when interrupted"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let mut waited = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(waited < 200, "the run did not stop within 20 s of Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    assert_eq!(status.code(), Some(3), "an interrupted run exits 3");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the report is written"))
+            .unwrap();
+    let failures = json["apis"][0]["failures"].as_array().unwrap();
+    assert!(!failures.is_empty(), "{json}");
+    assert!(
+        failures[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{}",
+        failures[0]
+    );
+}
