@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,16 +15,83 @@ use crate::protocol::{self, FamilyId, HttpRequest, RequestError, ResponseFormat}
 /// larger is answered with the family's parameter error rather than read.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// Serves `emu` on `listener` until `shutdown` completes; in-flight requests finish first.
+/// Longest wait for a request's headers (on a new connection, or the next request on a kept-alive
+/// one): a client that sends half a request, or nothing, is cut off after this.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest wait for a request's body once its headers arrived (a `Content-Length` that lies is
+/// not waited out).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections served at once; one more is answered `503` and closed, so that a flood of idle
+/// connections cannot starve the descriptors new requests need.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Serves `emu` on `listener` until `shutdown` completes; requests in flight then get up to
+/// [`HEADER_TIMEOUT`] to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     emu: Arc<Emulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = axum::Router::new().fallback(handle).with_state(emu);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Told to every connection on shutdown: finish the request in flight, then close.
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                // Out of descriptors, say: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tokio::spawn(busy(stream));
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(true);
+            let conn = builder.serve_connection(io, service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = closing.send(true);
+    // Let what is in flight finish, for a bounded time.
+    let _ =
+        tokio::time::timeout(HEADER_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+    Ok(())
+}
+
+/// The answer to a connection over [`MAX_CONNECTIONS`]: 503, said plainly, then closed.
+async fn busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "the emulator is serving its maximum of connections; retry shortly";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(HEADER_TIMEOUT, stream.write_all(answer.as_bytes())).await;
 }
 
 async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
@@ -48,14 +116,32 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
         headers,
         body: Vec::new(),
     };
-    let resp = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => {
+    // A declared length over the limit is refused before a byte of the body is awaited.
+    let declared = http
+        .header("content-length")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let read = match declared {
+        Some(n) if n > MAX_BODY as u64 => Ok(Err(())),
+        _ => tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
+            .await
+            .map(|r| r.map_err(|_| ())),
+    };
+    let resp = match read {
+        Err(_) => {
+            let mut err = too_large(&http);
+            err.message = format!(
+                "the request body did not arrive within {} s of its headers",
+                BODY_TIMEOUT.as_secs()
+            );
+            protocol::request_error_response(&err, &emu.request_id(err.family))
+        }
+        Ok(Ok(bytes)) => {
             http.body = bytes.to_vec();
             let now = now();
             // Business logic takes one short lock; run it inline (it never blocks on I/O).
             emu.handle(&http, now)
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             let err = too_large(&http);
             protocol::request_error_response(&err, &emu.request_id(err.family))
         }

@@ -67,3 +67,61 @@ async fn real_http_round_trip_and_admin_reset() {
     );
     let _ = stop.send(());
 }
+
+/// Half-sent requests are cut off, a lying `Content-Length` is not waited out, and a flood of idle
+/// connections gets a clear `503` past the cap instead of starving new requests (issue 15,
+/// defect 2). Bounded: at most one header timeout of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_lying_and_idle_clients_cannot_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _emu, stop) = start().await;
+    // Half a request: the connection is closed after the header timeout.
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A Content-Length of a terabyte: answered at once, not read.
+    let mut liar = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    liar.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-TC-Action: DescribeInstances\r\nContent-Length: 1000000000000\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), liar.read(&mut answer))
+        .await
+        .expect("the liar is answered without waiting for its body")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"),
+        "a family error: {}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // Idle connections up to the cap, then one more: 503, said plainly.
+    let mut idle = Vec::new();
+    for _ in 0..server::MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        over.read_to_string(&mut text),
+    )
+    .await
+    .expect("the connection over the cap is answered and closed")
+    .unwrap();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("maximum of connections"), "{text}");
+    drop(idle);
+    // The half request's connection is closed by the server within the header timeout.
+    let closed = tokio::time::timeout(
+        server::HEADER_TIMEOUT + std::time::Duration::from_secs(3),
+        half.read(&mut answer),
+    )
+    .await
+    .expect("a half-sent request is cut off");
+    assert!(matches!(closed, Ok(0) | Err(_)) || answer.starts_with(b"HTTP/1.1 408"));
+    let _ = stop.send(());
+}
