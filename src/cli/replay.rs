@@ -19,6 +19,14 @@ pub(super) struct ReplayArgs {
     /// World file describing what the target holds.
     #[arg(long)]
     world: Option<PathBuf>,
+    /// Judge strictly, as `run --strict` (a repro whose failure rests on our judgement is
+    /// always replayed strictly).
+    #[arg(long)]
+    strict: bool,
+    /// Judge error codes by one revision of the documents, as `run --source` (pass the one the
+    /// failure was found under).
+    #[arg(long = "source", value_enum, value_name = "REVISION")]
+    source: Option<super::run::RevisionArg>,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -57,6 +65,8 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
             tencent,
             alibaba,
             admin: setup.admin,
+            strict: args.strict,
+            revision: super::run::RevisionArg::revision(args.source),
             ..Default::default()
         };
         let result = run::replay(&set, setup.world.clone(), &setup.target, &opts, &failure).await;

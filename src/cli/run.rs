@@ -88,11 +88,22 @@ pub(super) struct RunArgs {
 
 /// A revision of the documents, as `--source` names it.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum RevisionArg {
+pub(super) enum RevisionArg {
     /// The seed documents alone.
     Seed,
     /// The vendor's current definitions alone.
     Current,
+}
+
+impl RevisionArg {
+    /// The oracle's revision for an optional `--source`.
+    pub(super) fn revision(arg: Option<RevisionArg>) -> Revision {
+        match arg {
+            None => Revision::Both,
+            Some(RevisionArg::Seed) => Revision::Seed,
+            Some(RevisionArg::Current) => Revision::Current,
+        }
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -167,11 +178,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         rate: args.rate,
         strict: args.strict,
         unspecified_share: args.unspecified_share,
-        revision: match args.source {
-            None => Revision::Both,
-            Some(RevisionArg::Seed) => Revision::Seed,
-            Some(RevisionArg::Current) => Revision::Current,
-        },
+        revision: RevisionArg::revision(args.source),
         ..Default::default()
     };
     let rt = runtime()?;

@@ -135,6 +135,15 @@ fn one_based_rejected(emu: &Emulator, req: &ParsedRequest) -> bool {
     emu.reads(Variant::OneBasedIndexRejected) && req.index_base.is_some_and(|b| b != 0)
 }
 
+/// The first business parameter of `req` that `known` does not list, for the actions `checked`
+/// applies to.
+fn unknown_param<'a>(req: &'a ParsedRequest, checked: bool, known: &[&str]) -> Option<&'a str> {
+    checked
+        .then(|| req.params.keys().find(|k| !known.contains(&k.as_str())))
+        .flatten()
+        .map(String::as_str)
+}
+
 /// Whether any item is named twice.
 fn has_duplicates(items: &[String]) -> bool {
     dedup(items).len() != items.len()
@@ -249,6 +258,21 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         return err(fail(
             "InvalidParameter",
             "list items are numbered from 0 (InstanceIds.0, InstanceIds.1, ...)",
+        ));
+    }
+    let key_action = matches!(
+        req.action.as_str(),
+        "AssociateInstancesKeyPairs" | "DisassociateInstancesKeyPairs"
+    );
+    if let Some(unknown) = unknown_param(req, key_action, &["InstanceIds", "KeyIds", "ForceStop"]) {
+        // The family's common error for a parameter the action does not define (a batch item
+        // renamed `InstanceIds_1` is not quietly dropped).
+        return err(fail(
+            "UnknownParameter",
+            format!(
+                "the parameter `{unknown}` is not defined for {}",
+                req.action
+            ),
         ));
     }
     let result = match (codes.product, req.action.as_str()) {
@@ -668,6 +692,13 @@ fn v2(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
     }
     if one_based_rejected(emu, req) {
         return tencent_v2::respond(4000, "instanceIds items are numbered from 0", Params::new());
+    }
+    if let Some(unknown) = unknown_param(req, true, &["keyId", "instanceIds"]) {
+        return tencent_v2::respond(
+            4000,
+            &format!("the parameter `{unknown}` is not defined for UnBindInstanceKey"),
+            Params::new(),
+        );
     }
     match unbind_v2(emu, req) {
         Ok(()) => tencent_v2::respond(0, "", Params::new()),

@@ -659,6 +659,17 @@ pub fn parse_request(req: &HttpRequest) -> Result<ParsedRequest, RequestError> {
         )
     } else if req.body.iter().all(|b| b.is_ascii_whitespace()) {
         (Params::new(), None)
+    } else if !req
+        .header("content-type")
+        .is_some_and(|c| c.trim_start().starts_with("application/json"))
+    {
+        // TC3 POST bodies are JSON or a form, as the Content-Type says; anything else is not
+        // read as JSON on a guess.
+        return Err(req_err(
+            "InvalidParameter",
+            "The Content-Type of a TC3 POST must be application/json or application/x-www-form-urlencoded.",
+            action.clone(),
+        ));
     } else {
         match serde_json::from_slice::<serde_json::Value>(&req.body) {
             Ok(serde_json::Value::Object(m)) => (m, None),

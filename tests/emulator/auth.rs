@@ -166,3 +166,34 @@ fn api2_common_parameters_are_required_and_typed() {
     assert_ne!(code(&protocol::decode(v2f, &e.handle(&first, NOW))), "4500");
     assert_eq!(code(&protocol::decode(v2f, &e.handle(&again, NOW))), "4500");
 }
+
+/// A parameter the action does not define is refused with the family's `UnknownParameter` (API
+/// 2.0: 4000), not dropped — a batch item renamed `InstanceIds_1` would otherwise vanish; a TC3
+/// POST whose Content-Type is neither JSON nor a form is refused, not read as JSON on a guess
+/// (issue 15, defect 6).
+#[test]
+fn undefined_parameters_and_unread_content_types_are_refused() {
+    let api3 = protocol::FamilyId::TencentApi3;
+    let good = json!({"InstanceIds": ["ins-cs000000"], "KeyIds": ["skey-ck000001"]});
+    let call = cvm("AssociateInstancesKeyPairs", good.clone());
+    assert_eq!(answer(&signed(&call, "1"), api3), "success");
+    let mut renamed = good.clone();
+    renamed["InstanceIds_1"] = json!("ins-cs000001");
+    let call = cvm("AssociateInstancesKeyPairs", renamed);
+    assert_eq!(answer(&signed(&call, "2"), api3), "UnknownParameter");
+    // text/plain on a TC3 POST, re-signed so that only the content type is wrong.
+    let call = cvm("AssociateInstancesKeyPairs", good);
+    let mut plain = signed(&call, "3");
+    for (k, v) in &mut plain.headers {
+        if k.eq_ignore_ascii_case("content-type") {
+            *v = "text/plain".into();
+        }
+    }
+    let plain = tc3_resigned(&plain, &["content-type", "host"], "cvm");
+    assert_eq!(answer(&plain, api3), "InvalidParameter");
+    // API 2.0.
+    let v2f = protocol::FamilyId::TencentV2;
+    let call =
+        v2(json!({"keyId": "skey-ck000000", "instanceIds": ["ins-cs000000"], "instanceId": "x"}));
+    assert_eq!(answer(&signed(&call, "126"), v2f), "4000");
+}

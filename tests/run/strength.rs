@@ -122,3 +122,55 @@ async fn codes_no_document_pins_pass_any_error_in_the_envelope() {
         }
     }
 }
+
+/// A failure found under `--source seed` is a failure of that revision: `replay --source seed`
+/// still reports it, a replay judging by either revision does not.
+#[test]
+fn a_repro_found_under_source_is_replayed_by_the_same_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = run_cli(
+        &[
+            "--source",
+            "seed",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "100",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        code, 1,
+        "the emulator answers current codes in places\n{out}"
+    );
+    assert!(!failures(&report).is_empty());
+    let repro = std::fs::read_dir(dir.path().join("repros"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let replay = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+            .arg("replay")
+            .arg(&repro)
+            .args(extra)
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    };
+    let by_seed = replay(&["--source", "seed"]);
+    assert_eq!(
+        by_seed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&by_seed.stdout)
+    );
+    let either = replay(&[]);
+    assert_eq!(
+        either.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&either.stdout)
+    );
+}
