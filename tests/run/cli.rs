@@ -144,12 +144,7 @@ fn replay_reproduces_a_failure_and_clears_against_a_correct_target() {
         dir.path(),
     );
     assert_eq!(code, 1, "{out}");
-    let repro = std::fs::read_dir(dir.path().join("repros"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let repro = crate::first_repro(dir.path());
     // Against the correct embedded emulator the repro no longer fails.
     let (code, out) = apiconform(&["replay", repro.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");

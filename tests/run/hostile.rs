@@ -26,15 +26,7 @@ async fn a_redirect_is_an_answer_and_is_not_followed() {
         resp
     })
     .await;
-    let report = super::run_against(
-        &url,
-        RunOptions {
-            patterns: vec!["alibaba-ecs".into()],
-            cases: 30,
-            ..Default::default()
-        },
-    )
-    .await;
+    let report = super::run_spec(&url, "alibaba-ecs", 30).await;
     assert!(
         log.lock().unwrap().is_empty(),
         "nothing reaches the other host"
@@ -100,15 +92,7 @@ async fn a_retry_after_a_lost_response_carries_a_fresh_nonce() {
         resp
     })
     .await;
-    let report = super::run_against(
-        &url,
-        RunOptions {
-            patterns: vec!["alibaba-ecs".into()],
-            cases: 60,
-            ..Default::default()
-        },
-    )
-    .await;
+    let report = super::run_spec(&url, "alibaba-ecs", 60).await;
     let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(
@@ -167,15 +151,7 @@ async fn throttling_is_waited_out_and_never_a_verdict() {
         resp
     })
     .await;
-    let report = super::run_against(
-        &url,
-        RunOptions {
-            patterns: vec!["tencent-ecm".into()],
-            cases: 40,
-            ..Default::default()
-        },
-    )
-    .await;
+    let report = super::run_spec(&url, "tencent-ecm", 40).await;
     let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
     assert!(failed.is_empty(), "throttling is no verdict: {failed:#?}");
     let seen = seen.lock().unwrap();

@@ -43,6 +43,29 @@ pub fn run(args: &[&str], dir: &Path) -> (i32, String, serde_json::Value) {
     )
 }
 
+/// The first repro file a run wrote into `dir/repros`.
+pub fn first_repro(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir.join("repros"))
+        .expect("a repro folder")
+        .next()
+        .expect("a repro file")
+        .expect("a readable entry")
+        .path()
+}
+
+/// Runs the built-in specs matching `pattern` against the loopback emulator at `url`.
+pub async fn run_spec(url: &str, pattern: &str, cases: usize) -> RunReport {
+    run_against(
+        url,
+        RunOptions {
+            patterns: vec![pattern.into()],
+            cases,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Every failure in a report as (api, rule, failure object).
 pub fn failures(report: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
     report["apis"]

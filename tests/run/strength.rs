@@ -144,12 +144,7 @@ fn a_repro_found_under_source_is_replayed_by_the_same_revision() {
         "the emulator answers current codes in places\n{out}"
     );
     assert!(!failures(&report).is_empty());
-    let repro = std::fs::read_dir(dir.path().join("repros"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let repro = crate::first_repro(dir.path());
     let replay = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
             .arg("replay")
