@@ -105,13 +105,18 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
         let n = config.world.instances.len();
         let k = config.world.key_pairs.len();
         say(format!(
-            "apiconform emulator on http://{addr} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}",
+            "apiconform emulator on http://{addr} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}{}",
             config.tencent.id,
             config.alibaba.id,
             if config.faults.is_empty() {
                 String::new()
             } else {
                 format!("; faults: {}", config.faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+            },
+            if config.variants.is_empty() {
+                String::new()
+            } else {
+                format!("; variants: {}", config.variants.iter().map(|v| v.name()).collect::<Vec<_>>().join(", "))
             }
         ));
         let emu = Arc::new(Emulator::new(config));

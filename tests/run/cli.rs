@@ -1,7 +1,7 @@
 use std::process::Command;
 
 /// Starts `apiconform serve ARGS`; returns the process, its banner and the URL it names.
-fn serve(args: &[&str]) -> (std::process::Child, String, String) {
+pub(crate) fn serve(args: &[&str]) -> (std::process::Child, String, String) {
     use std::io::{BufRead, BufReader};
     let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
         .arg("serve")

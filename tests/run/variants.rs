@@ -316,3 +316,31 @@ async fn a_state_left_open_is_read_back_or_left_unspecified() {
     }
     assert!(unknown > 0, "some verdict rested on a state nothing showed");
 }
+
+/// The same against `apiconform serve --variant ...` as a target of the user's: `run --target`
+/// reports no failure under all variants at once, seed after seed, on the world the server holds.
+#[test]
+fn run_against_a_served_emulator_with_every_variant_passes() {
+    let mut args: Vec<&str> = vec!["--listen", "127.0.0.1:0"];
+    for v in Variant::ALL {
+        args.extend(["--variant", v.name()]);
+    }
+    let (mut server, banner, url) = crate::cli::serve(&args);
+    assert!(
+        banner.contains("variants:"),
+        "the banner names them: {banner}"
+    );
+    for seed in ["1", "2", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, out, report) = run(
+            &["--target", &url, "--cases", "150", "--seed", seed],
+            dir.path(),
+        );
+        let found: Vec<String> = failures(&report)
+            .iter()
+            .map(|(api, rule, f)| format!("{api}: {rule}: {}", f["detail"]))
+            .collect();
+        assert_eq!(code, 0, "seed {seed}: {found:#?}\n{out}");
+    }
+    let _ = server.kill();
+}
