@@ -842,12 +842,17 @@ fn json_ids(raw: &str) -> Option<Vec<String>> {
 }
 
 fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
+    if emu.reads(Variant::ReversePrecedence) {
+        // The other order: the required parameters checked last to first.
+        for name in ["KeyPairName", "InstanceIds", "RegionId"] {
+            if string_param(&req.params, name).is_none() {
+                return Err(fail("MissingParameter", format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied.")));
+            }
+        }
+    }
     let Some(region) = string_param(&req.params, "RegionId") else {
         return Err(fail("MissingParameter", "The input parameter \"RegionId\" that is mandatory for processing this request is not supplied."));
     };
-    if emu.reads(Variant::ReversePrecedence) && string_param(&req.params, "KeyPairName").is_none() {
-        return Err(fail("MissingParameter", "The input parameter \"KeyPairName\" that is mandatory for processing this request is not supplied."));
-    }
     let Some(raw) = string_param(&req.params, "InstanceIds") else {
         return Err(fail("MissingParameter", "The input parameter \"InstanceIds\" that is mandatory for processing this request is not supplied."));
     };
@@ -930,6 +935,18 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
                 ),
                 status: 403,
             });
+        }
+    }
+    if emu.reads(Variant::EcsUnknownInstanceRejectsRequest) {
+        if let Some(unknown) = ids.iter().find(|id| {
+            world
+                .instance(Product::Ecs, id)
+                .is_none_or(|i| i.region != region)
+        }) {
+            return Err(fail(
+                "InvalidInstanceIds.ValueNotSupported",
+                format!("The specified instance `{unknown}` does not exist."),
+            ));
         }
     }
     let mut results = Vec::new();

@@ -52,6 +52,9 @@ pub enum Variant {
     KeyPairAnyRegion,
     /// Alibaba RPC accepts timestamps up to a day old.
     AliyunTimestampWindowDay,
+    /// Alibaba: a nonexistent instance fails the whole request (400
+    /// `InvalidInstanceIds.ValueNotSupported`) instead of its own item.
+    EcsUnknownInstanceRejectsRequest,
 }
 
 impl Variant {
@@ -70,6 +73,7 @@ impl Variant {
         Variant::OneBasedIndexRejected,
         Variant::KeyPairAnyRegion,
         Variant::AliyunTimestampWindowDay,
+        Variant::EcsUnknownInstanceRejectsRequest,
     ];
 
     /// The name used with `--variant`.
@@ -88,6 +92,7 @@ impl Variant {
             Variant::OneBasedIndexRejected => "one-based-index-rejected",
             Variant::KeyPairAnyRegion => "key-pair-any-region",
             Variant::AliyunTimestampWindowDay => "aliyun-timestamp-window-day",
+            Variant::EcsUnknownInstanceRejectsRequest => "ecs-unknown-instance-rejects-request",
         }
     }
 
@@ -125,6 +130,9 @@ impl Variant {
                 "Alibaba: a key pair of another region is found (and unbinds nothing here)"
             }
             Variant::AliyunTimestampWindowDay => "Alibaba RPC accepts timestamps up to a day old",
+            Variant::EcsUnknownInstanceRejectsRequest => {
+                "Alibaba: a nonexistent instance fails the whole request, not its item"
+            }
         }
     }
 }

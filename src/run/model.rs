@@ -148,16 +148,22 @@ impl Model {
     /// the run is `strict` — whether every rule it breaks is a reading of ours (an id format
     /// read off the examples): such a case cannot fail, so the plan spends only a small share of
     /// a run on them.
+    ///
+    /// `Some` when it cannot fail, with the judgement rules it breaks (empty for an open
+    /// situation), so the plan can still keep the first case of each such rule.
     pub(super) fn leaves_open(
         &mut self,
         set: &SpecSet,
         api: &LoadedApi,
         case: &Case,
         strict: bool,
-    ) -> bool {
+    ) -> Option<Vec<String>> {
         let index = self.index.get_or_insert_with(|| IdIndex::new(&self.world));
         let exp = oracle::expect_in(set, api, &Lookup::with_index(&self.world, index), case);
-        exp.open || (!strict && oracle::rests_on_judgement(set, api, &exp))
+        if exp.open {
+            return Some(Vec::new());
+        }
+        (!strict && oracle::rests_on_judgement(set, api, &exp)).then_some(exp.broken)
     }
 
     /// Moves the model forward by what a case is meant to do, without sending it.

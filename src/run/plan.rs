@@ -92,6 +92,8 @@ pub(super) struct Cases<'a> {
     cases: usize,
     shard: Option<(usize, usize)>,
     strict: bool,
+    /// Judgement rules a kept case breaks (see [`Model::leaves_open`]).
+    judged: std::collections::BTreeSet<String>,
 }
 
 /// Cases drawn from one generator before it is rebuilt from the planned world.
@@ -118,6 +120,7 @@ impl<'a> Cases<'a> {
             cases: opts.cases,
             shard: opts.shard,
             strict: opts.strict,
+            judged: Default::default(),
         }
     }
 
@@ -156,9 +159,18 @@ impl Iterator for Cases<'_> {
             let open = self
                 .planned
                 .leaves_open(self.set, self.api, &case, self.strict);
-            if !self.share.keep(open) {
+            // The first case of each judgement rule is kept whatever the budget: the rule is
+            // exercised (and `--strict` would judge it), as in a run without the budget.
+            let novel = open
+                .as_ref()
+                .is_some_and(|rules| rules.iter().any(|r| !self.judged.contains(r)));
+            if !novel && !self.share.keep(open.is_some()) {
                 continue;
             }
+            if novel {
+                self.share.count_open();
+            }
+            self.judged.extend(open.into_iter().flatten());
             let i = self.kept;
             self.kept += 1;
             // Every case of the plan moves the planned world, whichever shard sends it: the
@@ -195,6 +207,13 @@ impl Share {
             skipped: 0,
             most_skipped: 100 + 10 * cases,
         }
+    }
+
+    /// Counts an open case kept outside the budget's choice (the first of its rule).
+    fn count_open(&mut self) {
+        self.skipped = 0;
+        self.kept += 1;
+        self.open += 1;
     }
 
     fn keep(&mut self, open: bool) -> bool {

@@ -325,3 +325,29 @@ async fn secrets_echoed_by_the_target_are_redacted_in_every_report() {
         "a signature was written"
     );
 }
+
+/// A target whose `FailCount` is always 0 is caught: cases name nonexistent instances among
+/// existing ones, so responses have failed items to count (issue 12, defect 2: no case ever
+/// named one, and every `FailCount` was rightly 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_count_that_is_always_zero_is_caught() {
+    let (url, _) = super::emulator_behind(Config::default(), |req, mut resp| {
+        if protocol::parse_request(req).is_ok_and(|p| p.action == "DetachKeyPair") {
+            let text = String::from_utf8_lossy(&resp.body).into_owned();
+            let json = regex::Regex::new(r#""FailCount":\s*\d+"#).unwrap();
+            let xml = regex::Regex::new(r"<FailCount>\d+</FailCount>").unwrap();
+            let text = json.replace_all(&text, "\"FailCount\":0");
+            let text = xml.replace_all(&text, "<FailCount>0</FailCount>");
+            resp.body = text.into_owned().into_bytes();
+        }
+        resp
+    })
+    .await;
+    let report = super::run_spec(&url, "alibaba-ecs", 300).await;
+    let rules: Vec<&str> = report.apis[0]
+        .failures
+        .iter()
+        .map(|f| f.rule.as_str())
+        .collect();
+    assert!(rules.contains(&"per-item-consistency"), "{rules:?}");
+}

@@ -66,6 +66,7 @@ variant_tests! {
     passes_with_one_based_index_rejected => "one-based-index-rejected",
     passes_with_key_pair_any_region => "key-pair-any-region",
     passes_with_aliyun_timestamp_window_day => "aliyun-timestamp-window-day",
+    passes_with_ecs_unknown_instance_rejects_request => "ecs-unknown-instance-rejects-request",
 }
 
 #[test]
