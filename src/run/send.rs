@@ -49,27 +49,24 @@ pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpReques
 /// that saw a lost request's nonce rightly refuses it again.
 pub(super) async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
     let replay = case.auth == AuthFault::ReusedNonce;
-    let (first, request, response, retries) = if replay {
+    let (first, last) = if replay {
         let request = sign(ctx, api, case)?;
         let exact = request.clone();
         let first = send_with_retry(ctx, api, || Ok(exact.clone())).await?;
         let again = send_with_retry(ctx, api, || Ok(request.clone())).await?;
-        (
-            Some(first.response),
-            again.request,
-            again.response,
-            again.retries,
-        )
+        (Some(first.response), again)
     } else {
-        let sent = send_with_retry(ctx, api, || sign(ctx, api, case)).await?;
-        (None, sent.request, sent.response, sent.retries)
+        (
+            None,
+            send_with_retry(ctx, api, || sign(ctx, api, case)).await?,
+        )
     };
     Ok(Sent {
-        request,
+        request: last.request,
         first,
-        throttled: throttled(api.spec.api.family, &response),
-        response,
-        retries,
+        throttled: last.throttled,
+        response: last.response,
+        retries: last.retries,
     })
 }
 
@@ -103,6 +100,8 @@ pub(super) struct Attempted {
     pub(super) request: HttpRequest,
     pub(super) response: HttpResponse,
     pub(super) retries: usize,
+    /// The answer is still a throttling one: every attempt was throttled.
+    pub(super) throttled: bool,
 }
 
 /// The longest single wait a `Retry-After` may ask for.
@@ -146,6 +145,7 @@ pub(super) async fn send_with_retry(
                         request,
                         response: r,
                         retries: attempt,
+                        throttled: true,
                     });
                 }
                 retry_after(&r).unwrap_or(delay)
@@ -156,6 +156,7 @@ pub(super) async fn send_with_retry(
                     request,
                     response: r,
                     retries: attempt,
+                    throttled: false,
                 });
             }
             Err(e) if last => return Err(e.into()),
@@ -174,7 +175,7 @@ fn retry_after(resp: &HttpResponse) -> Option<Duration> {
 }
 
 /// Whether a response says "too many requests" in its family's words.
-pub(super) fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
+fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
     if resp.status == 429 {
         return true;
     }
