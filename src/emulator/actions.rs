@@ -429,6 +429,15 @@ fn bind(
             ));
         }
     }
+    if emu.has(Fault::NotFoundForRepeatedId)
+        && c.product == Product::Cvm
+        && has_duplicates(&instances)
+    {
+        return Err(fail(
+            c.instance_not_found,
+            "an instance named twice is reported as not existing",
+        ));
+    }
     if emu.reads(Variant::DuplicateIdsRejected)
         && (has_duplicates(&instances) || has_duplicates(&keys))
     {
@@ -482,6 +491,12 @@ fn bind(
             }
         }
         let ecm = c.product == Product::Ecm;
+        if ecm && inst.os == Os::Windows && emu.has(Fault::ForeignCode) {
+            return Err(fail(
+                "InvalidInstance.NotSupported",
+                format!("instance `{id}` runs Windows"),
+            ));
+        }
         if ecm && inst.os == Os::Windows && emu.reads(Variant::EcmRejectsWindows) {
             return Err(fail(
                 c.instance_not_found,
@@ -500,7 +515,10 @@ fn bind(
             ));
         }
         let forced = force && running && !emu.has(Fault::ForceStopIgnored);
-        let shut_down = !force && running && emu.reads(Variant::RunningShutDownNormally);
+        let shut_down = !force
+            && running
+            && (emu.reads(Variant::RunningShutDownNormally)
+                || emu.has(Fault::RunningAcceptedWithoutShutdown));
         if c.checks_state && inst.state != InstanceState::Stopped && !forced && !shut_down {
             let code = match inst.state {
                 InstanceState::Running => "UnsupportedOperation.InstanceStateRunning",

@@ -44,6 +44,13 @@ pub enum Fault {
     XmlIgnored,
     /// Key ids are matched case-insensitively, so `SKEY-…` binds an existing key.
     KeyIdCaseInsensitive,
+    /// ECM refuses Windows instances with CVM's `InvalidInstance.NotSupported`, a code seed 001
+    /// does not list (nor do the family's common codes).
+    ForeignCode,
+    /// CVM answers `InvalidInstanceId.NotFound` for an instance named twice, though it exists.
+    NotFoundForRepeatedId,
+    /// CVM accepts a RUNNING instance without ForceStop and binds it without shutting it down.
+    RunningAcceptedWithoutShutdown,
 }
 
 impl Fault {
@@ -67,6 +74,9 @@ impl Fault {
         Fault::V2CodeAsString,
         Fault::XmlIgnored,
         Fault::KeyIdCaseInsensitive,
+        Fault::ForeignCode,
+        Fault::NotFoundForRepeatedId,
+        Fault::RunningAcceptedWithoutShutdown,
     ];
 
     /// The name used with `--fault`.
@@ -90,6 +100,9 @@ impl Fault {
             Fault::V2CodeAsString => "v2-code-as-string",
             Fault::XmlIgnored => "xml-ignored",
             Fault::KeyIdCaseInsensitive => "key-id-case-insensitive",
+            Fault::ForeignCode => "foreign-code",
+            Fault::NotFoundForRepeatedId => "not-found-for-repeated-id",
+            Fault::RunningAcceptedWithoutShutdown => "running-accepted-without-shutdown",
         }
     }
 
@@ -122,6 +135,15 @@ impl Fault {
             Fault::V2CodeAsString => "API 2.0 responses send code as a string (\"0\")",
             Fault::XmlIgnored => "Alibaba answers JSON when XML (the default) was asked for",
             Fault::KeyIdCaseInsensitive => "Tencent key ids match regardless of case",
+            Fault::ForeignCode => {
+                "ECM refuses Windows instances with InvalidInstance.NotSupported, a CVM code seed 001 does not list"
+            }
+            Fault::NotFoundForRepeatedId => {
+                "CVM answers InvalidInstanceId.NotFound for an existing instance named twice"
+            }
+            Fault::RunningAcceptedWithoutShutdown => {
+                "CVM binds a RUNNING instance without ForceStop and leaves it RUNNING (no shutdown happened)"
+            }
         }
     }
 }

@@ -399,3 +399,123 @@ fn judging_by_one_revision_accepts_only_its_codes() {
     assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
     assert_eq!(v.strength, Some(Strength::Current));
 }
+
+/// Open is not "anything goes": in an open situation (a RUNNING instance without the force
+/// flag, an instance named twice) a code the documents list whose meaning fits passes as
+/// unspecified, one whose meaning is false for the request fails, and one the documents do not
+/// list at all fails, except a second level under a listed code.
+#[test]
+fn open_situations_still_fail_codes_that_are_false_or_undocumented() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let judged = |params: Value, code: &str| {
+        let c = case(params);
+        let exp = expect(&set, api, &w, &c);
+        assert!(exp.open, "{exp:?}");
+        judge(&set, api, &c, &exp, &error(code))
+    };
+    let running = json!({"InstanceIds": ["ins-cr000000"], "KeyIds": ["skey-ck000001"]});
+    let twice =
+        json!({"InstanceIds": ["ins-cs000000", "ins-cs000000"], "KeyIds": ["skey-ck000001"]});
+    for (params, code, kind, rule) in [
+        (
+            &twice,
+            "InvalidParameterValue",
+            VerdictKind::Unspecified,
+            None,
+        ),
+        (
+            &twice,
+            "InvalidInstanceId.NotFound",
+            VerdictKind::Fail,
+            Some("instance-exists"),
+        ),
+        (
+            &twice,
+            "MissingParameter",
+            VerdictKind::Fail,
+            Some("instance-ids-required"),
+        ),
+        (
+            &twice,
+            "InvalidInstanceId.Malformed",
+            VerdictKind::Fail,
+            Some("instance-id-format"),
+        ),
+        (
+            &twice,
+            "InvalidParameterValue.LimitExceeded",
+            VerdictKind::Fail,
+            Some("instance-ids-limit"),
+        ),
+        (
+            &twice,
+            "AuthFailure.SignatureFailure",
+            VerdictKind::Fail,
+            Some("signature-valid"),
+        ),
+        (
+            &running,
+            "UnsupportedOperation.InstanceStateRunning",
+            VerdictKind::Unspecified,
+            None,
+        ),
+        (
+            &running,
+            "UnsupportedOperation.InstanceOsWindows",
+            VerdictKind::Fail,
+            Some("instance-linux"),
+        ),
+        (
+            &running,
+            "InvalidInstanceState.Running",
+            VerdictKind::Fail,
+            Some("documented-code"),
+        ),
+        (
+            &running,
+            "UnsupportedOperation.SomethingElse",
+            VerdictKind::Unspecified,
+            None,
+        ),
+        (
+            &running,
+            "ResourceUnavailable",
+            VerdictKind::Unspecified,
+            None,
+        ),
+    ] {
+        let v = judged(params.clone(), code);
+        assert_eq!(v.kind, kind, "{code} for {params}: {v:?}");
+        if let Some(rule) = rule {
+            assert_eq!(v.rule.as_deref(), Some(rule), "{code}: {v:?}");
+            assert!(
+                v.strength.is_some(),
+                "{code}: a failure says what it rests on"
+            );
+        }
+    }
+}
+
+/// The meaning check does not touch codes the case's broken rules allow, and a code that
+/// says which rule is broken passes where that rule is broken.
+#[test]
+fn a_code_whose_meaning_holds_is_not_failed_by_the_meaning_check() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c =
+        case(json!({"InstanceIds": ["ins-cw000000", "ins-cw000000"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(
+        &set,
+        api,
+        &c,
+        &exp,
+        &error("UnsupportedOperation.InstanceOsWindows"),
+    );
+    assert_ne!(v.kind, VerdictKind::Fail, "{v:?}");
+    let v = judge(&set, api, &c, &exp, &error("InvalidInstanceId.NotFound"));
+    assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
+}

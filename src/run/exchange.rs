@@ -102,16 +102,7 @@ async fn attempt(
     };
     reconcile(ctx, api, &plan, &predicted, &expectation, seen.as_deref());
     drop(plan.locks);
-    let observed = seen.map(|seen| seen.into_iter().map(|s| (s.id, s.keys)).collect());
-    Ok(judge(
-        ctx,
-        api,
-        case,
-        expectation,
-        predicted,
-        observed,
-        sent,
-    ))
+    Ok(judge(ctx, api, case, expectation, predicted, seen, sent))
 }
 
 /// What is settled before sending: the instances the case names, their locks, and the model's
@@ -346,9 +337,16 @@ fn judge(
     case: &Case,
     expectation: Expectation,
     predicted: Predicted,
-    observed: Option<Vec<(String, Vec<String>)>>,
+    seen: Option<Vec<Seen>>,
     sent: Sent,
 ) -> Judged {
+    let states: Vec<(String, Option<String>)> = seen
+        .iter()
+        .flatten()
+        .map(|s| (s.id.clone(), s.state.clone()))
+        .collect();
+    let observed: Option<Vec<(String, Vec<String>)>> =
+        seen.map(|seen| seen.into_iter().map(|s| (s.id, s.keys)).collect());
     let Predicted {
         before,
         after,
@@ -382,6 +380,13 @@ fn judge(
                 }
             }
             None => unobservable = success,
+        }
+    }
+    // The seeds' literal reading of a RUNNING instance without the force flag, when asked for.
+    let literal = ctx.opts.strict || ctx.opts.revision == oracle::Revision::Seed;
+    if literal && success && verdict.kind != VerdictKind::Fail {
+        if let Some(v) = oracle::check_literal_stopped(api, &before, &expectation, &states) {
+            verdict = v;
         }
     }
     let mut state_open = false;

@@ -552,6 +552,84 @@ fn check_variants_named(
     }
 }
 
+/// Check kinds as spec files write them (the names [`Check::kind_name`] gives).
+const CHECK_KINDS: &[&str] = &[
+    "required",
+    "max_items",
+    "non_empty",
+    "pattern",
+    "value_type",
+    "exists",
+    "instance_os",
+    "instance_state",
+    "binds_keys",
+    "unbinds_keys",
+    "success_shape",
+    "error_shape",
+    "per_item_consistency",
+    "response_format",
+    "signature",
+    "secret_id_known",
+    "timestamp_window",
+    "nonce_unique",
+    "documented_code",
+];
+
+/// A code's `means` names rules that exist and kinds that exist.
+fn check_means(
+    file: &SourceFile,
+    entries: &[ErrorCodeEntry],
+    rules: &[&str],
+    problems: &mut Vec<Problem>,
+) {
+    let mut occ = Seen::new();
+    for entry in entries {
+        let Some(means) = &entry.means else { continue };
+        for id in &means.rules {
+            let n = occ.next("means", id);
+            if !rules.contains(&id.as_str()) {
+                problems.push(locate(
+                    file,
+                    "means",
+                    Some(id),
+                    n,
+                    format!(
+                        "error code `{}` means rule `{id}`, which this spec and its family do not define",
+                        entry.code
+                    ),
+                    format!("name one of: {}", rules.join(", ")),
+                ));
+            }
+        }
+        for kind in &means.kinds {
+            let n = occ.next("means", kind);
+            if !CHECK_KINDS.contains(&kind.as_str()) {
+                problems.push(locate(
+                    file,
+                    "means",
+                    Some(kind),
+                    n,
+                    format!(
+                        "error code `{}` means check kind `{kind}`, which does not exist",
+                        entry.code
+                    ),
+                    format!("name one of: {}", CHECK_KINDS.join(", ")),
+                ));
+            }
+        }
+        if means.rules.is_empty() && means.kinds.is_empty() {
+            problems.push(locate(
+                file,
+                "code",
+                Some(&entry.code),
+                0,
+                format!("error code `{}` has an empty `means`", entry.code),
+                "list the rules its description asserts broken (`rules:`) or their kinds (`kinds:`), or drop `means`".into(),
+            ));
+        }
+    }
+}
+
 fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>) {
     let declared: BTreeSet<&str> = fam.documents.iter().map(|d| d.id.as_str()).collect();
     let sources = fam
@@ -569,6 +647,8 @@ fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>
     check_sources(file, sources, &declared, problems);
     check_rule_ids(file, &fam.rules, problems);
     check_variants_named(file, &fam.rules, &[], problems);
+    let own: Vec<&str> = fam.rules.iter().map(|r| r.id.as_str()).collect();
+    check_means(file, &fam.error_codes, &own, problems);
     let table: BTreeSet<&str> = fam.error_codes.iter().map(|e| e.code.as_str()).collect();
     let mut occ = Seen::new();
     for rule in &fam.rules {
@@ -637,6 +717,13 @@ fn check_api(
         .chain(spec.unspecified.iter().flat_map(|u| u.sources.iter()));
     check_sources(file, sources, &declared, problems);
     check_rule_ids(file, &spec.rules, problems);
+    let known: Vec<&str> = spec
+        .rules
+        .iter()
+        .chain(family.iter().flat_map(|f| f.rules.iter()))
+        .map(|r| r.id.as_str())
+        .collect();
+    check_means(file, &spec.error_codes, &known, problems);
 
     // Parameters and resources that rules and sections refer to must exist.
     let params: BTreeMap<&str, &Parameter> = spec
@@ -797,6 +884,7 @@ fn check_api(
                 | Check::ErrorShape
                 | Check::PerItemConsistency
                 | Check::ResponseFormat
+                | Check::DocumentedCode
         );
         if !positive && rule.errors.is_empty() {
             problems.push(locate(

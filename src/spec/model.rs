@@ -479,6 +479,10 @@ pub enum Check {
     },
     /// A nonce is used once within the window (family rule).
     NonceUnique,
+    /// Every error code answered is one the documents list for the API: its own table (seed or
+    /// current definitions) or its family's common codes. Stated where a seed says its table
+    /// lists the business codes and the rest are the common codes.
+    DocumentedCode,
 }
 
 impl Check {
@@ -518,6 +522,7 @@ impl Check {
             Check::SecretIdKnown => "secret_id_known",
             Check::TimestampWindow { .. } => "timestamp_window",
             Check::NonceUnique => "nonce_unique",
+            Check::DocumentedCode => "documented_code",
         }
     }
 }
@@ -603,6 +608,31 @@ pub struct ErrorCodeEntry {
     /// Why no request from outside can produce it; absent when some rule produces it.
     #[serde(default)]
     pub unreachable: Option<String>,
+    /// What the code's description asserts about the request: answered for a request that
+    /// breaks none of these rules, the code says something false (an instance "does not exist"
+    /// that exists), whatever the documents leave open about the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub means: Option<Means>,
+}
+
+/// The rules a code's description asserts are broken: named by id, or by check kind (a family
+/// code such as `MissingParameter` means "some `required` rule of the API is broken").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Means {
+    /// Rule ids (of the API or its family).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// Check kinds (`required`, `exists`, ...): every rule of the API of that kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+}
+
+impl Means {
+    /// Whether `rule` is one the code asserts broken.
+    pub fn covers(&self, rule: &Rule) -> bool {
+        self.rules.contains(&rule.id) || self.kinds.iter().any(|k| k == rule.check.kind_name())
+    }
 }
 
 /// A document example, verbatim.

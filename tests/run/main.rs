@@ -4,6 +4,7 @@
 mod cascade;
 mod catches;
 mod cli;
+mod detection;
 mod hostile;
 mod plan;
 mod rerun;

@@ -330,3 +330,36 @@ fn judgement_rule_naming_no_variant() {
         "rule `instance-linux` is our reading (`judgement` or `open`) but names no variant"
     );
 }
+
+#[test]
+fn a_code_meaning_a_rule_that_does_not_exist() {
+    let text = replace_nth(
+        API,
+        "means: {rules: [instance-exists]}",
+        "means: {rules: [instance-exist]}",
+        0,
+    );
+    let p = only(&text);
+    assert_eq!(
+        p.message,
+        "error code `InvalidInstanceId.NotFound` means rule `instance-exist`, which this spec and its family do not define"
+    );
+    let (line, column) = position(&text, "instance-exist]", 0);
+    assert_at(&p, &text, line, column);
+    assert!(p.help.contains("instance-exists"), "{}", p.help);
+}
+
+#[test]
+fn a_code_meaning_a_check_kind_that_does_not_exist() {
+    let text = replace_nth(
+        API,
+        "means: {kinds: [required, non_empty]}",
+        "means: {kinds: [required, nonempty]}",
+        0,
+    );
+    let p = only(&text);
+    assert!(p.message.contains("check kind `nonempty`"), "{p}");
+    let (line, column) = position(&text, "nonempty", 0);
+    assert_at(&p, &text, line, column);
+    assert!(p.help.contains("non_empty"), "{}", p.help);
+}
