@@ -5,6 +5,7 @@
 mod bench;
 mod replay;
 mod run;
+mod selftest;
 mod serve;
 mod sign;
 mod snapshot;
@@ -66,6 +67,26 @@ started in-process, as `apiconform run` does, and prints the rate and the peak r
 (VmHWM). Nothing is written; the exit code is 1 if a case failed.\n\nExamples:\n  apiconform bench\n  apiconform bench --cases 100000 --jobs 32\n  apiconform bench --spec ecm --cases 20000"
     )]
     Bench(bench::BenchArgs),
+    /// Show the harness's detection power: run it against the embedded emulator under every
+    /// fault (each must be caught) and every variant (each must pass), and print the table.
+    #[command(
+        after_help = "Each row is an ordinary run against a fresh in-process emulator from the \
+built-in world, with one seed and one case count for all:\n\n\
+  - a fault (a narrow, deliberate bug; `serve --list-faults`) runs alone on the API the \
+catalogue exercises it on. It is caught when a failure names one of the rules the catalogue \
+expects for it; the row gives that rule and the cases of the API judged until its first \
+failing case came back (that case included: a measurement, not an estimate). A fault marked \
+(strict) breaks one of our judgements and runs under --strict.\n\
+  - a variant (another defensible reading of the documents; `serve --list-variants`) runs \
+alone on every API. It is clean when the run reports no failure; a failure there is a check \
+of our reading, not of the documents: a harness bug.\n\n\
+The last line gives the median of the faults' cases to the first failure (a fault not caught \
+counts as more than any number). Progress goes to stderr, a line per row.\n\n\
+Examples:\n  apiconform selftest                                  # every fault and every variant\n  apiconform selftest --fault xml-ignored --variant reverse-precedence --json selftest.json\n  apiconform selftest --fault xml-ignored --spec tencent-cvm   # where it cannot show: NOT caught\n  apiconform selftest --cases 300 --seed 7\n\n\
+Exit codes: 0 every fault caught and every variant clean; 1 otherwise; 2 usage error; 3 the \
+emulator could not start or the self-test was interrupted."
+    )]
+    Selftest(selftest::SelftestArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
     Replay(replay::ReplayArgs),
@@ -167,6 +188,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Selftest(args) => selftest::selftest(args),
         Command::Replay(args) => replay::replay(args),
         Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Serve(args) => serve::serve(args),

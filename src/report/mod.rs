@@ -3,10 +3,14 @@
 //! Reports only read results: requests arrive redacted ([`crate::protocol::redact`]) inside the
 //! failures the runner made.
 
+mod selftest;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::run::{Failure, RunReport};
+
+pub use selftest::{fault_line, selftest_table, variant_line};
 
 /// The closing table.
 pub fn table(report: &RunReport) -> String {

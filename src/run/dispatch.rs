@@ -55,6 +55,8 @@ pub(super) async fn run_api<'a>(
     let mut in_flight = tokio::task::JoinSet::new();
     let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
     let mut to_shrink: BTreeMap<String, Vec<(Tree, Judged)>> = BTreeMap::new();
+    // Per broken rule, the cases judged when its first failing case came back.
+    let mut found_after: HashMap<String, usize> = HashMap::new();
     let mut exhausted = false;
     loop {
         while !exhausted && in_flight.len() < jobs {
@@ -87,6 +89,9 @@ pub(super) async fn run_api<'a>(
         let judged = result?;
         if let Some(rule) = count(&mut stats, &judged) {
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
+            if !found_after.contains_key(&rule) {
+                found_after.insert(rule.clone(), stats.cases);
+            }
             let kept = to_shrink.entry(rule).or_default();
             if kept.len() < CANDIDATES {
                 kept.push((tree, judged));
@@ -99,9 +104,9 @@ pub(super) async fn run_api<'a>(
     stats.unspecified_share = stats.unspecified as f64 / stats.cases.max(1) as f64;
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
     for (rule, candidates) in to_shrink {
-        stats
-            .failures
-            .push(shrink(ctx, api, &rule, candidates, watch.stop).await?);
+        let mut failure = shrink(ctx, api, &rule, candidates, watch.stop).await?;
+        failure.found_after = found_after.get(&rule).copied().unwrap_or(stats.cases);
+        stats.failures.push(failure);
     }
     Ok((stats, cases))
 }

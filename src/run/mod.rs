@@ -12,7 +12,8 @@
 //! - `send` and `pace`: signing, rate limits, retries; `observe`: the read calls;
 //! - `model`: what the runner believes the target holds; `ctx`: the state a run shares;
 //! - `shrink`: the one shrink loop; `outcome`: stats, failures, the report, errors;
-//! - `embedded`: the in-process emulator.
+//! - `embedded`: the in-process emulator;
+//! - `selftest`: the harness against the emulator under every fault and every variant.
 //!
 //! Cases that touch existing instances hold a lock per instance for the whole exchange: alone
 //! when the case may change the instance, shared among cases that must fail as a whole.
@@ -27,6 +28,7 @@ mod observe;
 mod outcome;
 mod pace;
 mod plan;
+mod selftest;
 mod send;
 mod setup;
 mod shrink;
@@ -51,6 +53,9 @@ pub use embedded::Embedded;
 pub use outcome::{ApiStats, Failure, NoProgress, Progress, RunError, RunReport};
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, select, Planned};
+pub use selftest::{
+    median, selftest, FaultRow, Row, RowFailure, SelftestOptions, SelftestReport, VariantRow,
+};
 pub use send::{send_request, Sent};
 pub use setup::{Setup, SetupOptions};
 pub use shrink::{minimise, Minimised};

@@ -37,6 +37,10 @@ pub struct Failure {
     pub curl: String,
     /// Shrink steps taken.
     pub shrink_steps: usize,
+    /// Cases of this API judged when the first case failing this rule was (the failing case
+    /// included): how long the run took to find it. 0 in files written before it was counted.
+    #[serde(default)]
+    pub found_after: usize,
     /// What the broken expectation rests on: a seed, the current definitions, or (under
     /// `--strict`) our judgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +108,10 @@ impl RunReport {
     /// Failures in all.
     pub fn failed(&self) -> usize {
         self.apis.iter().map(|a| a.fail).sum()
+    }
+    /// The failures of every API, in report order.
+    pub fn failures(&self) -> impl Iterator<Item = &Failure> {
+        self.apis.iter().flat_map(|a| &a.failures)
     }
 }
 

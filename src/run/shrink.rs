@@ -187,6 +187,7 @@ fn failure(
         status: best.response.status,
         response: scrub(&String::from_utf8_lossy(&best.response.body)),
         shrink_steps: steps,
+        found_after: 0,
         strength: best.verdict.strength,
     }
 }

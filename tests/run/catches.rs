@@ -1,126 +1,23 @@
+//! Every fault of the emulator's catalogue (`Fault::spec`, `Fault::caught_by`) is caught on its
+//! spec pattern, named by one of the rules the catalogue expects, shrunk and written as a repro.
+
+use apiconform::emulator::Fault;
+
 use crate::{failures, run};
 
-/// (fault, spec pattern, rules any of which must be named)
-pub const CATALOGUE: &[(&str, &str, &[&str])] = &[
-    (
-        "limit-off-by-one",
-        "tencent-cvm/Associate",
-        &["instance-ids-limit"],
-    ),
-    (
-        "lax-instance-id-pattern",
-        "tencent-cvm/Associate",
-        &["instance-id-format"],
-    ),
-    ("non-atomic-batch", "tencent-cvm/Associate", &["binds-keys"]),
-    (
-        "windows-accepted",
-        "tencent-cvm/Associate",
-        &["instance-linux"],
-    ),
-    (
-        "force-stop-ignored",
-        "tencent-cvm/Associate",
-        &["instance-stopped"],
-    ),
-    (
-        "missing-request-id",
-        "tencent-cvm/Associate",
-        &["success-shape", "error-envelope"],
-    ),
-    (
-        "error-outside-response",
-        "tencent-cvm/Associate",
-        &["error-envelope"],
-    ),
-    (
-        "unchecked-signature",
-        "tencent-cvm/Associate",
-        &["signature-valid"],
-    ),
-    (
-        "wrong-http-status",
-        "alibaba-ecs",
-        &[
-            "error-envelope",
-            "instance-id-format",
-            "instance-ids-json",
-            "instance-ids-limit",
-            "instance-ids-non-empty",
-            "instance-ids-required",
-            "key-pair-name-required",
-            "region-id-required",
-            "key-pair-exists",
-            "instance-linux",
-        ],
-    ),
-    (
-        "inconsistent-fail-count",
-        "alibaba-ecs",
-        &["per-item-consistency"],
-    ),
-    (
-        "associate-appends",
-        "tencent-cvm/Associate",
-        &["binds-keys"],
-    ),
-    (
-        "disassociate-noop",
-        "tencent-cvm/Disassociate",
-        &["unbinds-keys"],
-    ),
-    (
-        "stale-timestamp-accepted",
-        "tencent-cvm/Associate",
-        &["timestamp-window"],
-    ),
-    (
-        "nonce-replay-accepted",
-        "UnBindInstanceKey",
-        &["nonce-unique"],
-    ),
-    (
-        "missing-param-wrong-code",
-        "tencent-cvm/Associate",
-        &["instance-ids-required", "key-ids-required"],
-    ),
-    (
-        "v2-code-as-string",
-        "UnBindInstanceKey",
-        &["success-shape", "error-envelope"],
-    ),
-    ("xml-ignored", "alibaba-ecs", &["response-format"]),
-    (
-        "key-id-case-insensitive",
-        "tencent-cvm/Associate",
-        &["key-id-format"],
-    ),
-    ("foreign-code", "tencent-ecm", &["documented-code"]),
-    (
-        "not-found-for-repeated-id",
-        "tencent-cvm/Associate",
-        &["instance-exists"],
-    ),
-];
-
-/// Faults only `--strict` (or `--source seed`) must catch: the default leaves what they do open.
-/// `detection.rs` tests each.
-pub const STRICT_ONLY: &[&str] = &["running-accepted-without-shutdown"];
-
-fn caught(fault: &str) {
-    let (_, pattern, rules) = CATALOGUE
-        .iter()
-        .find(|(f, ..)| *f == fault)
-        .expect("listed");
+fn caught(name: &str) {
+    let fault: Fault = name.parse().expect("a fault of the catalogue");
+    let (pattern, rules) = (fault.spec(), fault.caught_by());
     let dir = tempfile::tempdir().unwrap();
     // Enough cases that a fault reached by one mutation of one rule (an upper-cased key id:
     // one rule's arm in ~20, one mutation in 6) is met several times whatever the seed.
-    let (code, out, report) = run(
-        &[
-            "--fault", fault, "--spec", pattern, "--cases", "1000", "--seed", "3",
-        ],
-        dir.path(),
-    );
+    let mut args = vec![
+        "--fault", name, "--spec", pattern, "--cases", "1000", "--seed", "3",
+    ];
+    if fault.strict() {
+        args.push("--strict");
+    }
+    let (code, out, report) = run(&args, dir.path());
     assert_eq!(code, 1, "fault {fault} must give exit 1\n{out}");
     let found = failures(&report);
     assert!(
@@ -154,11 +51,13 @@ fn the_catalogue_names_every_fault() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert!(names.len() >= 12, "{text}");
+    assert_eq!(
+        names,
+        Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        "--list-faults lists the catalogue, in its order"
+    );
     for n in &names {
-        assert!(
-            CATALOGUE.iter().any(|(f, ..)| f == n) || STRICT_ONLY.contains(n),
-            "fault {n} has no test here"
-        );
+        assert!(TESTED.contains(n), "fault {n} has no test here");
     }
 }
 
@@ -207,6 +106,9 @@ fn correct_emulator_passes_across_seeds() {
 macro_rules! fault_tests {
     ($($name:ident => $fault:literal),* $(,)?) => {
         $(#[test] fn $name() { caught($fault); })*
+
+        /// The faults with a test here.
+        const TESTED: &[&str] = &[$($fault),*];
     };
 }
 
@@ -231,4 +133,5 @@ fault_tests! {
     catches_key_id_case_insensitive => "key-id-case-insensitive",
     catches_foreign_code => "foreign-code",
     catches_not_found_for_repeated_id => "not-found-for-repeated-id",
+    catches_running_accepted_without_shutdown => "running-accepted-without-shutdown",
 }

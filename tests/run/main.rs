@@ -1,5 +1,5 @@
 //! `apiconform run` end to end: every emulator fault is caught, named and shrunk; the correct
-//! emulator passes across seeds.
+//! emulator passes across seeds; `apiconform selftest` shows both as a table.
 
 mod cascade;
 mod catches;
@@ -8,6 +8,7 @@ mod detection;
 mod hostile;
 mod plan;
 mod rerun;
+mod selftest;
 mod strength;
 mod variants;
 
