@@ -57,6 +57,19 @@ pub fn pattern(p: &Parameter) -> Option<Arc<Regex>> {
         .clone()
 }
 
+/// The parameter a wire name stands for, a list's `.N` index taken off first: its `wire` with
+/// the `.n`/`.N` placeholder dropped, or its name.
+pub fn param_of_wire<'a>(spec: &'a ApiSpec, stem: &str) -> Option<&'a Parameter> {
+    spec.parameters.iter().find(|p| {
+        let wire = p
+            .wire
+            .strip_suffix(".n")
+            .or_else(|| p.wire.strip_suffix(".N"))
+            .unwrap_or(&p.wire);
+        wire == stem || p.name == stem
+    })
+}
+
 /// The product and kind of the resource a parameter names.
 pub fn resource_of(spec: &ApiSpec, p: &Parameter) -> Option<(Product, ResourceKind)> {
     let name = p.references.as_deref()?;

@@ -29,6 +29,9 @@ pub struct Case {
     pub situations: Vec<Situation>,
     /// An authentication fault the runner applies while signing.
     pub auth: AuthFault,
+    /// The document example this case is (its `name`), when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
     /// How the request travels.
     pub transport: Transport,
 }
@@ -72,9 +75,34 @@ pub struct Transport {
     pub signature: SignatureMethod,
     /// Response format to ask for.
     pub format: ResponseFormat,
-    /// First index of `Name.N` list items on forms: 0 normally, 1 for the `one_based_index`
-    /// situation.
+    /// First index of `Name.N` list items on forms: 0 as the SDKs send, 1 where the documents
+    /// show it (a wire form) or for the `one_based_index` situation.
     pub index_base: u32,
+    /// The other wire forms the documents show, where the case uses them.
+    #[serde(default, skip_serializing_if = "Forms::is_sdk")]
+    pub forms: Forms,
+}
+
+/// Wire forms a case may take besides the SDKs' own (see [`crate::spec::WireForm`]); all off is
+/// what the SDKs send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Forms {
+    /// The action spelt as the spec's `action_spelling` form.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub action_spelling: bool,
+    /// Booleans written `TRUE`/`FALSE` on forms.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upper_booleans: bool,
+    /// JSON list parameters written with a space after each comma.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spaced_json_lists: bool,
+}
+
+impl Forms {
+    /// Whether these are the SDKs' forms.
+    pub fn is_sdk(&self) -> bool {
+        *self == Forms::default()
+    }
 }
 
 impl Case {

@@ -260,8 +260,12 @@ fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, 
         } else {
             ""
         };
+        let example = match &p.case.example {
+            Some(name) => format!(" (the document's example «{name}»)"),
+            None => String::new(),
+        };
         say(format!(
-            "# {} case {}: breaks {:?}{twice}\n{}",
+            "# {} case {}: breaks {:?}{twice}{example}\n{}",
             p.api,
             p.index,
             p.case.violates,

@@ -254,10 +254,22 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         }
         None => return tencent_api3::error("MissingParameter", "missing Version", rid),
     };
-    if one_based_rejected(emu, req) {
+    // CVM's seeds (000, 004) write their examples numbered from 1: this emulator reads that as
+    // documented for CVM, and takes the 0-only reading (the variant) for ECM alone.
+    let from_one = req.index_base.is_some_and(|b| b != 0);
+    if (one_based_rejected(emu, req) && codes.product != Product::Cvm)
+        || (emu.has(Fault::OneBasedRejected) && codes.product == Product::Cvm && from_one)
+    {
         return err(fail(
             "InvalidParameter",
             "list items are numbered from 0 (InstanceIds.0, InstanceIds.1, ...)",
+        ));
+    }
+    let upper = |v: &Value| matches!(v, Value::String(s) if s == "TRUE" || s == "FALSE");
+    if emu.has(Fault::UpperBooleansRejected) && req.params.get("ForceStop").is_some_and(upper) {
+        return err(fail(
+            "InvalidParameterValue",
+            "ForceStop must be true or false",
         ));
     }
     let key_action = matches!(
@@ -701,7 +713,11 @@ fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {
 
 fn v2(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
     // The SDK sends `UnBindInstanceKey`; the seed's example spells `unBindInstanceKey`.
-    if !req.action.eq_ignore_ascii_case("UnBindInstanceKey") {
+    let spelt = match emu.has(Fault::ActionCaseRejected) {
+        true => req.action == "UnBindInstanceKey",
+        false => req.action.eq_ignore_ascii_case("UnBindInstanceKey"),
+    };
+    if !spelt {
         return tencent_v2::respond(
             4000,
             &format!("action `{}` is not served", req.action),
@@ -902,7 +918,8 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     } else {
         ("InvalidParameter", "InvalidInstanceIds.ValueNotSupported")
     };
-    let Some(ids) = json_ids(raw) else {
+    let spaced = emu.has(Fault::SpacedJsonRejected) && raw.contains(", ");
+    let Some(ids) = json_ids(raw).filter(|_| !spaced) else {
         return Err(fail(
             not_json,
             "InstanceIds must be a JSON array of instance ids",

@@ -51,6 +51,14 @@ pub enum Fault {
     NotFoundForRepeatedId,
     /// CVM accepts a RUNNING instance without ForceStop and binds it without shutting it down.
     RunningAcceptedWithoutShutdown,
+    /// API 2.0 serves only the heading's spelling, refusing the example's `unBindInstanceKey`.
+    ActionCaseRejected,
+    /// CVM refuses lists numbered from 1, as seeds 000 and 004 write their examples.
+    OneBasedRejected,
+    /// Tencent API 3.0 refuses `ForceStop=TRUE`/`FALSE` on forms, as the seeds' tables write it.
+    UpperBooleansRejected,
+    /// Alibaba refuses a JSON list with a space after the comma, as seed 003's example writes it.
+    SpacedJsonRejected,
 }
 
 impl Fault {
@@ -77,6 +85,10 @@ impl Fault {
         Fault::ForeignCode,
         Fault::NotFoundForRepeatedId,
         Fault::RunningAcceptedWithoutShutdown,
+        Fault::ActionCaseRejected,
+        Fault::OneBasedRejected,
+        Fault::UpperBooleansRejected,
+        Fault::SpacedJsonRejected,
     ];
 
     /// The name used with `--fault`.
@@ -103,6 +115,10 @@ impl Fault {
             Fault::ForeignCode => "foreign-code",
             Fault::NotFoundForRepeatedId => "not-found-for-repeated-id",
             Fault::RunningAcceptedWithoutShutdown => "running-accepted-without-shutdown",
+            Fault::ActionCaseRejected => "action-case-rejected",
+            Fault::OneBasedRejected => "one-based-rejected",
+            Fault::UpperBooleansRejected => "upper-booleans-rejected",
+            Fault::SpacedJsonRejected => "spaced-json-rejected",
         }
     }
 
@@ -144,6 +160,16 @@ impl Fault {
             Fault::RunningAcceptedWithoutShutdown => {
                 "CVM binds a RUNNING instance without ForceStop and leaves it RUNNING (no shutdown happened)"
             }
+            Fault::ActionCaseRejected => {
+                "API 2.0 refuses the example's spelling unBindInstanceKey (4000)"
+            }
+            Fault::OneBasedRejected => {
+                "CVM refuses InstanceIds.1, InstanceIds.2, ... (the seeds' examples number from 1)"
+            }
+            Fault::UpperBooleansRejected => "Tencent API 3.0 refuses ForceStop=TRUE/FALSE on forms",
+            Fault::SpacedJsonRejected => {
+                "Alibaba refuses InstanceIds=[\"i-a\", \"i-b\"] (a space after the comma)"
+            }
         }
     }
 }
@@ -178,6 +204,10 @@ impl Fault {
             Fault::ForeignCode => "tencent-ecm",
             Fault::NotFoundForRepeatedId => "tencent-cvm/Associate",
             Fault::RunningAcceptedWithoutShutdown => "tencent-cvm/Associate",
+            Fault::ActionCaseRejected => "UnBindInstanceKey",
+            Fault::OneBasedRejected => "tencent-cvm/Associate",
+            Fault::UpperBooleansRejected => "tencent-cvm/Associate",
+            Fault::SpacedJsonRejected => "alibaba-ecs",
         }
     }
 
@@ -219,6 +249,10 @@ impl Fault {
             Fault::ForeignCode => &["documented-code"],
             Fault::NotFoundForRepeatedId => &["instance-exists"],
             Fault::RunningAcceptedWithoutShutdown => &["instance-stopped"],
+            Fault::ActionCaseRejected => &["wire-forms"],
+            Fault::OneBasedRejected => &["wire-forms"],
+            Fault::UpperBooleansRejected => &["wire-forms"],
+            Fault::SpacedJsonRejected => &["wire-forms"],
         }
     }
 
@@ -249,6 +283,10 @@ impl Fault {
             Fault::NotFoundForRepeatedId => false,
             // The seeds' literal reading: the default leaves it open.
             Fault::RunningAcceptedWithoutShutdown => true,
+            Fault::ActionCaseRejected => false,
+            Fault::OneBasedRejected => false,
+            Fault::UpperBooleansRejected => false,
+            Fault::SpacedJsonRejected => false,
         }
     }
 }

@@ -13,7 +13,10 @@
 //! 4. On a failure, shrink the tree with the runner's loop (`run::minimise`); each candidate must
 //!    be judged against the world as it is then, because cases change state.
 
+mod examples;
 mod values;
+
+pub use examples::example_cases;
 
 use std::sync::Arc;
 

@@ -405,3 +405,98 @@ fn nonexistent_names_without_a_pattern_are_long_and_unguessable() {
         assert!(suffix.len() >= 16, "{n} follows the world's naming");
     }
 }
+
+/// Each wire form a spec lists is generated, on the transports it applies to, and no form a spec
+/// does not list ever is.
+#[test]
+fn the_documents_wire_forms_are_generated_where_they_are_listed_and_only_there() {
+    use crate::spec::Freedom;
+    let set = crate::spec::load_embedded().unwrap();
+    let w = World::default_world();
+    for api in &set.apis {
+        let cases = corpus(&set, api, &w, 4, 400, &GenOptions::default());
+        let listed = |f: Freedom| api.spec.wire_form(f).is_some();
+        let json_body = |c: &Case| {
+            c.transport.signature == SignatureMethod::Tc3HmacSha256
+                && c.transport.method == Method::Post
+        };
+        for (freedom, used) in [
+            (
+                Freedom::ActionSpelling,
+                cases
+                    .iter()
+                    .filter(|c| c.transport.forms.action_spelling)
+                    .count(),
+            ),
+            (
+                Freedom::BooleanSpelling,
+                cases
+                    .iter()
+                    .filter(|c| c.transport.forms.upper_booleans)
+                    .count(),
+            ),
+            (
+                Freedom::JsonListSpacing,
+                cases
+                    .iter()
+                    .filter(|c| c.transport.forms.spaced_json_lists)
+                    .count(),
+            ),
+        ] {
+            assert_eq!(
+                listed(freedom),
+                used > 0,
+                "{} {freedom:?}: {used}",
+                api.name
+            );
+        }
+        assert!(
+            cases
+                .iter()
+                .filter(|c| c.transport.forms.upper_booleans || c.transport.index_base == 1)
+                .all(|c| !json_body(c)),
+            "{}: forms of forms only",
+            api.name
+        );
+    }
+}
+
+/// Every example of every shipped spec becomes a valid case in the default world, keeping the
+/// forms the document prints.
+#[test]
+fn every_example_is_a_valid_case_in_the_documents_forms() {
+    let set = crate::spec::load_embedded().unwrap();
+    let w = World::default_world();
+    let mut seen = Vec::new();
+    for api in &set.apis {
+        for case in crate::generate::example_cases(&set, api, &w) {
+            let case = case.unwrap_or_else(|e| panic!("{}: {e}", api.name));
+            let a = crate::case::analysis::analyze(
+                &api.spec,
+                set.family(api.spec.api.family),
+                &w,
+                &case,
+            );
+            assert!(
+                a.broken.is_empty() && a.situations.is_empty(),
+                "{case:?}: {a:?}"
+            );
+            seen.push((api.name.clone(), case));
+        }
+    }
+    assert_eq!(seen.len(), 6, "one case per printed example");
+    let by = |name: &str| {
+        seen.iter()
+            .find(|(a, _)| a.contains(name))
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert!(by("UnBindInstanceKey").transport.forms.action_spelling);
+    assert_eq!(by("AssociateInstancesKeyPairs").transport.index_base, 1);
+    assert_eq!(by("tencent-cvm/Disassociate").transport.index_base, 1);
+    assert_eq!(by("UnBindInstanceKey").transport.index_base, 0);
+    assert!(by("alibaba-ecs").transport.forms.spaced_json_lists);
+    assert_eq!(by("tencent-ecm").transport.method, Method::Post);
+    assert_eq!(by("tencent-cvm/Assoc").transport.method, Method::Get);
+}

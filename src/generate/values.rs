@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use super::GenOptions;
 use crate::case::analysis::{self as analyze, analyze_in, auth_rule, items};
-use crate::case::{AuthFault, Case, Transport};
+use crate::case::{AuthFault, Case, Forms, Transport};
 use crate::protocol::{Method, Params, ResponseFormat, SignatureMethod};
 use crate::spec::{
-    ApiSpec, Check, EffectKind, Envelope, FamilySpec, InstanceState, LoadedApi, ParamType,
+    ApiSpec, Check, EffectKind, Envelope, FamilySpec, Freedom, InstanceState, LoadedApi, ParamType,
     Parameter, ResourceKind, Situation, SpecSet,
 };
 use crate::world::{IdIndex, Instance, Lookup, World};
@@ -113,7 +113,7 @@ fn state_ok(spec: &ApiSpec, param: &str, i: &Instance) -> bool {
     })
 }
 
-fn signature_method(id: &str) -> Option<SignatureMethod> {
+pub(super) fn signature_method(id: &str) -> Option<SignatureMethod> {
     // ACS3 is accepted by Alibaba servers but the harness, like the documents' SDKs of the time,
     // signs RPC requests with HMAC-SHA1.
     match id {
@@ -153,6 +153,7 @@ fn transports(family: &FamilySpec) -> Vec<(u32, Transport)> {
                         signature: sig,
                         format,
                         index_base: 0,
+                        forms: Forms::default(),
                     },
                 ));
             }
@@ -166,6 +167,7 @@ fn transports(family: &FamilySpec) -> Vec<(u32, Transport)> {
                 signature: SignatureMethod::Tc3HmacSha256,
                 format: ResponseFormat::Default,
                 index_base: 0,
+                forms: Forms::default(),
             },
         ));
     }
@@ -598,13 +600,37 @@ impl Ctx {
             .boxed()
     }
 
+    /// The transport, and the other wire forms the documents show, each in about one case in
+    /// four where it applies (a value shrinking to 0 turns them off: a minimal case is in the
+    /// SDKs' forms unless the form is what fails).
     fn transport(&self) -> BoxedStrategy<Transport> {
         let arms: Vec<(u32, Just<Transport>)> = self
             .transports
             .iter()
             .map(|(w, t)| (*w, Just(*t)))
             .collect();
-        Union::new_weighted(arms).boxed()
+        let has = |f: Freedom| self.spec.wire_form(f).is_some();
+        let (one, action, upper, spaced) = (
+            has(Freedom::IndexBase),
+            has(Freedom::ActionSpelling),
+            has(Freedom::BooleanSpelling),
+            has(Freedom::JsonListSpacing),
+        );
+        (Union::new_weighted(arms), any::<u8>())
+            .prop_map(move |(mut t, bits)| {
+                let pick = |n: u8| (bits >> (2 * n)) & 3 == 3;
+                let form = is_form(&t);
+                if one && form && t.index_base == 0 && pick(0) {
+                    t.index_base = 1;
+                }
+                t.forms = Forms {
+                    action_spelling: action && pick(1),
+                    upper_booleans: upper && form && pick(2),
+                    spaced_json_lists: spaced && pick(3),
+                };
+                t
+            })
+            .boxed()
     }
 
     /// Builds the case, recording the intended rules first, then any other rule the analysis
@@ -623,6 +649,7 @@ impl Ctx {
             violates: intent.to_vec(),
             situations: vec![],
             auth,
+            example: None,
             transport,
         };
         let look = Lookup::with_index(&self.world, &self.index);

@@ -273,6 +273,14 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
             .collect(),
         lifted: a.lifted.clone(),
     };
+    // A case in a wire form the documents show besides the SDKs' (an example's 1-based list,
+    // its spelling of the action) relies on the target accepting it: a rejection names that.
+    if uses_documented_forms(spec, case) {
+        if let Some(r) = rule_by_kind(spec, family, "wire_forms") {
+            exp.lifted.push(r.id.clone());
+            exp.rules.push(r.id.clone());
+        }
+    }
     if !a.broken.is_empty() {
         let decisive: Vec<String> = match &spec.precedence {
             Precedence::Ordered { rules, .. } => rules
@@ -345,6 +353,24 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
     }
     exp.rules = dedup(std::mem::take(&mut exp.rules));
     exp
+}
+
+/// Whether the case takes a wire form the spec lists (not merely an open situation's form).
+fn uses_documented_forms(spec: &ApiSpec, case: &Case) -> bool {
+    use crate::spec::Freedom;
+    let t = &case.transport;
+    let listed = |f: Freedom| spec.wire_form(f).is_some();
+    (t.index_base == 1 && listed(Freedom::IndexBase))
+        || (t.forms.action_spelling && listed(Freedom::ActionSpelling))
+        || (t.forms.upper_booleans
+            && listed(Freedom::BooleanSpelling)
+            && case.params.values().any(Value::is_boolean))
+        || (t.forms.spaced_json_lists
+            && listed(Freedom::JsonListSpacing)
+            && spec.parameters.iter().any(|p| {
+                p.kind == crate::spec::ParamType::JsonStringList
+                    && case.params.contains_key(&p.name)
+            }))
 }
 
 /// Keys of each named, existing instance after a success (instances `can` accepts).

@@ -46,11 +46,13 @@ fn case(params: Value) -> Case {
         violates: vec![],
         situations: vec![],
         auth: crate::case::AuthFault::None,
+        example: None,
         transport: crate::case::Transport {
             method: crate::protocol::Method::Post,
             signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
             format: crate::protocol::ResponseFormat::Default,
             index_base: 0,
+            forms: Default::default(),
         },
     }
 }

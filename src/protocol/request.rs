@@ -5,7 +5,8 @@
 
 use super::{Call, Clock, Credentials, FamilyId, HttpRequest, ProtocolError};
 use crate::case::{AuthFault, Case};
-use crate::spec::LoadedApi;
+use crate::spec::{Freedom, LoadedApi, Method, ParamType, Params, SignatureMethod};
+use serde_json::Value;
 
 /// Builds the call a case describes.
 pub fn call_for(api: &LoadedApi, case: &Case, authority: &str) -> Call {
@@ -15,9 +16,14 @@ pub fn call_for(api: &LoadedApi, case: &Case, authority: &str) -> Call {
         FamilyId::TencentV2 => "/v2/index.php".to_string(),
         _ => "/".to_string(),
     };
+    let forms = case.transport.forms;
+    let action = match api.spec.wire_form(Freedom::ActionSpelling) {
+        Some(w) if forms.action_spelling => w.form.clone(),
+        _ => s.action.clone(),
+    };
     Call {
         family,
-        action: s.action.clone(),
+        action,
         version: s.version.clone(),
         region: match family {
             FamilyId::AliyunRpc => None,
@@ -28,10 +34,49 @@ pub fn call_for(api: &LoadedApi, case: &Case, authority: &str) -> Call {
         path,
         method: case.transport.method,
         signature: case.transport.signature,
-        params: case.params.clone(),
+        params: wire_params(api, case),
         format: case.transport.format,
         index_base: case.transport.index_base,
     }
+}
+
+/// The case's parameters in the wire forms it takes: booleans `TRUE`/`FALSE` on forms (a JSON
+/// body keeps JSON booleans), JSON list parameters with a space after each comma.
+fn wire_params(api: &LoadedApi, case: &Case) -> Params {
+    let forms = case.transport.forms;
+    let json_body = case.transport.signature == SignatureMethod::Tc3HmacSha256
+        && case.transport.method == Method::Post;
+    let mut params = case.params.clone();
+    if forms.is_sdk() {
+        return params;
+    }
+    for (name, value) in params.iter_mut() {
+        let kind = api
+            .spec
+            .parameters
+            .iter()
+            .find(|p| &p.name == name)
+            .map(|p| p.kind);
+        match value {
+            Value::Bool(b) if forms.upper_booleans && !json_body => {
+                *value = Value::String(if *b { "TRUE" } else { "FALSE" }.into());
+            }
+            _ if forms.spaced_json_lists && kind == Some(ParamType::JsonStringList) => {
+                // A list, or the text of one (a case holding deliberately broken text keeps it).
+                let items = match value {
+                    Value::Array(items) => Some(items.clone()),
+                    Value::String(text) => serde_json::from_str::<Vec<Value>>(text).ok(),
+                    _ => None,
+                };
+                if let Some(items) = items {
+                    let items: Vec<String> = items.iter().map(Value::to_string).collect();
+                    *value = Value::String(format!("[{}]", items.join(", ")));
+                }
+            }
+            _ => {}
+        }
+    }
+    params
 }
 
 /// Signs a case for sending, applying its authentication fault.

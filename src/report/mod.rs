@@ -101,15 +101,18 @@ pub fn render_failure(f: &Failure) -> String {
         Some(w) => format!("{source}; {w}"),
         None => source,
     };
+    let case = match &f.case.example {
+        Some(name) => format!("the document's example «{name}», as printed (its ids the world's)"),
+        None => format!("minimal case (after {} shrink steps)", f.shrink_steps),
+    };
     format!(
-        "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  minimal case (after {} shrink steps): {}\n  reproduce: {}",
+        "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  {case}: {}\n  reproduce: {}",
         f.api,
         f.rule,
         source,
         f.expected,
         f.actual,
         f.detail,
-        f.shrink_steps,
         serde_json::to_string(&f.case.params).unwrap_or_default(),
         f.curl
     )

@@ -94,6 +94,8 @@ pub(super) struct Cases<'a> {
     strict: bool,
     /// Judgement rules a kept case breaks (see [`Model::leaves_open`]).
     judged: std::collections::BTreeSet<String>,
+    /// The documents' examples, sent first (see [`generate::example_cases`]).
+    examples: std::collections::VecDeque<Case>,
 }
 
 /// Cases drawn from one generator before it is rebuilt from the planned world.
@@ -121,6 +123,11 @@ impl<'a> Cases<'a> {
             shard: opts.shard,
             strict: opts.strict,
             judged: Default::default(),
+            // An example the world cannot make valid is left out (the dry run says why).
+            examples: generate::example_cases(set, api, world)
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect(),
         }
     }
 
@@ -153,7 +160,17 @@ impl Iterator for Cases<'_> {
 
     fn next(&mut self) -> Option<(usize, Tree, Case)> {
         while self.kept < self.cases {
-            let (tree, case) = self.draw();
+            let (tree, case) = match self.examples.pop_front() {
+                // An example is sent as printed: nothing to shrink.
+                Some(case) => (
+                    proptest::strategy::Just(case.clone())
+                        .new_tree(&mut self.runner)
+                        .map(|t| Box::new(t) as Tree)
+                        .expect("Just never rejects"),
+                    case,
+                ),
+                None => self.draw(),
+            };
             // Judged in the world the plan holds now, not the one the generator was built
             // from: an unbind drawn late names keys that earlier cases may have unbound.
             let open = self

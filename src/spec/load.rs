@@ -552,6 +552,44 @@ fn check_variants_named(
     }
 }
 
+/// Each wire form is one the harness can send, and a `wire_forms` rule names their failures.
+fn check_wire(file: &SourceFile, spec: &ApiSpec, problems: &mut Vec<Problem>) {
+    let mut occ = Seen::new();
+    for w in &spec.wire {
+        let n = occ.next("form", &w.form);
+        let ok = match w.freedom {
+            Freedom::IndexBase => w.form == "1",
+            Freedom::BooleanSpelling => w.form == "upper",
+            Freedom::JsonListSpacing => w.form == "spaced",
+            Freedom::ActionSpelling => {
+                w.form != spec.api.action && w.form.eq_ignore_ascii_case(&spec.api.action)
+            }
+        };
+        if !ok {
+            problems.push(locate(
+                file,
+                "form",
+                Some(&w.form),
+                n,
+                format!("`{}` is not a form of {:?} the harness can send", w.form, w.freedom),
+                "index_base takes `1`, boolean_spelling `upper`, json_list_spacing `spaced`, action_spelling another letter case of the action".into(),
+            ));
+        }
+    }
+    let rule = spec.rules.iter().any(|r| r.check == Check::WireForms);
+    if !spec.wire.is_empty() && !rule {
+        problems.push(locate(
+            file,
+            "wire",
+            None,
+            0,
+            "`wire` lists forms but no rule checks them".into(),
+            "add a rule with `check: {kind: wire_forms}` citing where the documents show them"
+                .into(),
+        ));
+    }
+}
+
 /// Check kinds as spec files write them (the names [`Check::kind_name`] gives).
 const CHECK_KINDS: &[&str] = &[
     "required",
@@ -573,6 +611,7 @@ const CHECK_KINDS: &[&str] = &[
     "timestamp_window",
     "nonce_unique",
     "documented_code",
+    "wire_forms",
 ];
 
 /// A code's `means` names rules that exist and kinds that exist.
@@ -713,6 +752,7 @@ fn check_api(
         })
         .chain(spec.error_codes.iter().map(|e| &e.source))
         .chain(spec.examples.iter().map(|e| &e.source))
+        .chain(spec.wire.iter().map(|w| &w.source))
         .chain(spec.errata.iter().flat_map(|e| e.sources.iter()))
         .chain(spec.unspecified.iter().flat_map(|u| u.sources.iter()));
     check_sources(file, sources, &declared, problems);
@@ -724,6 +764,7 @@ fn check_api(
         .map(|r| r.id.as_str())
         .collect();
     check_means(file, &spec.error_codes, &known, problems);
+    check_wire(file, spec, problems);
 
     // Parameters and resources that rules and sections refer to must exist.
     let params: BTreeMap<&str, &Parameter> = spec
@@ -885,6 +926,7 @@ fn check_api(
                 | Check::PerItemConsistency
                 | Check::ResponseFormat
                 | Check::DocumentedCode
+                | Check::WireForms
         );
         if !positive && rule.errors.is_empty() {
             problems.push(locate(

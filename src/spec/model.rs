@@ -35,6 +35,11 @@ pub struct ApiSpec {
     /// The document's examples, verbatim.
     #[serde(default)]
     pub examples: Vec<Example>,
+    /// Wire forms the documents show besides the one the SDKs send (an example's 1-based list,
+    /// its spelling of the action, `TRUE`/`FALSE`, a spaced JSON list): a conforming target
+    /// accepts both, so the generators vary them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire: Vec<WireForm>,
     /// Contradictions inside or between the documents.
     #[serde(default)]
     pub errata: Vec<Erratum>,
@@ -479,6 +484,8 @@ pub enum Check {
     },
     /// A nonce is used once within the window (family rule).
     NonceUnique,
+    /// Every wire form the spec's `wire` lists is accepted like the SDKs' own.
+    WireForms,
     /// Every error code answered is one the documents list for the API: its own table (seed or
     /// current definitions) or its family's common codes. Stated where a seed says its table
     /// lists the business codes and the rest are the common codes.
@@ -523,6 +530,7 @@ impl Check {
             Check::TimestampWindow { .. } => "timestamp_window",
             Check::NonceUnique => "nonce_unique",
             Check::DocumentedCode => "documented_code",
+            Check::WireForms => "wire_forms",
         }
     }
 }
@@ -632,6 +640,40 @@ impl Means {
     /// Whether `rule` is one the code asserts broken.
     pub fn covers(&self, rule: &Rule) -> bool {
         self.rules.contains(&rule.id) || self.kinds.iter().any(|k| k == rule.check.kind_name())
+    }
+}
+
+/// One wire form a document shows for a freedom of the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WireForm {
+    /// Which freedom.
+    pub freedom: Freedom,
+    /// The form as the document writes it: `1` (first list index), the action's spelling
+    /// (`unBindInstanceKey`), `upper` (booleans `TRUE`/`FALSE` on forms), `spaced` (`["a", "b"]`).
+    pub form: String,
+    /// Where the document shows it.
+    pub source: Source,
+}
+
+/// Freedoms of the encoding where the documents show more than one form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Freedom {
+    /// The first index of `Name.N` list items on forms (`form: "1"`).
+    IndexBase,
+    /// The action's name as an example spells it (`form`: the spelling).
+    ActionSpelling,
+    /// Booleans on forms written upper-case (`form: upper`).
+    BooleanSpelling,
+    /// A JSON list parameter with a space after each comma (`form: spaced`).
+    JsonListSpacing,
+}
+
+impl ApiSpec {
+    /// The form the documents show for `freedom`, if any.
+    pub fn wire_form(&self, freedom: Freedom) -> Option<&WireForm> {
+        self.wire.iter().find(|w| w.freedom == freedom)
     }
 }
 

@@ -293,3 +293,57 @@ fn describe_instances_shows_bindings() {
         json!(["skey-ck000000"])
     );
 }
+
+/// The wire forms the documents show are accepted (an example's 1-based list, `TRUE`, the
+/// spaced JSON list, the example's spelling of the action); each fault refuses exactly its own.
+#[test]
+fn the_documents_wire_forms_are_accepted_unless_a_fault_refuses_them() {
+    use apiconform::protocol::Method;
+    let form = |mut c: apiconform::protocol::Call| {
+        c.method = Method::Get;
+        c.signature = apiconform::protocol::SignatureMethod::V1HmacSha256;
+        c
+    };
+    let one_based = || {
+        let mut c = form(cvm(
+            "AssociateInstancesKeyPairs",
+            json!({"InstanceIds": [S1], "KeyIds": ["skey-ck000005"]}),
+        ));
+        c.index_base = 1;
+        c
+    };
+    let upper = || {
+        form(cvm(
+            "AssociateInstancesKeyPairs",
+            json!({"InstanceIds": [S1], "KeyIds": ["skey-ck000005"], "ForceStop": "TRUE"}),
+        ))
+    };
+    let spaced = || {
+        ecs(
+            "DetachKeyPair",
+            json!({"RegionId": "cn-hangzhou", "KeyPairName": "kp-linux-2", "InstanceIds": "[\"i-bp1s0000000000000002\", \"i-bp1s0000000000000012\"]"}),
+            ResponseFormat::Json,
+        )
+    };
+    let lower_action = || {
+        let mut c = v2(json!({"keyId": "skey-ck000000", "instanceIds": [S0]}));
+        c.action = "unBindInstanceKey".into();
+        c
+    };
+    let calls: [(&str, Fault, &dyn Fn() -> apiconform::protocol::Call); 4] = [
+        ("1-based list", Fault::OneBasedRejected, &one_based),
+        ("ForceStop=TRUE", Fault::UpperBooleansRejected, &upper),
+        ("spaced JSON list", Fault::SpacedJsonRejected, &spaced),
+        (
+            "unBindInstanceKey",
+            Fault::ActionCaseRejected,
+            &lower_action,
+        ),
+    ];
+    for (what, fault, call) in calls {
+        let (_, out) = send(&emu(&[]), &call());
+        assert_eq!(code(&out), "success", "{what} is accepted: {out:?}");
+        let (_, out) = send(&emu(&[fault]), &call());
+        assert_ne!(code(&out), "success", "{what} is refused under {fault}");
+    }
+}

@@ -134,4 +134,8 @@ fault_tests! {
     catches_foreign_code => "foreign-code",
     catches_not_found_for_repeated_id => "not-found-for-repeated-id",
     catches_running_accepted_without_shutdown => "running-accepted-without-shutdown",
+    catches_action_case_rejected => "action-case-rejected",
+    catches_one_based_rejected => "one-based-rejected",
+    catches_upper_booleans_rejected => "upper-booleans-rejected",
+    catches_spaced_json_rejected => "spaced-json-rejected",
 }
