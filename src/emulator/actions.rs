@@ -576,7 +576,10 @@ fn bind(
             .expect("checked above");
         if inst.state == InstanceState::Running
             && ((force && emu.reads(Variant::ForceStopLeavesStopped))
-                || (!force && c.checks_state && emu.reads(Variant::RunningShutDownNormally)))
+                || (!force
+                    && c.checks_state
+                    && emu.reads(Variant::RunningShutDownNormally)
+                    && !emu.has(Fault::RunningAcceptedWithoutShutdown)))
         {
             inst.state = InstanceState::Stopped;
         }

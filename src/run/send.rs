@@ -50,9 +50,11 @@ pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpReques
 pub(super) async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
     let replay = case.auth == AuthFault::ReusedNonce;
     let (first, last) = if replay {
-        let request = sign(ctx, api, case)?;
-        let exact = request.clone();
-        let first = send_with_retry(ctx, api, || Ok(exact.clone())).await?;
+        // The first send is an ordinary call: a retry after a lost answer is signed afresh
+        // (the lost request may have been served, and its nonce with it). The replay re-sends
+        // the request that was answered, nonce and all.
+        let first = send_with_retry(ctx, api, || sign(ctx, api, case)).await?;
+        let request = first.request.clone();
         let again = send_with_retry(ctx, api, || Ok(request.clone())).await?;
         (Some(first.response), again)
     } else {

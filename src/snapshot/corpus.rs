@@ -126,7 +126,13 @@ pub fn api_corpus(set: &SpecSet, api: &LoadedApi, world: &World) -> Vec<Entry> {
         seed,
         DRAWS * 2,
     );
-    let plain = |c: &&Case| c.situations.is_empty() && c.violates.is_empty() && !forced(c);
+    let plain = |c: &&Case| {
+        c.situations.is_empty()
+            && c.violates.is_empty()
+            && !forced(c)
+            && c.transport.forms.is_sdk()
+            && c.transport.index_base == 0
+    };
     let size = |c: &Case| c.instance_ids(api).len();
     let single = smallest(valid.iter().filter(plain).filter(|c| size(c) == 1));
     if let Some(c) = single {
@@ -191,6 +197,59 @@ pub fn api_corpus(set: &SpecSet, api: &LoadedApi, world: &World) -> Vec<Entry> {
                 format!(
                     "A RUNNING instance with {}=true (the flag lifts the state restriction).",
                     force.clone().unwrap_or_default()
+                ),
+                c,
+            );
+        }
+    }
+
+    // The documents' examples as printed, and each wire form they show on a valid request.
+    for (i, case) in generate::example_cases(set, api, world)
+        .into_iter()
+        .filter_map(Result::ok)
+        .enumerate()
+    {
+        let name = case.example.clone().unwrap_or_default();
+        push(
+            format!("example.{}", i + 1),
+            format!("The document's example «{name}», as printed (its ids the world's)."),
+            case,
+        );
+    }
+    let form_of = |c: &Case| {
+        !(c.transport.signature == crate::protocol::SignatureMethod::Tc3HmacSha256
+            && c.transport.method == crate::protocol::Method::Post)
+    };
+    for w in &spec.wire {
+        use crate::spec::Freedom;
+        let fits = |c: &&Case| {
+            plain(c)
+                && match w.freedom {
+                    Freedom::IndexBase => form_of(c) && size(c) >= 2,
+                    Freedom::BooleanSpelling => {
+                        form_of(c) && c.params.values().any(serde_json::Value::is_boolean)
+                    }
+                    Freedom::JsonListSpacing => size(c) >= 2,
+                    Freedom::ActionSpelling => true,
+                }
+        };
+        if let Some(c) = smallest(valid.iter().filter(fits)) {
+            let mut c = c.clone();
+            match w.freedom {
+                Freedom::IndexBase => c.transport.index_base = 1,
+                Freedom::BooleanSpelling => c.transport.forms.upper_booleans = true,
+                Freedom::JsonListSpacing => c.transport.forms.spaced_json_lists = true,
+                Freedom::ActionSpelling => c.transport.forms.action_spelling = true,
+            }
+            let name = serde_json::to_value(w.freedom)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            push(
+                format!("valid.form-{}", name.replace('_', "-")),
+                format!(
+                    "A valid request in the documented wire form {name} = {}.",
+                    w.form
                 ),
                 c,
             );
