@@ -44,6 +44,9 @@ pub enum Fault {
     XmlIgnored,
     /// Key ids are matched case-insensitively, so `SKEY-…` binds an existing key.
     KeyIdCaseInsensitive,
+    /// The documented request rates are never enforced, even when asked (`--rate-limits
+    /// documented`, or the admin view's switch): no caller ever gets the throttling code.
+    NeverThrottles,
 }
 
 impl Fault {
@@ -67,6 +70,7 @@ impl Fault {
         Fault::V2CodeAsString,
         Fault::XmlIgnored,
         Fault::KeyIdCaseInsensitive,
+        Fault::NeverThrottles,
     ];
 
     /// The name used with `--fault`.
@@ -90,6 +94,7 @@ impl Fault {
             Fault::V2CodeAsString => "v2-code-as-string",
             Fault::XmlIgnored => "xml-ignored",
             Fault::KeyIdCaseInsensitive => "key-id-case-insensitive",
+            Fault::NeverThrottles => "never-throttles",
         }
     }
 
@@ -122,6 +127,9 @@ impl Fault {
             Fault::V2CodeAsString => "API 2.0 responses send code as a string (\"0\")",
             Fault::XmlIgnored => "Alibaba answers JSON when XML (the default) was asked for",
             Fault::KeyIdCaseInsensitive => "Tencent key ids match regardless of case",
+            Fault::NeverThrottles => {
+                "the documented request rates (CVM 10/s, ECM 20/s) are never enforced, even when asked"
+            }
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - `send` and `pace`: signing, rate limits, retries; `observe`: the read calls;
 //! - `model`: what the runner believes the target holds; `ctx`: the state a run shares;
 //! - `shrink`: the one shrink loop; `outcome`: stats, failures, the report, errors;
+//! - `probe`: after an API's cases, a burst over each documented rate limit (loopback targets
+//!   only unless asked), which must meet the family's throttling code;
 //! - `embedded`: the in-process emulator.
 //!
 //! Cases that touch existing instances hold a lock per instance for the whole exchange: alone
@@ -27,6 +29,7 @@ mod observe;
 mod outcome;
 mod pace;
 mod plan;
+mod probe;
 mod send;
 mod setup;
 mod shrink;
@@ -48,9 +51,12 @@ use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
 pub use embedded::Embedded;
-pub use outcome::{ApiStats, Failure, NoProgress, Progress, RunError, RunReport};
+pub use outcome::{
+    ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+};
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, select, Planned};
+pub use probe::{PlannedProbe, RateProbes};
 pub use send::{send_request, Sent};
 pub use setup::{Setup, SetupOptions};
 pub use shrink::{minimise, Minimised};
@@ -91,6 +97,9 @@ pub struct RunOptions {
     /// Most of an API's cases spent on situations the documents leave open (they cannot fail):
     /// 0.10 by default.
     pub unspecified_share: f64,
+    /// Where documented rate limits are probed with a burst after an API's cases: loopback
+    /// targets only by default.
+    pub rate_probes: RateProbes,
 }
 
 impl Default for RunOptions {
@@ -111,6 +120,7 @@ impl Default for RunOptions {
             strict: false,
             revision: crate::oracle::Revision::Both,
             unspecified_share: 0.10,
+            rate_probes: RateProbes::default(),
         }
     }
 }
@@ -148,7 +158,13 @@ pub async fn run(
                     break;
                 }
                 let cases = Cases::new(set, *step, &start, opts);
-                let (stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                let (mut stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                // The lane waits for the probe's back-off: nothing else goes to the product
+                // before the target's window is over.
+                let api = &set.apis[step.api];
+                let (probes, failures) = probe::run(ctx, api, &start, step.position, stop).await?;
+                stats.rate_probes = probes;
+                stats.failures.extend(failures);
                 if n + 1 < lane.len() {
                     start = cases.planned_world();
                 }
@@ -270,9 +286,12 @@ pub async fn replay(
         strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
         ..opts.clone()
     };
-    Session::new(set, world, target, &opts)
-        .judge(api, &failure.case)
-        .await
+    let session = Session::new(set, world, target, &opts);
+    if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
+        // A burst, not one request: sent again as the run sent it.
+        return probe::replay(&session.ctx, api, failure).await;
+    }
+    session.judge(api, &failure.case).await
 }
 
 /// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).

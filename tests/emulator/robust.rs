@@ -174,6 +174,19 @@ fn the_admin_view_switches_rate_limits_on_and_off() {
     assert_eq!(switch(&e, "enforce=maybe").0, 400);
 }
 
+/// The fault `never-throttles` ignores every switch.
+#[test]
+fn never_throttles_ignores_the_limits() {
+    let e = Emulator::new(Config {
+        rate_limits: true,
+        faults: [apiconform::emulator::Fault::NeverThrottles].into(),
+        ..Config::default()
+    });
+    assert_eq!(switch(&e, "enforce=on").0, 200);
+    let associate = cvm("AssociateInstancesKeyPairs", absent());
+    assert_eq!(limited(&codes_of(&e, &associate, 30)), 0);
+}
+
 async fn start(emu: Arc<Emulator>) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();

@@ -95,6 +95,7 @@ pub const CATALOGUE: &[(&str, &str, &[&str])] = &[
         "tencent-cvm/Associate",
         &["key-id-format"],
     ),
+    ("never-throttles", "tencent-ecm", &["rate-limit"]),
 ];
 
 fn caught(fault: &str) {
@@ -191,6 +192,15 @@ fn correct_emulator_passes_across_seeds() {
         assert_eq!(code, 0, "seed {seed}\n{out}");
         assert!(failures(&report).is_empty());
         assert_eq!(report["apis"].as_array().unwrap().len(), 5);
+        // The probe of each documented limit ran, and the emulator throttled its burst.
+        let probes: Vec<&serde_json::Value> = report["apis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["rate_probes"].as_array().unwrap())
+            .collect();
+        assert_eq!(probes.len(), 3, "{probes:?}");
+        assert!(probes.iter().all(|p| p["status"] == "pass"), "{probes:?}");
     }
 }
 
@@ -219,4 +229,5 @@ fault_tests! {
     catches_v2_code_as_string => "v2-code-as-string",
     catches_xml_ignored => "xml-ignored",
     catches_key_id_case_insensitive => "key-id-case-insensitive",
+    catches_never_throttles => "never-throttles",
 }

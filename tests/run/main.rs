@@ -6,6 +6,7 @@ mod catches;
 mod cli;
 mod hostile;
 mod plan;
+mod probes;
 mod rerun;
 mod strength;
 mod variants;
