@@ -298,3 +298,62 @@ fn the_burst_names_only_absent_instances() {
     }
     assert_eq!(seen, 15);
 }
+
+/// A failed probe's repro holds one request of the burst, says how many went at once, and
+/// `apiconform replay` sends the burst again: still failing against a target that never
+/// throttles, passing against the correct emulator.
+#[test]
+fn a_probe_failure_is_replayed_as_a_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = crate::run(
+        &[
+            "--fault",
+            "never-throttles",
+            "--spec",
+            "tencent-ecm",
+            "--cases",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let (_, rule, f) = &crate::failures(&report)[0];
+    assert_eq!(rule, "rate-limit", "{f}");
+    assert_eq!(f["burst"], 30, "{f}");
+    assert_eq!(f["strength"], "seed", "{f}");
+    assert!(
+        f["curl"]
+            .as_str()
+            .unwrap()
+            .starts_with("for i in $(seq 30)"),
+        "{f}"
+    );
+    assert!(f["detail"].as_str().unwrap().contains("replay"), "{f}");
+    assert_eq!(
+        report["apis"][0]["rate_probes"][0]["bursts"], 2,
+        "a second try"
+    );
+    let repro = crate::first_repro(dir.path());
+    let replay = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+            .arg("replay")
+            .arg(&repro)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = replay(&[]);
+    assert_eq!(code, 0, "the correct emulator throttles the burst: {out}");
+    let (mut server, _, url) =
+        crate::cli::serve(&["--listen", "127.0.0.1:0", "--fault", "never-throttles"]);
+    let (code, out) = replay(&["--target", &url]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still fails: rule `rate-limit`"), "{out}");
+}
