@@ -38,14 +38,16 @@ pub fn table(report: &RunReport) -> String {
         );
     }
     let cases = report.cases();
-    let rate = if report.seconds > 0.0 {
-        cases as f64 / report.seconds
-    } else {
-        0.0
+    // Cases per second over the time the cases took: the probes' bursts and back-offs aside.
+    let busy = report.seconds - report.probe_seconds;
+    let rate = if busy > 0.0 { cases as f64 / busy } else { 0.0 };
+    let probes = match report.probe_seconds > 0.0 {
+        true => format!(", {:.2}s of it rate-limit probes", report.probe_seconds),
+        false => String::new(),
     };
     let _ = writeln!(
         out,
-        "{} cases in {:.2}s ({:.0} cases/s), {} failed, seed {}{}",
+        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, seed {}{}",
         cases,
         report.seconds,
         rate,

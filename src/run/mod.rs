@@ -152,6 +152,7 @@ pub async fn run(
         let (ctx, watch, world) = (&ctx, &watch, &world);
         async move {
             let mut out = Vec::new();
+            let mut probing = Duration::ZERO;
             let mut start = world.clone();
             for (n, step) in lane.iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
@@ -162,7 +163,9 @@ pub async fn run(
                 // The lane waits for the probe's back-off: nothing else goes to the product
                 // before the target's window is over.
                 let api = &set.apis[step.api];
+                let began = Instant::now();
                 let (probes, failures) = probe::run(ctx, api, &start, step.position, stop).await?;
+                probing += began.elapsed();
                 stats.rate_probes = probes;
                 stats.failures.extend(failures);
                 if n + 1 < lane.len() {
@@ -170,12 +173,15 @@ pub async fn run(
                 }
                 out.push((step.position, stats));
             }
-            Ok::<_, RunError>(out)
+            Ok::<_, RunError>((out, probing))
         }
     });
     let mut done = Vec::new();
+    let mut probing = Duration::ZERO;
     for lane in futures::future::join_all(runs).await {
-        done.extend(lane?);
+        let (stats, spent) = lane?;
+        done.extend(stats);
+        probing = probing.max(spent);
     }
     done.sort_by_key(|(i, _)| *i);
     Ok(RunReport {
@@ -184,6 +190,7 @@ pub async fn run(
         apis: done.into_iter().map(|(_, stats)| stats).collect(),
         interrupted: stop.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
+        probe_seconds: probing.as_secs_f64(),
     })
 }
 

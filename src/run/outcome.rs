@@ -157,6 +157,9 @@ pub struct RunReport {
     pub apis: Vec<ApiStats>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Of the wall time, the most any lane spent on rate-limit probes (bursts and back-offs).
+    #[serde(default)]
+    pub probe_seconds: f64,
     /// Whether the run stopped early (Ctrl-C).
     pub interrupted: bool,
 }
