@@ -37,6 +37,7 @@ fn main() {
             cases,
             jobs,
             seed: round,
+            rate_probes: run::RateProbes::Never,
             ..Default::default()
         };
         let started = Instant::now();

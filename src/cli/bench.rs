@@ -34,6 +34,8 @@ fn bench_inner(args: BenchArgs) -> Result<u8, Failed> {
         cases: args.cases,
         seed: args.seed,
         jobs: args.jobs.max(1),
+        // A burst and its back-off measure nothing of throughput.
+        rate_probes: run::RateProbes::Never,
         ..Default::default()
     };
     let stop = std::sync::atomic::AtomicBool::new(false);

@@ -57,7 +57,7 @@ struct Cli {
 enum Command {
     /// Check every spec against a target (default: the built-in emulator, started in-process).
     #[command(
-        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist.\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist. After each\nAPI's cases a burst a few requests over its documented rate limit must be throttled; it goes\nonly to loopback targets unless --probe-rate-limits (--no-rate-probes: never).\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
     )]
     Run(run::RunArgs),
     /// Measure checked cases per second and peak memory against the embedded emulator.
@@ -229,6 +229,7 @@ impl From<RunError> for Failed {
             | RunError::FaultsNeedEmbedded
             | RunError::VariantsNeedEmbedded
             | RunError::RemoteNeedsWorld { .. }
+            | RunError::BurstNotSent { .. }
             | RunError::Protocol { .. }
             | RunError::Transport(TransportError::BadUrl { .. }) => {
                 Failed::usage(format!("error: {e}"))

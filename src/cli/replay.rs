@@ -27,6 +27,10 @@ pub(super) struct ReplayArgs {
     /// failure was found under).
     #[arg(long = "source", value_enum, value_name = "REVISION")]
     source: Option<super::run::RevisionArg>,
+    /// Replaying a rate-limit repro sends a burst: to a target that is not on loopback only
+    /// with this flag, as `run --probe-rate-limits`.
+    #[arg(long)]
+    probe_rate_limits: bool,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -67,6 +71,10 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
             admin: setup.admin,
             strict: args.strict,
             revision: super::run::RevisionArg::revision(args.source),
+            rate_probes: match args.probe_rate_limits {
+                true => run::RateProbes::Always,
+                false => run::RateProbes::Loopback,
+            },
             ..Default::default()
         };
         let result = run::replay(&set, setup.world.clone(), &setup.target, &opts, &failure).await;

@@ -82,6 +82,14 @@ pub(super) struct RunArgs {
     /// (CVM 10/s, ECM 20/s, 10/s where none is documented), no limit on loopback; 0 = no limit.
     #[arg(long, value_name = "PER_SECOND")]
     rate: Option<f64>,
+    /// After each API's cases, send a burst a few requests over its documented rate limit to
+    /// this target even though it is not on loopback (by default only loopback targets get
+    /// one). Each request names only instances that do not exist: nothing changes.
+    #[arg(long, conflicts_with = "no_rate_probes")]
+    probe_rate_limits: bool,
+    /// Send no rate-limit bursts at all, not even to a loopback target.
+    #[arg(long)]
+    no_rate_probes: bool,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -179,6 +187,11 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         strict: args.strict,
         unspecified_share: args.unspecified_share,
         revision: RevisionArg::revision(args.source),
+        rate_probes: match (args.probe_rate_limits, args.no_rate_probes) {
+            (_, true) => run::RateProbes::Never,
+            (true, false) => run::RateProbes::Always,
+            (false, false) => run::RateProbes::Loopback,
+        },
         ..Default::default()
     };
     let rt = runtime()?;
@@ -255,6 +268,23 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
 fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, Failed> {
     let target = &setup.target;
     run::dry_run(set, &setup.world, target, opts, |p| {
+        if let Some(probe) = &p.probe {
+            let sent = match &probe.not_sent {
+                None => format!(
+                    "would be sent ({} times at once, a second burst if none is throttled, then a back-off to the next second)",
+                    probe.burst
+                ),
+                Some(why) => format!("not sent: {why}"),
+            };
+            return say(format!(
+                "# {} rate-limit probe: {}/s ({} § {}); the request below {sent}\n{}",
+                p.api,
+                probe.limit.per_second,
+                probe.limit.source.doc,
+                probe.limit.source.section,
+                curl(&redact(&p.request), target.url())
+            ));
+        }
         let twice = if p.sends == 2 {
             " (sent twice: a replayed nonce)"
         } else {

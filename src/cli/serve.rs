@@ -13,9 +13,10 @@ use crate::world::World;
 /// Whether the emulator enforces the documented request rates.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RateLimits {
-    /// No limit.
+    /// No limit, unless the admin view switches one on (`POST /__apiconform/rate-limits`).
     Off,
-    /// The documents' limits: CVM 10/s, ECM 20/s.
+    /// Always the documents' limits, per secret id and action: CVM Associate and Disassociate
+    /// 10/s, ECM Disassociate 20/s.
     Documented,
 }
 
@@ -34,7 +35,10 @@ pub(super) struct ServeArgs {
     /// --list-variants. Unlike a fault, a variant is correct: `run` must pass it.
     #[arg(long = "variant", value_name = "NAME", value_parser = parse_variant)]
     variants: Vec<Variant>,
-    /// Enforce documented rate limits (CVM 10/s, ECM 20/s), or not.
+    /// Enforce documented rate limits (CVM Associate/Disassociate 10/s, ECM Disassociate 20/s,
+    /// per secret id and action) always, or only while the admin view switches them on
+    /// (`POST /__apiconform/rate-limits?enforce=on|off[&action=NAME[&version=V]]`, as `run`
+    /// does for its rate-limit probe).
     #[arg(long, value_enum, default_value = "off")]
     rate_limits: RateLimits,
     /// Print the built-in default world as YAML and exit.

@@ -59,6 +59,9 @@ pub enum Fault {
     UpperBooleansRejected,
     /// Alibaba refuses a JSON list with a space after the comma, as seed 003's example writes it.
     SpacedJsonRejected,
+    /// The documented request rates are never enforced, even when asked (`--rate-limits
+    /// documented`, or the admin view's switch): no caller ever gets the throttling code.
+    NeverThrottles,
 }
 
 impl Fault {
@@ -89,6 +92,7 @@ impl Fault {
         Fault::OneBasedRejected,
         Fault::UpperBooleansRejected,
         Fault::SpacedJsonRejected,
+        Fault::NeverThrottles,
     ];
 
     /// The name used with `--fault`.
@@ -119,6 +123,7 @@ impl Fault {
             Fault::OneBasedRejected => "one-based-rejected",
             Fault::UpperBooleansRejected => "upper-booleans-rejected",
             Fault::SpacedJsonRejected => "spaced-json-rejected",
+            Fault::NeverThrottles => "never-throttles",
         }
     }
 
@@ -170,6 +175,9 @@ impl Fault {
             Fault::SpacedJsonRejected => {
                 "Alibaba refuses InstanceIds=[\"i-a\", \"i-b\"] (a space after the comma)"
             }
+            Fault::NeverThrottles => {
+                "the documented request rates (CVM 10/s, ECM 20/s) are never enforced, even when asked"
+            }
         }
     }
 }
@@ -208,6 +216,7 @@ impl Fault {
             Fault::OneBasedRejected => "tencent-cvm/Associate",
             Fault::UpperBooleansRejected => "tencent-cvm/Associate",
             Fault::SpacedJsonRejected => "alibaba-ecs",
+            Fault::NeverThrottles => "tencent-ecm",
         }
     }
 
@@ -253,6 +262,7 @@ impl Fault {
             Fault::OneBasedRejected => &["wire-forms"],
             Fault::UpperBooleansRejected => &["wire-forms"],
             Fault::SpacedJsonRejected => &["wire-forms"],
+            Fault::NeverThrottles => &["rate-limit"],
         }
     }
 
@@ -287,6 +297,7 @@ impl Fault {
             Fault::OneBasedRejected => false,
             Fault::UpperBooleansRejected => false,
             Fault::SpacedJsonRejected => false,
+            Fault::NeverThrottles => false,
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod server;
 pub mod variants;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub use faults::Fault;
@@ -49,7 +49,9 @@ pub struct Config {
     pub tencent: Credentials,
     /// Credentials accepted on Alibaba RPC.
     pub alibaba: Credentials,
-    /// Enforce the documented request rates (CVM 10/s, ECM 20/s).
+    /// Always enforce the documented request rates (CVM Associate and Disassociate 10/s, ECM
+    /// Disassociate 20/s, per secret id and action). Off, the admin view can still switch
+    /// enforcement on for a while (`POST /__apiconform/rate-limits?enforce=on`).
     pub rate_limits: bool,
 }
 
@@ -72,19 +74,74 @@ pub struct Emulator {
     config: Config,
     world: Mutex<Held>,
     nonces: Nonces,
-    rates: Mutex<HashMap<&'static str, (i64, u32)>>,
+    /// Per (secret id, product, action): the second of the current window and the requests
+    /// counted in it.
+    rates: Mutex<HashMap<RateKey, (i64, u32)>>,
+    /// What the admin view switched on at run time, besides `config.rate_limits`.
+    enforced: Mutex<Enforced>,
+    /// Whether anything is enforced at all (`config.rate_limits`, or the admin switch): the
+    /// check every request makes without taking a lock.
+    enforcing: AtomicBool,
     counter: AtomicU64,
+}
+
+/// What a documented rate is counted by: secret id, product, action.
+type RateKey = (String, &'static str, String);
+
+/// The documented rate limits switched on through the admin view.
+#[derive(Debug, Default)]
+struct Enforced {
+    /// Every documented limit.
+    all: bool,
+    /// Only these `(version, action)` pairs (version `None`: any).
+    only: BTreeSet<(Option<String>, String)>,
+}
+
+impl Enforced {
+    fn covers(&self, version: Option<&str>, action: &str) -> bool {
+        self.all
+            || self
+                .only
+                .iter()
+                .any(|(v, a)| a == action && v.as_deref().is_none_or(|v| Some(v) == version))
+    }
+
+    fn any(&self) -> bool {
+        self.all || !self.only.is_empty()
+    }
+}
+
+/// The documented limit of a request's action, and the product whose documents state it: CVM
+/// 2017-03-12 `AssociateInstancesKeyPairs` and `DisassociateInstancesKeyPairs` 10 requests/s
+/// (the current definitions: "CVM documents 10 requests/second for these actions"), ECM
+/// 2019-07-19 `DisassociateInstancesKeyPairs` 20 requests/s (seed 001: "A maximum of 20
+/// requests can be initiated per second for this API"). No document states a limit for the
+/// read calls, for API 2.0 or for Alibaba.
+fn documented_limit(parsed: &ParsedRequest) -> Option<(&'static str, u32)> {
+    if parsed.family != FamilyId::TencentApi3 {
+        return None;
+    }
+    match (parsed.version.as_deref()?, parsed.action.as_str()) {
+        ("2017-03-12", "AssociateInstancesKeyPairs" | "DisassociateInstancesKeyPairs") => {
+            Some(("cvm", 10))
+        }
+        ("2019-07-19", "DisassociateInstancesKeyPairs") => Some(("ecm", 20)),
+        _ => None,
+    }
 }
 
 impl Emulator {
     /// A new emulator.
     pub fn new(config: Config) -> Self {
         let world = Mutex::new(Held::new(config.world.clone()));
+        let always = config.rate_limits;
         Emulator {
             config,
             world,
             nonces: Nonces::default(),
             rates: Mutex::new(HashMap::new()),
+            enforced: Mutex::new(Enforced::default()),
+            enforcing: AtomicBool::new(always),
             counter: AtomicU64::new(0),
         }
     }
@@ -181,17 +238,22 @@ impl Emulator {
         }
     }
 
+    /// The throttling answer to a request over its action's documented rate, counted per
+    /// secret id and action in one-second windows, when enforcement is on for it.
     fn rate_limited(&self, parsed: &ParsedRequest, now: i64) -> Option<HttpResponse> {
-        if !self.config.rate_limits || parsed.family != FamilyId::TencentApi3 {
+        if !self.enforcing.load(Ordering::Relaxed) || self.has(Fault::NeverThrottles) {
             return None;
         }
-        // Documented limits: CVM 10 requests/s (reference), ECM 20 requests/s (seed 001).
-        let (key, limit) = if parsed.version.as_deref() == Some("2019-07-19") {
-            ("ecm", 20)
-        } else {
-            ("cvm", 10)
-        };
+        let (product, limit) = documented_limit(parsed)?;
+        if !self.config.rate_limits
+            && !self
+                .enforced()
+                .covers(parsed.version.as_deref(), &parsed.action)
+        {
+            return None;
+        }
         let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (parsed.secret_id.clone(), product, parsed.action.clone());
         let slot = rates.entry(key).or_insert((now, 0));
         if slot.0 != now {
             *slot = (now, 0);
@@ -201,11 +263,53 @@ impl Emulator {
             let rid = self.request_id(FamilyId::TencentApi3);
             return Some(protocol::tencent_api3::error(
                 "RequestLimitExceeded",
-                &format!("the documented limit is {limit} requests per second"),
+                &format!(
+                    "the documented limit of {} is {limit} requests per second",
+                    parsed.action
+                ),
                 &rid,
             ));
         }
         None
+    }
+
+    fn enforced(&self) -> std::sync::MutexGuard<'_, Enforced> {
+        self.enforced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Switches enforcement of the documented rates on or off at run time, for every limited
+    /// action or only `action` (of `version`, if given). Switching on starts the windows of
+    /// what it covers afresh. `config.rate_limits` enforces whatever this says.
+    pub fn enforce_rate_limits(&self, on: bool, action: Option<&str>, version: Option<&str>) {
+        let mut enforced = self.enforced();
+        match (on, action) {
+            (true, None) => enforced.all = true,
+            (true, Some(a)) => {
+                enforced
+                    .only
+                    .insert((version.map(String::from), a.to_string()));
+            }
+            (false, None) => *enforced = Enforced::default(),
+            (false, Some(a)) => enforced
+                .only
+                .retain(|(v, x)| !(x == a && (version.is_none() || v.as_deref() == version))),
+        }
+        if on {
+            let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+            rates.retain(|(_, _, a), _| action.is_some_and(|x| x != a));
+        }
+        self.enforcing
+            .store(self.config.rate_limits || enforced.any(), Ordering::Relaxed);
+    }
+
+    /// What the rate-limit switch says, as the admin view answers it.
+    fn rate_limit_state(&self) -> serde_json::Value {
+        let enforced = self.enforced();
+        serde_json::json!({
+            "always": self.config.rate_limits,
+            "all": enforced.all,
+            "only": enforced.only.iter().map(|(v, a)| serde_json::json!({"action": a, "version": v})).collect::<Vec<_>>(),
+        })
     }
 
     fn admin(&self, req: &HttpRequest) -> HttpResponse {
@@ -243,6 +347,31 @@ impl Emulator {
                 200,
                 serde_json::to_string_pretty(&self.world()).unwrap_or_default(),
             ),
+            ("GET", "/rate-limits") => json(200, self.rate_limit_state().to_string()),
+            ("POST", "/rate-limits") => {
+                let query: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
+                    .into_owned()
+                    .collect();
+                let get = |k: &str| {
+                    query
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.as_str())
+                };
+                let on = match get("enforce") {
+                    Some("on") => true,
+                    Some("off") => false,
+                    _ => {
+                        return json(
+                            400,
+                            "{\"error\":\"POST /__apiconform/rate-limits?enforce=on|off[&action=NAME[&version=V]]\"}"
+                                .into(),
+                        )
+                    }
+                };
+                self.enforce_rate_limits(on, get("action"), get("version"));
+                json(200, self.rate_limit_state().to_string())
+            }
             ("POST", "/reset") => {
                 if req.body.iter().all(u8::is_ascii_whitespace) {
                     self.reset(None);
@@ -262,7 +391,7 @@ impl Emulator {
             }
             _ => json(
                 404,
-                "{\"error\":\"admin endpoints: GET /__apiconform/world[?instances=ID,ID], POST /__apiconform/reset\"}"
+                "{\"error\":\"admin endpoints: GET /__apiconform/world[?instances=ID,ID], POST /__apiconform/reset, GET|POST /__apiconform/rate-limits[?enforce=on|off[&action=NAME[&version=V]]]\"}"
                     .into(),
             ),
         }

@@ -164,6 +164,13 @@ pub fn valid_strategy(
     Arc::new(Ctx::new(set, api, world, opts)).valid()
 }
 
+/// A well-formed request naming only instances that exist nowhere in `world` (ids made as for
+/// the `instance-exists` rule), drawn from `seed`: it changes nothing on any target, whatever
+/// the answer. What the runner's rate-limit probe sends.
+pub fn absent_case(set: &SpecSet, api: &LoadedApi, world: &World, seed: u64) -> Case {
+    Arc::new(Ctx::new(set, api, world, &GenOptions::default())).absent(seed)
+}
+
 /// A runner whose randomness is fixed by `seed`.
 pub fn seeded_runner(seed: u64) -> TestRunner {
     let mut bytes = [0u8; 32];

@@ -965,6 +965,29 @@ impl Ctx {
         }
     }
 
+    /// A valid-looking case (drawn from `seed`) whose every instance id is one the generator
+    /// makes for an instance that exists nowhere in the world: whatever a target answers to it,
+    /// no instance changes. Signed as SDKs sign (the family's first scheme and method).
+    pub fn absent(self: &Arc<Self>, seed: u64) -> Case {
+        let mut runner = super::seeded_runner(seed);
+        let tree = self
+            .base(true)
+            .new_tree(&mut runner)
+            .expect("case strategies never reject");
+        let mut params = proptest::strategy::ValueTree::current(&tree);
+        if let Some(inst) = &self.inst_param {
+            let ids = self.fabricate(inst, seed, 1);
+            params.insert(inst.clone(), self.shape(inst, ids));
+        }
+        let transport = self
+            .transports
+            .iter()
+            .map(|(_, t)| *t)
+            .next()
+            .expect("every family has a transport");
+        self.finish(params, &[], AuthFault::None, transport)
+    }
+
     /// Valid cases.
     pub fn valid(self: &Arc<Self>) -> BoxedStrategy<Case> {
         let me = self.clone();

@@ -31,6 +31,8 @@ use crate::world::{Lookup, World};
 
 use crate::case::analysis::{analyze_in, param_items};
 
+pub mod rate;
+
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleCodes {

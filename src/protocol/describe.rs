@@ -11,7 +11,8 @@ use super::{Call, FamilyId, HttpRequest, HttpResponse, Method, Params, ResponseF
 use crate::spec::{Observation, Product};
 use crate::world::World;
 
-/// Where the emulator serves its admin view (`GET {ADMIN_PREFIX}/world`, `POST {ADMIN_PREFIX}/reset`).
+/// Where the emulator serves its admin view (`GET {ADMIN_PREFIX}/world`, `POST {ADMIN_PREFIX}/reset`,
+/// `POST {ADMIN_PREFIX}/rate-limits?enforce=on|off`).
 pub const ADMIN_PREFIX: &str = "/__apiconform";
 
 /// Most instance ids one read call may name: CVM `DescribeInstances` documents at most 100
@@ -145,6 +146,28 @@ pub fn admin_reset_request(host: &str, world: &World) -> HttpRequest {
             ("Content-Type".into(), "application/json".into()),
         ],
         body: serde_json::to_vec(world).unwrap_or_default(),
+    }
+}
+
+/// `POST {ADMIN_PREFIX}/rate-limits?enforce=on|off&action=ACTION&version=VERSION`: the emulator
+/// enforces the documented rate of that action (of that version) from now on, or no longer.
+pub fn admin_rate_limits_request(
+    host: &str,
+    on: bool,
+    action: &str,
+    version: Option<&str>,
+) -> HttpRequest {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("enforce", if on { "on" } else { "off" });
+    query.append_pair("action", action);
+    if let Some(v) = version {
+        query.append_pair("version", v);
+    }
+    HttpRequest {
+        method: "POST".into(),
+        target: format!("{ADMIN_PREFIX}/rate-limits?{}", query.finish()),
+        headers: vec![("Host".into(), host.to_string())],
+        body: vec![],
     }
 }
 

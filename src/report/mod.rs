@@ -8,7 +8,7 @@ mod selftest;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::run::{Failure, RunReport};
+use crate::run::{Failure, ProbeStatus, RateProbe, RunReport};
 
 pub use selftest::{fault_line, selftest_table, variant_line};
 
@@ -42,14 +42,16 @@ pub fn table(report: &RunReport) -> String {
         );
     }
     let cases = report.cases();
-    let rate = if report.seconds > 0.0 {
-        cases as f64 / report.seconds
-    } else {
-        0.0
+    // Cases per second over the time the cases took: the probes' bursts and back-offs aside.
+    let busy = report.seconds - report.probe_seconds;
+    let rate = if busy > 0.0 { cases as f64 / busy } else { 0.0 };
+    let probes = match report.probe_seconds > 0.0 {
+        true => format!(", {:.2}s of it rate-limit probes", report.probe_seconds),
+        false => String::new(),
     };
     let _ = writeln!(
         out,
-        "{} cases in {:.2}s ({:.0} cases/s), {} failed, seed {}{}",
+        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, seed {}{}",
         cases,
         report.seconds,
         rate,
@@ -84,10 +86,40 @@ pub fn table(report: &RunReport) -> String {
             );
         }
     }
+    for a in &report.apis {
+        for p in &a.rate_probes {
+            let _ = writeln!(out, "{}", render_probe(&a.api, p));
+        }
+    }
     for f in report.apis.iter().flat_map(|a| &a.failures) {
         let _ = writeln!(out, "\n{}", render_failure(f));
     }
     out
+}
+
+/// A rate-limit probe in one line.
+pub fn render_probe(api: &str, p: &RateProbe) -> String {
+    let limit = format!(
+        "rate limit {}: {}/s ({} § {})",
+        api, p.per_second, p.source.doc, p.source.section
+    );
+    match p.status {
+        ProbeStatus::NotSent => format!("probe: {limit} not probed: {}", p.detail),
+        status => format!(
+            "probe: {limit}: {} requests in {} burst(s) of {}, {} answered {}, back-off {} ms: {}",
+            p.sent,
+            p.bursts,
+            p.burst,
+            p.throttled,
+            p.code,
+            p.backoff_ms,
+            match status {
+                ProbeStatus::Pass => "pass",
+                ProbeStatus::Fail => "FAIL",
+                _ => "unspecified",
+            }
+        ),
+    }
 }
 
 /// A failure for people.
@@ -153,7 +185,7 @@ pub fn junit(report: &RunReport) -> String {
         report
             .apis
             .iter()
-            .map(|a| a.rules_total.len())
+            .map(|a| a.rules_total.len() + a.rate_probes.len())
             .sum::<usize>(),
         report.apis.iter().map(|a| a.failures.len()).sum::<usize>(),
         report.seconds
@@ -163,7 +195,7 @@ pub fn junit(report: &RunReport) -> String {
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
             xml_escape(&a.api),
-            a.rules_total.len(),
+            a.rules_total.len() + a.rate_probes.len(),
             a.failures.len()
         );
         for rule in &a.rules_total {
@@ -192,6 +224,40 @@ pub fn junit(report: &RunReport) -> String {
                 );
             } else {
                 out.push_str("/>\n");
+            }
+        }
+        // One testcase per documented rate limit: the probe after the API's cases.
+        for p in &a.rate_probes {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{} {}/s\"",
+                xml_escape(&a.api),
+                xml_escape(&p.rule),
+                p.per_second
+            );
+            let failed = a.failures.iter().find(|f| f.rule == p.rule);
+            match (p.status, failed) {
+                (ProbeStatus::Fail, Some(f)) => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        xml_escape(&format!(
+                            "expected {}; got {}{}",
+                            f.expected,
+                            f.actual,
+                            strength_word(f).map_or(String::new(), |w| format!(" [{w}]"))
+                        )),
+                        xml_escape(&render_failure(f))
+                    );
+                }
+                (ProbeStatus::Pass, _) => out.push_str("/>\n"),
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        xml_escape(&render_probe(&a.api, p))
+                    );
+                }
             }
         }
         out.push_str("  </testsuite>\n");

@@ -12,6 +12,8 @@
 //! - `send` and `pace`: signing, rate limits, retries; `observe`: the read calls;
 //! - `model`: what the runner believes the target holds; `ctx`: the state a run shares;
 //! - `shrink`: the one shrink loop; `outcome`: stats, failures, the report, errors;
+//! - `probe`: after an API's cases, a burst over each documented rate limit (loopback targets
+//!   only unless asked), which must meet the family's throttling code;
 //! - `embedded`: the in-process emulator;
 //! - `selftest`: the harness against the emulator under every fault and every variant.
 //!
@@ -28,6 +30,7 @@ mod observe;
 mod outcome;
 mod pace;
 mod plan;
+mod probe;
 mod selftest;
 mod send;
 mod setup;
@@ -50,9 +53,12 @@ use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
 pub use embedded::Embedded;
-pub use outcome::{ApiStats, Failure, NoProgress, Progress, RunError, RunReport};
+pub use outcome::{
+    ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+};
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, select, Planned};
+pub use probe::{PlannedProbe, RateProbes};
 pub use selftest::{
     median, selftest, FaultRow, Row, RowFailure, SelftestOptions, SelftestReport, VariantRow,
 };
@@ -96,6 +102,9 @@ pub struct RunOptions {
     /// Most of an API's cases spent on situations the documents leave open (they cannot fail):
     /// 0.10 by default.
     pub unspecified_share: f64,
+    /// Where documented rate limits are probed with a burst after an API's cases: loopback
+    /// targets only by default.
+    pub rate_probes: RateProbes,
 }
 
 impl Default for RunOptions {
@@ -116,6 +125,7 @@ impl Default for RunOptions {
             strict: false,
             revision: crate::oracle::Revision::Both,
             unspecified_share: 0.10,
+            rate_probes: RateProbes::default(),
         }
     }
 }
@@ -147,24 +157,36 @@ pub async fn run(
         let (ctx, watch, world) = (&ctx, &watch, &world);
         async move {
             let mut out = Vec::new();
+            let mut probing = Duration::ZERO;
             let mut start = world.clone();
             for (n, step) in lane.iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let cases = Cases::new(set, *step, &start, opts);
-                let (stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                let (mut stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                // The lane waits for the probe's back-off: nothing else goes to the product
+                // before the target's window is over.
+                let api = &set.apis[step.api];
+                let began = Instant::now();
+                let (probes, failures) = probe::run(ctx, api, &start, step.position, stop).await?;
+                probing += began.elapsed();
+                stats.rate_probes = probes;
+                stats.failures.extend(failures);
                 if n + 1 < lane.len() {
                     start = cases.planned_world();
                 }
                 out.push((step.position, stats));
             }
-            Ok::<_, RunError>(out)
+            Ok::<_, RunError>((out, probing))
         }
     });
     let mut done = Vec::new();
+    let mut probing = Duration::ZERO;
     for lane in futures::future::join_all(runs).await {
-        done.extend(lane?);
+        let (stats, spent) = lane?;
+        done.extend(stats);
+        probing = probing.max(spent);
     }
     done.sort_by_key(|(i, _)| *i);
     Ok(RunReport {
@@ -173,6 +195,7 @@ pub async fn run(
         apis: done.into_iter().map(|(_, stats)| stats).collect(),
         interrupted: stop.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
+        probe_seconds: probing.as_secs_f64(),
     })
 }
 
@@ -275,9 +298,12 @@ pub async fn replay(
         strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
         ..opts.clone()
     };
-    Session::new(set, world, target, &opts)
-        .judge(api, &failure.case)
-        .await
+    let session = Session::new(set, world, target, &opts);
+    if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
+        // A burst, not one request: sent again as the run sent it.
+        return probe::replay(&session.ctx, api, failure).await;
+    }
+    session.judge(api, &failure.case).await
 }
 
 /// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).

@@ -1,7 +1,7 @@
 //! What a run produces: per-API counters, the failures (shrunk, with everything needed to
 //! reproduce them), the run report, and the errors that stop a run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,58 @@ pub struct Failure {
     /// `--strict`) our judgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strength: Option<crate::oracle::Strength>,
+    /// For a failure of the rate-limit probe: the request was sent this many times at once
+    /// (one repro file cannot hold a burst; `apiconform replay` sends the burst again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<usize>,
+}
+
+/// How a rate-limit probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    /// Some answer carried the family's throttling code.
+    Pass,
+    /// A burst over the limit fitted in one second and no answer carried the code.
+    Fail,
+    /// No burst was answered within one second: nothing can be concluded.
+    Unspecified,
+    /// Not sent (a remote target without `--probe-rate-limits`, `--no-rate-probes`, ...):
+    /// `detail` says why.
+    NotSent,
+}
+
+/// One documented rate limit of an API, probed after its cases: a burst a few requests over
+/// the limit, sent at once with the run's credentials, each naming only absent instances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateProbe {
+    /// The rule a failure names: `rate-limit`.
+    pub rule: String,
+    /// The documented limit, requests per second.
+    pub per_second: u32,
+    /// Where the limit is stated.
+    pub source: Source,
+    /// What the limit rests on (a seed, or the current definitions).
+    pub strength: crate::oracle::Strength,
+    /// The family's throttling code the probe expects.
+    pub code: String,
+    /// How it ended.
+    pub status: ProbeStatus,
+    /// Requests per burst.
+    pub burst: usize,
+    /// Bursts sent: a second, half a second later in the clock's second, only when the first
+    /// met no throttling.
+    pub bursts: usize,
+    /// Requests sent in all.
+    pub sent: usize,
+    /// Answers that carried the throttling code.
+    pub throttled: usize,
+    /// Answers by what they carried (`success`, an error code, `HTTP 429`, `no answer`).
+    pub answers: BTreeMap<String, usize>,
+    /// Milliseconds waited after the last burst before anything else went to the API's product.
+    pub backoff_ms: u64,
+    /// Why it ended so, or why it was not sent.
+    pub detail: String,
 }
 
 /// Counters for one API.
@@ -81,8 +133,21 @@ pub struct ApiStats {
     /// Cases never judged: every answer was the target's throttling code.
     #[serde(default)]
     pub not_judged: usize,
-    /// Failures, shrunk, one per rule.
+    /// Failures, shrunk, one per rule (a failed rate-limit probe among them).
     pub failures: Vec<Failure>,
+    /// The API's documented rate limits, probed after its cases (or why not).
+    #[serde(default)]
+    pub rate_probes: Vec<RateProbe>,
+}
+
+impl ApiStats {
+    /// Rate-limit probes that failed.
+    pub fn failed_probes(&self) -> usize {
+        self.rate_probes
+            .iter()
+            .filter(|p| p.status == ProbeStatus::Fail)
+            .count()
+    }
 }
 
 /// The result of a run.
@@ -96,6 +161,9 @@ pub struct RunReport {
     pub apis: Vec<ApiStats>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Of the wall time, the most any lane spent on rate-limit probes (bursts and back-offs).
+    #[serde(default)]
+    pub probe_seconds: f64,
     /// Whether the run stopped early (Ctrl-C).
     pub interrupted: bool,
 }
@@ -105,9 +173,9 @@ impl RunReport {
     pub fn cases(&self) -> usize {
         self.apis.iter().map(|a| a.cases).sum()
     }
-    /// Failures in all.
+    /// Failures in all: failed cases and failed rate-limit probes.
     pub fn failed(&self) -> usize {
-        self.apis.iter().map(|a| a.fail).sum()
+        self.apis.iter().map(|a| a.fail + a.failed_probes()).sum()
     }
     /// The failures of every API, in report order.
     pub fn failures(&self) -> impl Iterator<Item = &Failure> {
@@ -148,6 +216,14 @@ pub enum RunError {
     RemoteNeedsWorld {
         /// The target's URL.
         url: String,
+    },
+    /// A rate-limit repro was replayed where the burst may not go.
+    #[error("this repro is a burst of {api}'s rate-limit probe, and it is not sent: {why}")]
+    BurstNotSent {
+        /// The API.
+        api: String,
+        /// Why not (a remote target without `--probe-rate-limits`, ...).
+        why: String,
     },
     /// The target is unreachable.
     #[error(transparent)]

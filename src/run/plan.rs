@@ -257,13 +257,19 @@ pub struct Planned {
     pub case: Case,
     /// The signed request (secrets in it: redact before showing it).
     pub request: HttpRequest,
-    /// How many times the run sends it: twice for a replayed nonce.
+    /// How many times the run sends it: twice for a replayed nonce; for a rate-limit probe,
+    /// the burst's size (a second burst follows when the first meets no throttling), 0 when the
+    /// burst is not sent.
     pub sends: usize,
+    /// For the rate-limit probe after an API's cases (`index` is then the API's case count):
+    /// the limit, and why the burst is not sent if it is not.
+    pub probe: Option<super::PlannedProbe>,
 }
 
 /// The plan of a run, request by request, in spec order, without sending anything: what `run`
 /// with the same options sends to `target` (timestamps, nonces and signatures aside), except
-/// the read calls that observe effects and the re-runs that shrink a failure.
+/// the read calls that observe effects and the re-runs that shrink a failure. After each API's
+/// cases come its rate-limit probes, sent or not.
 pub fn dry_run(
     set: &SpecSet,
     world: &World,
@@ -289,7 +295,9 @@ pub fn dry_run(
             .find(|(p, _)| *p == product)
             .map_or_else(|| world.clone(), |(_, w)| w.clone());
         let mut cases = Cases::new(set, step, &start, opts);
+        let mut count = 0;
         for (index, _, case) in cases.by_ref() {
+            count = index + 1;
             let planned = Planned {
                 api: api.name.clone(),
                 index,
@@ -300,6 +308,23 @@ pub fn dry_run(
                     1
                 },
                 case,
+                probe: None,
+            };
+            if !each(planned) {
+                return Ok(());
+            }
+        }
+        for probe in super::probe::plan(&ctx, api, &start, step.position) {
+            let planned = Planned {
+                api: api.name.clone(),
+                index: count,
+                request: sign(&ctx, api, &probe.case)?,
+                sends: match probe.not_sent {
+                    None => probe.burst,
+                    Some(_) => 0,
+                },
+                case: probe.case.clone(),
+                probe: Some(probe),
             };
             if !each(planned) {
                 return Ok(());

@@ -107,7 +107,7 @@ pub(super) struct Attempted {
 }
 
 /// The longest single wait a `Retry-After` may ask for.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Cases in a row that may get only throttling answers before the run gives up on the target.
 const THROTTLED_IN_A_ROW: usize = 20;
@@ -171,7 +171,7 @@ pub(super) async fn send_with_retry(
 }
 
 /// A `Retry-After` in seconds (the HTTP-date form is not used by these APIs), capped.
-fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+pub(super) fn retry_after(resp: &HttpResponse) -> Option<Duration> {
     let secs: f64 = resp.header("retry-after")?.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
 }

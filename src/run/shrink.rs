@@ -164,12 +164,29 @@ fn failure(
     case: Case,
     steps: usize,
 ) -> Failure {
-    let request = redact(&best.request);
-    // Whatever the target echoed of the request's secrets (or the run's credentials) is hidden
-    // in everything written about the failure.
+    let mut f = record(ctx, api, &best.verdict, &best.request, &best.response, case);
+    if f.rule.is_empty() {
+        f.rule = rule.to_string();
+    }
+    f.shrink_steps = steps;
+    f
+}
+
+/// The record of a failure: the verdict, the exact request redacted, the answer, with whatever
+/// the target echoed of the request's secrets (or the run's credentials) hidden in everything
+/// written about it.
+pub(super) fn record(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    verdict: &crate::oracle::Verdict,
+    request: &crate::protocol::HttpRequest,
+    response: &crate::protocol::HttpResponse,
+    case: Case,
+) -> Failure {
+    let redacted = redact(request);
     let o = &ctx.opts;
     let secrets = crate::protocol::redact::secrets_in(
-        &best.request,
+        request,
         &[
             &o.tencent.id,
             &o.tencent.secret,
@@ -180,22 +197,19 @@ fn failure(
     let scrub = |t: &str| crate::protocol::redact::scrub(t, &secrets);
     Failure {
         api: api.name.clone(),
-        rule: best
-            .verdict
-            .rule
-            .clone()
-            .unwrap_or_else(|| rule.to_string()),
-        source: best.verdict.source.clone(),
-        expected: scrub(&best.verdict.expected),
-        actual: scrub(&best.verdict.actual),
-        detail: scrub(&best.verdict.detail),
+        rule: verdict.rule.clone().unwrap_or_default(),
+        source: verdict.source.clone(),
+        expected: scrub(&verdict.expected),
+        actual: scrub(&verdict.actual),
+        detail: scrub(&verdict.detail),
         case,
-        curl: curl(&request, ctx.target.url()),
-        request,
-        status: best.response.status,
-        response: scrub(&String::from_utf8_lossy(&best.response.body)),
-        shrink_steps: steps,
+        curl: curl(&redacted, ctx.target.url()),
+        request: redacted,
+        status: response.status,
+        response: scrub(&String::from_utf8_lossy(&response.body)),
+        shrink_steps: 0,
         found_after: 0,
-        strength: best.verdict.strength,
+        strength: verdict.strength,
+        burst: None,
     }
 }

@@ -689,6 +689,18 @@ fn check_family(file: &SourceFile, fam: &FamilySpec, problems: &mut Vec<Problem>
     let own: Vec<&str> = fam.rules.iter().map(|r| r.id.as_str()).collect();
     check_means(file, &fam.error_codes, &own, problems);
     let table: BTreeSet<&str> = fam.error_codes.iter().map(|e| e.code.as_str()).collect();
+    if let Some(code) = &fam.throttling_code {
+        if !table.contains(code.as_str()) {
+            problems.push(locate(
+                file,
+                "throttling_code",
+                Some(code),
+                0,
+                format!("throttling_code `{code}` is not in the family's error_codes"),
+                "add the code to `error_codes` with its source, or correct the spelling".into(),
+            ));
+        }
+    }
     let mut occ = Seen::new();
     for rule in &fam.rules {
         for err in &rule.errors {
@@ -765,6 +777,19 @@ fn check_api(
         .collect();
     check_means(file, &spec.error_codes, &known, problems);
     check_wire(file, spec, problems);
+    if !spec.api.rate_limits.is_empty() && family.is_some_and(|f| f.throttling_code.is_none()) {
+        problems.push(locate(
+            file,
+            "rate_limits",
+            None,
+            0,
+            format!(
+                "a rate limit is documented, but the {:?} family names no throttling_code to expect over it",
+                spec.api.family
+            ),
+            "add `throttling_code:` (one of its error_codes) to the family's spec file, or drop the limit".into(),
+        ));
+    }
 
     // Parameters and resources that rules and sections refer to must exist.
     let params: BTreeMap<&str, &Parameter> = spec

@@ -149,7 +149,8 @@ pub struct Endpoint {
     pub source: Source,
 }
 
-/// A documented rate limit.
+/// A documented rate limit: requests per second per account for this action (the documents say
+/// "per second for this API"), probed by `apiconform run` with a burst just over it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -783,6 +784,10 @@ pub struct FamilySpec {
     pub rules: Vec<Rule>,
     /// The family's common error codes.
     pub error_codes: Vec<ErrorCodeEntry>,
+    /// The code (one of `error_codes`) the family answers to a caller over a documented request
+    /// rate: what `apiconform run`'s rate-limit probe expects. Absent when the family states none.
+    #[serde(default)]
+    pub throttling_code: Option<String>,
     /// Contradictions between sources about the family.
     #[serde(default)]
     pub errata: Vec<Erratum>,

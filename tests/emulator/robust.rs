@@ -92,22 +92,99 @@ fn unknown_action_and_version_get_the_family_codes() {
     assert_eq!(code(&send(&e, &call).1), "NoSuchVersion");
 }
 
+/// Codes of `n` calls made in the same second.
+fn codes_of(emu: &Emulator, call: &protocol::Call, n: usize) -> Vec<String> {
+    (0..n).map(|_| code(&send(emu, call).1)).collect()
+}
+
+fn limited(codes: &[String]) -> usize {
+    codes
+        .iter()
+        .filter(|c| *c == "RequestLimitExceeded")
+        .count()
+}
+
+fn absent() -> serde_json::Value {
+    json!({"InstanceIds": ["ins-zz00zz00"], "KeyIds": ["skey-zz00zz00"]})
+}
+
+/// `--rate-limits documented`: the documented actions are limited per action (CVM Associate
+/// and Disassociate 10/s each, ECM Disassociate 20/s); the read calls, which no document
+/// limits, are not.
 #[test]
 fn documented_rate_limits_apply_only_when_asked() {
-    let limited = Emulator::new(Config {
+    let always = Emulator::new(Config {
         rate_limits: true,
         ..Config::default()
     });
-    let call = cvm("DescribeInstances", json!({}));
-    let codes: Vec<String> = (0..12).map(|_| code(&send(&limited, &call).1)).collect();
-    assert_eq!(
-        codes.iter().filter(|c| *c == "success").count(),
-        10,
-        "CVM: 10 requests/s: {codes:?}"
-    );
-    assert_eq!(codes[11], "RequestLimitExceeded");
+    let associate = cvm("AssociateInstancesKeyPairs", absent());
+    let codes = codes_of(&always, &associate, 12);
+    assert_eq!(limited(&codes[..10]), 0, "CVM: 10 requests/s: {codes:?}");
+    assert_eq!(limited(&codes[10..]), 2, "{codes:?}");
+    // Another action has a window of its own; a read call has no limit at all.
+    let disassociate = cvm("DisassociateInstancesKeyPairs", absent());
+    assert_eq!(limited(&codes_of(&always, &disassociate, 10)), 0);
+    let describe = cvm("DescribeInstances", json!({}));
+    assert_eq!(limited(&codes_of(&always, &describe, 30)), 0);
+    let codes = codes_of(&always, &ecm(absent()), 22);
+    assert_eq!(limited(&codes), 2, "ECM: 20 requests/s: {codes:?}");
     let open = emu(&[]);
-    assert!((0..12).all(|_| code(&send(&open, &call).1) == "success"));
+    assert_eq!(limited(&codes_of(&open, &associate, 30)), 0);
+}
+
+fn switch(emu: &Emulator, query: &str) -> (u16, String) {
+    let req = HttpRequest {
+        method: "POST".into(),
+        target: format!("/__apiconform/rate-limits?{query}"),
+        headers: vec![("Host".into(), "127.0.0.1:9000".into())],
+        body: vec![],
+    };
+    let resp = emu.handle(&req, NOW);
+    (
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    )
+}
+
+/// The admin view switches enforcement on and off at run time, for one action of one version
+/// (what `run`'s probe does) or for every documented limit.
+#[test]
+fn the_admin_view_switches_rate_limits_on_and_off() {
+    let e = emu(&[]);
+    let associate = cvm("AssociateInstancesKeyPairs", absent());
+    let disassociate = cvm("DisassociateInstancesKeyPairs", absent());
+    let (status, body) = switch(
+        &e,
+        "enforce=on&action=DisassociateInstancesKeyPairs&version=2017-03-12",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("DisassociateInstancesKeyPairs"), "{body}");
+    assert_eq!(limited(&codes_of(&e, &disassociate, 15)), 5);
+    // Only that action of that version: CVM Associate and ECM's Disassociate go on unlimited.
+    assert_eq!(limited(&codes_of(&e, &associate, 15)), 0);
+    assert_eq!(limited(&codes_of(&e, &ecm(absent()), 25)), 0);
+    assert_eq!(switch(&e, "enforce=off").0, 200);
+    assert_eq!(limited(&codes_of(&e, &disassociate, 15)), 0);
+    // Everything at once; switching on starts the windows afresh.
+    assert_eq!(switch(&e, "enforce=on").0, 200);
+    assert_eq!(limited(&codes_of(&e, &associate, 15)), 5);
+    assert_eq!(limited(&codes_of(&e, &ecm(absent()), 25)), 5);
+    assert_eq!(switch(&e, "enforce=off").0, 200);
+    assert_eq!(limited(&codes_of(&e, &associate, 15)), 0);
+    assert_eq!(switch(&e, "enforce=maybe").0, 400);
+}
+
+/// The fault `never-throttles` ignores every switch.
+#[test]
+fn never_throttles_ignores_the_limits() {
+    let e = Emulator::new(Config {
+        rate_limits: true,
+        faults: [apiconform::emulator::Fault::NeverThrottles].into(),
+        ..Config::default()
+    });
+    assert_eq!(switch(&e, "enforce=on").0, 200);
+    let associate = cvm("AssociateInstancesKeyPairs", absent());
+    assert_eq!(limited(&codes_of(&e, &associate, 30)), 0);
 }
 
 async fn start(emu: Arc<Emulator>) -> (String, tokio::sync::oneshot::Sender<()>) {

@@ -100,6 +100,15 @@ fn correct_emulator_passes_across_seeds() {
         assert_eq!(code, 0, "seed {seed}\n{out}");
         assert!(failures(&report).is_empty());
         assert_eq!(report["apis"].as_array().unwrap().len(), 5);
+        // The probe of each documented limit ran, and the emulator throttled its burst.
+        let probes: Vec<&serde_json::Value> = report["apis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["rate_probes"].as_array().unwrap())
+            .collect();
+        assert_eq!(probes.len(), 3, "{probes:?}");
+        assert!(probes.iter().all(|p| p["status"] == "pass"), "{probes:?}");
     }
 }
 
@@ -138,4 +147,5 @@ fault_tests! {
     catches_one_based_rejected => "one-based-rejected",
     catches_upper_booleans_rejected => "upper-booleans-rejected",
     catches_spaced_json_rejected => "spaced-json-rejected",
+    catches_never_throttles => "never-throttles",
 }

@@ -269,8 +269,8 @@ fn run_checks_a_separately_started_emulator() {
     );
 }
 
-/// The JUnit report is well-formed XML with one testcase per API × rule, and a failing rule
-/// carries its repro.
+/// The JUnit report is well-formed XML with one testcase per API × rule (and per documented
+/// rate limit), and a failing rule carries its repro.
 #[test]
 fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,8 +307,10 @@ fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
             _ => {}
         }
     }
-    // 17 API rules (documented-code and wire-forms among them) + 4 family rules of API 3.0.
-    assert_eq!(cases, 21, "{xml}");
+    // 17 API rules (documented-code and wire-forms among them) + 4 family rules of API 3.0,
+    // and the probe of the 10/s limit.
+    assert_eq!(cases, 22, "{xml}");
+    assert!(xml.contains("name=\"rate-limit 10/s\""), "{xml}");
     assert_eq!(failures, 1, "{xml}");
     assert!(xml.contains("binds-keys") && xml.contains("curl "), "{xml}");
 }

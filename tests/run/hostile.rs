@@ -235,6 +235,8 @@ async fn an_endless_body_is_cut_at_the_limit_and_judged() {
         &RunOptions {
             patterns: vec!["tencent-ecm".into()],
             cases: 4,
+            // The cases' answers are the point here, not a burst's.
+            rate_probes: run::RateProbes::Never,
             ..Default::default()
         },
         &NoProgress,

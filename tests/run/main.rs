@@ -7,6 +7,7 @@ mod cli;
 mod detection;
 mod hostile;
 mod plan;
+mod probes;
 mod rerun;
 mod selftest;
 mod strength;

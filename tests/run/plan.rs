@@ -124,12 +124,29 @@ async fn a_dry_run_prints_the_requests_a_run_sends() {
             .map(meaning)
             .filter(|m| !m.contains(" DescribeInstances "))
             .collect();
-        let plan = planned(&set, &world, &target, &opts);
+        let (probes, plan): (Vec<Planned>, Vec<Planned>) = planned(&set, &world, &target, &opts)
+            .into_iter()
+            .partition(|p| p.probe.is_some());
         assert_eq!(
             plan.len(),
             report.cases(),
             "one planned request per case run"
         );
+        // The rate-limit bursts: each probe's request as often as its burst sends it (twice
+        // as often when the first burst met no throttling); none from a shard but the first.
+        assert_eq!(probes.len(), 3, "three documented limits");
+        for p in &probes {
+            let m = meaning(&p.request);
+            let n = sent.iter().filter(|s| **s == m).count();
+            assert!(
+                n == p.sends || n == 2 * p.sends,
+                "{}: sent {n}, planned {}",
+                p.api,
+                p.sends
+            );
+            assert_eq!(p.sends == 0, shard.is_some(), "{}", p.api);
+            sent.retain(|s| *s != m);
+        }
         let mut shown: Vec<String> = plan
             .iter()
             .flat_map(|p| std::iter::repeat_n(meaning(&p.request), p.sends))
@@ -156,8 +173,10 @@ fn shards_partition_the_plan() {
         ..Default::default()
     };
     let key = |p: &Planned| format!("{} {} {:?}", p.api, p.index, p.case);
+    // The cases; the rate-limit probes after them are not cases (only shard 1 sends them).
     let mut whole: Vec<String> = planned(&set, &world, &target, &opts)
         .iter()
+        .filter(|p| p.probe.is_none())
         .map(key)
         .collect();
     let mut parts: Vec<String> = (0..3)
@@ -168,6 +187,7 @@ fn shards_partition_the_plan() {
             };
             planned(&set, &world, &target, &opts)
                 .iter()
+                .filter(|p| p.probe.is_none())
                 .map(key)
                 .collect::<Vec<_>>()
         })
