@@ -72,25 +72,36 @@ pub fn variant_line(v: &VariantRow) -> String {
 pub fn selftest_table(report: &SelftestReport) -> String {
     let mut out = String::new();
     if !report.faults.is_empty() {
+        let name = |f: &super::super::run::FaultRow| match f.strict {
+            true => format!("{} (strict)", f.fault),
+            false => f.fault.clone(),
+        };
+        let w = report
+            .faults
+            .iter()
+            .map(|f| name(f).len())
+            .max()
+            .unwrap_or(0)
+            .max(26);
         let _ = writeln!(
             out,
-            "{:<26} {:<26} {:<7} {:<24} {:>11}",
+            "{:<w$} {:<26} {:<7} {:<24} {:>11}",
             "fault", "spec", "caught", "rule", "found after"
         );
         for f in &report.faults {
-            let name = match f.strict {
-                true => format!("{} (strict)", f.fault),
-                false => f.fault.clone(),
-            };
             let _ = writeln!(
                 out,
-                "{:<26} {:<26} {:<7} {:<24} {:>11}",
-                name,
+                "{:<w$} {:<26} {:<7} {:<24} {:>11}",
+                name(f),
                 specs(&f.specs),
                 if f.caught { "yes" } else { "NO" },
                 caught_by(f),
+                // A probe's burst is not a case: found before any case was.
                 f.cases_to_first_failure
-                    .map_or("-".to_string(), |n| n.to_string()),
+                    .map_or("-".to_string(), |n| match n {
+                        0 => "probe".to_string(),
+                        n => n.to_string(),
+                    }),
             );
         }
         out.push('\n');
