@@ -208,11 +208,27 @@ pub async fn run_embedded(
     progress: &dyn Progress,
     stop: &AtomicBool,
 ) -> Result<RunReport, RunError> {
+    let correct = (Default::default(), Default::default());
+    run_embedded_as(set, world, correct, opts, progress, stop).await
+}
+
+/// [`run_embedded`] against an emulator with these faults and variants (the self-test's rows).
+pub(crate) async fn run_embedded_as(
+    set: &SpecSet,
+    world: World,
+    (faults, variants): (
+        std::collections::BTreeSet<crate::emulator::Fault>,
+        std::collections::BTreeSet<crate::emulator::Variant>,
+    ),
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    stop: &AtomicBool,
+) -> Result<RunReport, RunError> {
     let setup = Setup::prepare(SetupOptions {
         target: None,
         world: Some(world),
-        faults: Default::default(),
-        variants: Default::default(),
+        faults,
+        variants,
         tencent: opts.tencent.clone(),
         alibaba: opts.alibaba.clone(),
         timeout: opts.timeout,

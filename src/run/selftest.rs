@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use super::{run, NoProgress, RunError, RunOptions, RunReport, Setup, SetupOptions};
+use super::{NoProgress, RunError, RunOptions, RunReport};
 use crate::emulator::{Fault, Variant};
 use crate::spec::SpecSet;
 use crate::world::World;
@@ -239,32 +239,8 @@ async fn embedded(
     opts: &RunOptions,
     stop: &AtomicBool,
 ) -> Result<RunReport, RunError> {
-    let setup = Setup::prepare(SetupOptions {
-        target: None,
-        world: Some(World::default_world()),
-        faults,
-        variants,
-        tencent: opts.tencent.clone(),
-        alibaba: opts.alibaba.clone(),
-        timeout: opts.timeout,
-        probe_world: false,
-    })
-    .await?;
-    let opts = RunOptions {
-        admin: setup.admin,
-        ..opts.clone()
-    };
-    let result = run(
-        set,
-        setup.world.clone(),
-        &setup.target,
-        &opts,
-        &NoProgress,
-        stop,
-    )
-    .await;
-    setup.finish().await;
-    result
+    let world = World::default_world();
+    super::run_embedded_as(set, world, (faults, variants), opts, &NoProgress, stop).await
 }
 
 /// The report's failures, earliest found first (ties in report order).
