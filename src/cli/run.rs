@@ -159,6 +159,11 @@ impl Progress for Bar {
             }
         }
     }
+
+    fn waiting(&self, what: &str) {
+        // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
+        eprintln!("waiting: {what}");
+    }
 }
 
 pub(super) fn run(args: RunArgs) -> u8 {

@@ -28,6 +28,9 @@ pub(super) struct Ctx {
     limiters: Mutex<HashMap<String, Option<Arc<Limiter>>>>,
     /// Per API, calls in a row whose every attempt was throttled.
     throttled: Mutex<HashMap<String, usize>>,
+    /// Throttled calls waiting to be retried: API, until when, and why (what a person watching
+    /// a long wait is told).
+    waits: Mutex<Vec<(String, std::time::Instant, String)>>,
 }
 
 impl Ctx {
@@ -41,7 +44,37 @@ impl Ctx {
             nonce: AtomicU64::new(rand::random::<u64>() >> 2),
             limiters: Mutex::new(HashMap::new()),
             throttled: Mutex::new(HashMap::new()),
+            waits: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A call of `api` waits until `until` before it is retried, for `why`.
+    pub(super) fn wait_started(&self, api: &str, until: std::time::Instant, why: String) {
+        let mut w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        w.push((api.to_string(), until, why));
+    }
+
+    /// The wait of `api` that ended (the first one registered for it).
+    pub(super) fn wait_ended(&self, api: &str) {
+        let mut w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = w.iter().position(|(a, ..)| a == api) {
+            w.remove(at);
+        }
+    }
+
+    /// The longest wait under way, as a sentence: what a progress line shows meanwhile.
+    pub(super) fn longest_wait(&self) -> Option<String> {
+        let w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        w.iter()
+            .max_by_key(|(_, until, _)| *until)
+            .filter(|(_, until, _)| *until > now)
+            .map(|(api, until, why)| {
+                format!(
+                    "{api}: {why}; retrying in {:.0} s",
+                    until.duration_since(now).as_secs_f64().ceil()
+                )
+            })
     }
 
     /// Nonces counted from zero instead of a random start: a dry run prints the same text for

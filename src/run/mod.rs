@@ -181,9 +181,26 @@ pub async fn run(
             Ok::<_, RunError>((out, probing))
         }
     });
+    // Every few seconds of a wait the target asked for, the progress output says so: a run
+    // waiting on Retry-After is not a hung one.
+    let lanes_done = futures::future::join_all(runs);
+    let notices = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Some(what) = ctx.longest_wait() {
+                progress.waiting(&what);
+            }
+        }
+    };
+    let finished = tokio::select! {
+        finished = lanes_done => finished,
+        never = notices => never,
+    };
     let mut done = Vec::new();
     let mut probing = Duration::ZERO;
-    for lane in futures::future::join_all(runs).await {
+    for lane in finished {
         let (stats, spent) = lane?;
         done.extend(stats);
         probing = probing.max(spent);

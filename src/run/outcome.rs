@@ -243,6 +243,10 @@ pub enum RunError {
 pub trait Progress: Send + Sync {
     /// `done` of `total` cases, `failed` so far.
     fn update(&self, done: usize, total: usize, failed: usize);
+
+    /// Nothing moves for a while because the target asked to wait (a throttling answer's
+    /// `Retry-After`): what is waited for, in a sentence, every few seconds meanwhile.
+    fn waiting(&self, _what: &str) {}
 }
 
 /// No progress output.

@@ -150,7 +150,20 @@ pub(super) async fn send_with_retry(
                         throttled: true,
                     });
                 }
-                retry_after(&r).unwrap_or(delay)
+                match retry_after(&r) {
+                    Some(asked) => {
+                        let why = format!(
+                            "throttled (HTTP {}), waiting as its Retry-After asks",
+                            r.status
+                        );
+                        ctx.wait_started(&api.name, std::time::Instant::now() + asked, why);
+                        tokio::time::sleep(asked).await;
+                        ctx.wait_ended(&api.name);
+                        delay *= 4;
+                        continue;
+                    }
+                    None => delay,
+                }
             }
             Ok(r) => {
                 ctx.answered(api);

@@ -353,3 +353,55 @@ async fn a_fail_count_that_is_always_zero_is_caught() {
         .collect();
     assert!(rules.contains(&"per-item-consistency"), "{rules:?}");
 }
+
+/// A long `Retry-After` is not silence: while the run waits, the progress output says what it
+/// waits for, every few seconds (issue 15, defect 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_is_announced_while_it_is_waited_out() {
+    use std::sync::{Arc, Mutex};
+    struct Heard(Mutex<Vec<String>>);
+    impl apiconform::run::Progress for Heard {
+        fn update(&self, _: usize, _: usize, _: usize) {}
+        fn waiting(&self, what: &str) {
+            self.0.lock().unwrap().push(what.to_string());
+        }
+    }
+    let told = Arc::new(Mutex::new(false));
+    let once = told.clone();
+    let (url, _) = super::emulator_behind(Config::default(), move |req, resp| {
+        let ecm =
+            protocol::parse_request(req).is_ok_and(|p| p.action == "DisassociateInstancesKeyPairs");
+        let mut told = once.lock().unwrap();
+        if ecm && !*told {
+            *told = true;
+            let rid = "11111111-2222-3333-4444-555555555555";
+            let mut r = protocol::tencent_api3::error("RequestLimitExceeded", "slow down", rid);
+            r.headers.push(("Retry-After".into(), "5".into()));
+            return r;
+        }
+        resp
+    })
+    .await;
+    let set = apiconform::spec::load_embedded().unwrap();
+    let target = apiconform::run::Target::new(&url, Duration::from_secs(10)).unwrap();
+    let opts = apiconform::run::RunOptions {
+        patterns: vec!["tencent-ecm".into()],
+        cases: 10,
+        admin: true,
+        rate_probes: apiconform::run::RateProbes::Never,
+        ..Default::default()
+    };
+    let heard = Heard(Mutex::default());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let world = apiconform::world::World::default_world();
+    apiconform::run::run(&set, world, &target, &opts, &heard, &stop)
+        .await
+        .expect("the run completes");
+    let heard = heard.0.lock().unwrap();
+    assert!(
+        heard
+            .iter()
+            .any(|w| w.contains("tencent-ecm") && w.contains("Retry-After")),
+        "{heard:?}"
+    );
+}
