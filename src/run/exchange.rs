@@ -27,7 +27,8 @@ pub(super) struct Judged {
     pub(super) retries: usize,
     /// A success whose effect nothing could observe.
     pub(super) unobservable: bool,
-    /// Every answer to the case was the target's throttling code: it is not judged.
+    /// The case is not judged: every answer was the target's throttling code, or it was not
+    /// sent (a remote target holds an instance it names that the world does not list).
     pub(super) throttled: bool,
     /// Why an unspecified verdict is open: the situations the documents leave open, or the
     /// judgement the target did not follow (the report tallies these).
@@ -86,6 +87,9 @@ async fn attempt(
     ticket: Ticket,
 ) -> Result<Judged, RunError> {
     let mut plan = plan(ctx, api, case, hold, ticket).await?;
+    if let Some(held) = held_but_unlisted(ctx, api, case, &plan).await? {
+        return Ok(not_sent(ctx, api, case, &held)?);
+    }
     let sent = send_case(ctx, api, case).await?;
     if sent.throttled {
         // Throttling is never a verdict: the request was not served.
@@ -415,6 +419,81 @@ fn judge(
         throttled: false,
         shared_state_failure,
     }
+}
+
+/// On a remote target, the instances a case names that the world file does not list are
+/// meant not to exist (their ids are random); before such a case is sent, the read APIs
+/// confirm it. An id the target does hold is a resource the user did not list: the case is
+/// not sent. `None` when nothing stands in the way (loopback targets, nothing unlisted named,
+/// or no read API that could show it).
+async fn held_but_unlisted(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    plan: &Plan,
+) -> Result<Option<Vec<String>>, RunError> {
+    if ctx.target.is_loopback() {
+        return Ok(None);
+    }
+    let product = api.spec.instance_product();
+    let unlisted: Vec<String> = plan
+        .instances
+        .iter()
+        .filter(|id| {
+            !plan
+                .before
+                .instances
+                .iter()
+                .any(|i| i.product == product && &i.id == *id)
+        })
+        .cloned()
+        .collect();
+    if unlisted.is_empty() {
+        return Ok(None);
+    }
+    let Some(seen) = observe(ctx, api, &case.region, &unlisted).await? else {
+        return Ok(None);
+    };
+    let held: Vec<String> = seen
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| unlisted.contains(id))
+        .collect();
+    Ok((!held.is_empty()).then_some(held))
+}
+
+/// A case not sent because it names instances the target holds but the world does not list.
+fn not_sent(ctx: &Ctx, api: &LoadedApi, case: &Case, held: &[String]) -> Result<Judged, RunError> {
+    let request = super::send::sign(ctx, api, case)?;
+    let response = HttpResponse {
+        status: 0,
+        headers: vec![],
+        body: vec![],
+    };
+    Ok(Judged {
+        verdict: Verdict {
+            kind: VerdictKind::Unspecified,
+            rule: None,
+            source: None,
+            expected: "ids the world does not list to be absent".into(),
+            actual: format!("the target holds {}", held.join(", ")),
+            detail: format!(
+                "not sent: {} named {}, which the world file does not list but the target holds; only listed resources are touched",
+                case.api,
+                held.join(", ")
+            ),
+            strength: None,
+        },
+        outcome: protocol::decode(api.spec.api.family, &response),
+        request,
+        response,
+        rules: Vec::new(),
+        retries: 0,
+        unobservable: false,
+        throttled: true,
+        open_reason: None,
+        shared_state_failure: false,
+    })
 }
 
 /// A case whose every answer was the target's throttling code: recorded, not judged.

@@ -405,3 +405,96 @@ async fn a_long_retry_after_is_announced_while_it_is_waited_out() {
         "{heard:?}"
     );
 }
+
+/// On a remote target, an instance id the world does not list is confirmed absent through the
+/// read API before a case naming it is sent: a target that holds it (here, one that reports
+/// every id asked about) gets no such case, and the run says they were not sent. On a target
+/// that holds none of them the cases go out (issue 15, defect 14).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlisted_ids_are_confirmed_absent_before_a_remote_target_gets_them() {
+    use std::sync::{Arc, Mutex};
+    let listed: std::collections::BTreeSet<String> = World::default_world()
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    for lying in [true, false] {
+        // Business requests that named an instance the world does not list.
+        let unlisted_sent: Arc<Mutex<usize>> = Arc::default();
+        let (count, known) = (unlisted_sent.clone(), listed.clone());
+        let (url, _) = super::emulator_behind(Config::default(), move |req, resp| {
+            let Ok(p) = protocol::parse_request(req) else {
+                return resp;
+            };
+            let ids: Vec<String> = p
+                .params
+                .get("InstanceIds")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if p.action == "DescribeInstances" && lying {
+                let set: Vec<serde_json::Value> = ids
+                    .iter()
+                    .map(|id| {
+                        serde_json::json!({"InstanceId": id, "InstanceState": "STOPPED",
+                            "OsName": "CentOS 7.9 64bit", "LoginSettings": {"KeyIds": []}})
+                    })
+                    .collect();
+                let body = serde_json::json!({"Response": {"TotalCount": set.len(),
+                    "InstanceSet": set, "RequestId": "11111111-2222-3333-4444-555555555555"}});
+                return HttpResponse {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), "application/json".into())],
+                    body: body.to_string().into_bytes(),
+                };
+            }
+            if p.action == "AssociateInstancesKeyPairs" && ids.iter().any(|i| !known.contains(i)) {
+                *count.lock().unwrap() += 1;
+            }
+            resp
+        })
+        .await;
+        let remote = url.replace("127.0.0.1", "0.0.0.0");
+        let set = apiconform::spec::load_embedded().unwrap();
+        let target = Target::new(&remote, Duration::from_secs(10)).unwrap();
+        assert!(!target.is_loopback());
+        let opts = RunOptions {
+            patterns: vec!["tencent-cvm/Associate".into()],
+            cases: 60,
+            rate: Some(0.0),
+            ..Default::default()
+        };
+        let stop = AtomicBool::new(false);
+        let report = run::run(
+            &set,
+            World::default_world(),
+            &target,
+            &opts,
+            &NoProgress,
+            &stop,
+        )
+        .await
+        .expect("the run completes");
+        let sent = *unlisted_sent.lock().unwrap();
+        let not_judged = report.apis[0].not_judged;
+        if lying {
+            assert_eq!(
+                sent, 0,
+                "no case named an instance the target holds unlisted"
+            );
+            assert!(
+                not_judged > 0,
+                "the cases not sent are counted: {:?}",
+                report.apis[0]
+            );
+        } else {
+            assert!(sent > 0, "ids confirmed absent are sent");
+            assert_eq!(not_judged, 0, "{:?}", report.apis[0]);
+        }
+    }
+}
