@@ -88,7 +88,7 @@ async fn attempt(
 ) -> Result<Judged, RunError> {
     let mut plan = plan(ctx, api, case, hold, ticket).await?;
     if let Some(held) = held_but_unlisted(ctx, api, case, &plan).await? {
-        return Ok(not_sent(ctx, api, case, &held)?);
+        return not_sent(ctx, api, case, &held);
     }
     let sent = send_case(ctx, api, case).await?;
     if sent.throttled {
