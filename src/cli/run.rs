@@ -55,6 +55,12 @@ pub(super) struct RunArgs {
     /// none of them: the same plan as the run, from the same seed.
     #[arg(long)]
     dry_run: bool,
+    /// Print what the run would change and send nothing: per API, the listed instances and key
+    /// pairs that may change, the instances a forced case would stop, whether the specs can
+    /// undo the changes, and the requests and their time at the documented rates. With
+    /// --report-json, the same as JSON.
+    #[arg(long, conflicts_with = "dry_run")]
+    plan: bool,
     /// Inject a fault into the embedded emulator (self-tests; see `serve --list-faults`).
     #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
     faults: Vec<Fault>,
@@ -211,12 +217,17 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             timeout: opts.timeout,
             // A dry run sends nothing at all, not even the admin view's read: it plans from
             // --world, else the built-in world.
-            probe_world: !args.dry_run,
+            probe_world: !args.dry_run && !args.plan,
         })
         .await?;
         opts.admin = setup.admin;
         if args.dry_run {
             let printed = dry_run(&set, &setup, &opts);
+            setup.finish().await;
+            return printed;
+        }
+        if args.plan {
+            let printed = plan(&set, &setup, &opts, args.report_json.as_deref());
             setup.finish().await;
             return printed;
         }
@@ -270,6 +281,59 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
 }
 
 /// Prints the plan: each request as a redacted curl command under a line naming the case.
+fn plan(
+    set: &spec::SpecSet,
+    setup: &Setup,
+    opts: &RunOptions,
+    json: Option<&std::path::Path>,
+) -> Result<u8, Failed> {
+    let plans = run::plan_summary(set, &setup.world, &setup.target, opts)?;
+    say(format!(
+        "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  undone by",
+        "API", "requests", "at doc. rate", "instances", "key pairs", "force-stops"
+    ));
+    for p in &plans {
+        say(format!(
+            "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  {}",
+            p.api,
+            p.requests,
+            format!(
+                "{:.0} s ({}/s{})",
+                p.seconds_at_documented_rate.ceil(),
+                p.documented_rate,
+                if p.rate_documented { "" } else { "*" }
+            ),
+            p.instances.len(),
+            p.key_pairs.len(),
+            p.force_stopped.len(),
+            match &p.reversible {
+                Ok(by) => by.clone(),
+                Err(why) => format!("NOT REVERSIBLE: {why}"),
+            }
+        ));
+    }
+    if plans.iter().any(|p| !p.rate_documented) {
+        say("* no rate documented: the pace kept against remote targets".to_string());
+    }
+    for p in plans.iter().filter(|p| !p.instances.is_empty()) {
+        say(format!("{} may change: {}", p.api, p.instances.join(", ")));
+        if !p.force_stopped.is_empty() {
+            say(format!(
+                "{} may stop and start: {}",
+                p.api,
+                p.force_stopped.join(", ")
+            ));
+        }
+    }
+    if let Some(path) = json {
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plans })).unwrap_or_default();
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Failed::usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(exit::OK)
+}
+
 fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, Failed> {
     let target = &setup.target;
     run::dry_run(set, &setup.world, target, opts, |p| {

@@ -57,7 +57,7 @@ pub use outcome::{
     ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
 };
 pub use pace::{rate_for, Limiter};
-pub use plan::{dry_run, select, Planned};
+pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
 pub use selftest::{
     median, selftest, FaultRow, Row, RowFailure, SelftestOptions, SelftestReport, VariantRow,

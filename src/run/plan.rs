@@ -8,6 +8,8 @@
 //! Disassociate unbinds what Associate bound. Against a real cloud this also keeps each API
 //! within its own rate limit while the others proceed.
 
+use serde::Serialize;
+
 use super::ctx::Ctx;
 use super::model::Model;
 use super::send::sign;
@@ -264,6 +266,151 @@ pub struct Planned {
     /// For the rate-limit probe after an API's cases (`index` is then the API's case count):
     /// the limit, and why the burst is not sent if it is not.
     pub probe: Option<super::PlannedProbe>,
+}
+
+/// What a run would change, per API, before anything is sent (`run --plan`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiPlan {
+    /// API name.
+    pub api: String,
+    /// Listed instances a case that may succeed names: the ones whose bindings may change.
+    pub instances: Vec<String>,
+    /// Listed key pairs such a case names.
+    pub key_pairs: Vec<String>,
+    /// Instances a forced case (`ForceStop=true` on a RUNNING instance) would stop and start.
+    pub force_stopped: Vec<String>,
+    /// Whether the specs hold the calls that undo every binding change this API makes, and
+    /// which; else why not.
+    pub reversible: Result<String, String>,
+    /// Requests the cases send (a replayed nonce twice), and the rate-limit bursts'.
+    pub requests: usize,
+    /// Of them, the bursts' requests (0 where the bursts are not sent).
+    pub burst_requests: usize,
+    /// Seconds the requests take at the documented rate (the pace against a remote target).
+    pub seconds_at_documented_rate: f64,
+    /// The rate used, requests per second: the documented one, else the pace the harness
+    /// keeps against remote targets for an API that documents none.
+    pub documented_rate: f64,
+    /// Whether a document states the rate.
+    pub rate_documented: bool,
+}
+
+/// The plan of a run, summarised per API: what may change, whether the specs can undo it, how
+/// many requests and how long at the documented rates. Sends nothing.
+pub fn plan_summary(
+    set: &SpecSet,
+    world: &World,
+    target: &Target,
+    opts: &RunOptions,
+) -> Result<Vec<ApiPlan>, RunError> {
+    use std::collections::BTreeSet;
+    let mut plans: Vec<ApiPlan> = Vec::new();
+    /// What an API's cases that may succeed name: instances, key pairs, forced instances.
+    #[derive(Default)]
+    struct Touched {
+        instances: BTreeSet<String>,
+        keys: BTreeSet<String>,
+        forced: BTreeSet<String>,
+    }
+    let mut seen: std::collections::BTreeMap<String, Touched> = Default::default();
+    dry_run(set, world, target, opts, |p| {
+        let Some(api) = set.apis.iter().find(|a| a.name == p.api) else {
+            return true;
+        };
+        if !plans.iter().any(|a| a.api == p.api) {
+            let rate = super::pace::documented_rate(api);
+            plans.push(ApiPlan {
+                api: p.api.clone(),
+                instances: vec![],
+                key_pairs: vec![],
+                force_stopped: vec![],
+                reversible: reversible(set, api),
+                requests: 0,
+                burst_requests: 0,
+                seconds_at_documented_rate: 0.0,
+                documented_rate: rate,
+                rate_documented: !api.spec.api.rate_limits.is_empty(),
+            });
+            seen.insert(p.api.clone(), Touched::default());
+        }
+        let plan = plans.iter_mut().find(|a| a.api == p.api).expect("pushed");
+        let touched = seen.get_mut(&p.api).expect("inserted");
+        plan.requests += p.sends;
+        if p.probe.is_some() {
+            plan.burst_requests += p.sends;
+            return true;
+        }
+        if p.case.must_fail_whole(api) {
+            return true;
+        }
+        let product = api.spec.instance_product();
+        let listed = |id: &String| {
+            world
+                .instances
+                .iter()
+                .find(|i| i.product == product && &i.id == id)
+        };
+        let force = api
+            .spec
+            .parameters
+            .iter()
+            .find(|x| x.kind == crate::spec::ParamType::Boolean && x.name.starts_with("Force"))
+            .and_then(|x| p.case.params.get(&x.name))
+            == Some(&serde_json::Value::Bool(true));
+        for id in p.case.instance_ids(api) {
+            if let Some(i) = listed(&id) {
+                touched.instances.insert(id.clone());
+                if force && i.state == crate::spec::InstanceState::Running {
+                    touched.forced.insert(id);
+                }
+            }
+        }
+        for k in crate::case::analysis::param_items(&api.spec, &p.case, &api.spec.effect.keys) {
+            if world.key_pairs.iter().any(|kp| kp.id == k) {
+                touched.keys.insert(k);
+            }
+        }
+        true
+    })?;
+    for plan in plans.iter_mut() {
+        if let Some(t) = seen.remove(&plan.api) {
+            plan.instances = t.instances.into_iter().collect();
+            plan.key_pairs = t.keys.into_iter().collect();
+            plan.force_stopped = t.forced.into_iter().collect();
+        }
+        plan.seconds_at_documented_rate = plan.requests as f64 / plan.documented_rate;
+    }
+    Ok(plans)
+}
+
+/// Whether the specs hold the calls that put back what this API changes. A binding replaced
+/// (CVM Associate) is put back by binding the old keys again, or, where there were none, by
+/// unbinding the new ones: both calls of the product must be specced. An unbind is put back by
+/// binding the key again: a bind-and-replace call of the product must be specced (ECM and
+/// Alibaba have none in the specs: their detaches cannot be undone by the harness).
+fn reversible(set: &SpecSet, api: &LoadedApi) -> Result<String, String> {
+    use crate::spec::EffectKind;
+    let product = api.spec.instance_product();
+    let name = format!("{product:?}").to_lowercase();
+    let of = |kind: EffectKind| {
+        set.apis
+            .iter()
+            .find(|a| a.spec.instance_product() == product && a.spec.effect.kind == kind)
+            .map(|a| a.name.clone())
+    };
+    match api.spec.effect.kind {
+        EffectKind::BindReplace => match of(EffectKind::Unbind) {
+            Some(unbind) => Ok(format!("{} (the old keys) and {unbind}", api.name)),
+            None => Err(format!("no unbind call for {name} is specced")),
+        },
+        EffectKind::Unbind => match of(EffectKind::BindReplace) {
+            Some(bind) => Ok(bind),
+            None => Err(format!(
+                "no bind call for {name} instances is specced: what {} unbinds stays unbound",
+                api.spec.api.action
+            )),
+        },
+    }
 }
 
 /// The plan of a run, request by request, in spec order, without sending anything: what `run`

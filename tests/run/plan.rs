@@ -218,3 +218,48 @@ fn a_default_run_keeps_each_apis_open_share_within_ten_percent() {
         }
     }
 }
+
+/// `run --plan` sends nothing, and says per API what may change (only listed resources, the
+/// forced instances among them RUNNING), whether the specs can undo it (CVM yes; ECM and
+/// Alibaba, whose specs hold no bind call, no), and how many requests at what rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_says_what_may_change_and_whether_it_can_be_undone_and_sends_nothing() {
+    let (url, log) = crate::emulator_behind(Default::default(), |_, r| r).await;
+    let (code, out, report) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        crate::run(&["--target", &url, "--plan", "--cases", "50"], dir.path())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(log.lock().unwrap().is_empty(), "the plan sent requests");
+    let plans = report["plan"].as_array().expect("a plan per API");
+    assert_eq!(plans.len(), 5, "{report}");
+    let world = World::default_world();
+    for p in plans {
+        let api = p["api"].as_str().unwrap();
+        let reversible = p["reversible"].get("Ok").is_some();
+        let expected = api.starts_with("tencent-cvm/");
+        assert_eq!(reversible, expected, "{api}: {}", p["reversible"]);
+        assert!(p["requests"].as_u64().unwrap() >= 50, "{p}");
+        let seconds = p["seconds_at_documented_rate"].as_f64().unwrap();
+        let rate = p["documented_rate"].as_f64().unwrap();
+        let requests = p["requests"].as_f64().unwrap();
+        assert!((seconds - requests / rate).abs() < 1e-9, "{p}");
+        for id in p["instances"].as_array().unwrap() {
+            assert!(
+                world.instances.iter().any(|i| i.id == id.as_str().unwrap()),
+                "{id}"
+            );
+        }
+        for id in p["force_stopped"].as_array().unwrap() {
+            let i = world
+                .instances
+                .iter()
+                .find(|i| i.id == id.as_str().unwrap())
+                .unwrap();
+            assert_eq!(i.state, apiconform::spec::InstanceState::Running, "{id}");
+        }
+    }
+    assert!(out.contains("NOT REVERSIBLE"), "{out}");
+}
