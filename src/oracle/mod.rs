@@ -965,7 +965,12 @@ fn listed_codes<'a>(spec: &'a ApiSpec, family: &'a FamilySpec) -> BTreeSet<&'a s
 fn undocumented(spec: &ApiSpec, family: &FamilySpec, code: &str, actual: &str) -> Option<Verdict> {
     let rule = all_rule_defs(spec, family).find(|r| r.check == Check::DocumentedCode)?;
     let in_table = |e: &crate::spec::ErrorCodeEntry| e.code == code;
-    if spec.error_codes.iter().chain(&family.error_codes).any(in_table) {
+    if spec
+        .error_codes
+        .iter()
+        .chain(&family.error_codes)
+        .any(in_table)
+    {
         return None;
     }
     // Only a code outside the tables pays for the set the refinement looks up.
