@@ -150,6 +150,21 @@ pub fn render_failure(f: &Failure) -> String {
     )
 }
 
+/// The rest of a `<testcase` element that failed: the failure, its message in one line and
+/// the whole rendered failure as its text.
+fn junit_failure(f: &Failure) -> String {
+    format!(
+        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+        xml_escape(&format!(
+            "expected {}; got {}{}",
+            f.expected,
+            f.actual,
+            strength_word(f).map_or(String::new(), |w| format!(" [{w}]"))
+        )),
+        xml_escape(&render_failure(f))
+    )
+}
+
 /// What a failure rests on, in words.
 fn strength_word(f: &Failure) -> Option<&'static str> {
     f.strength.map(|s| match s {
@@ -206,17 +221,7 @@ pub fn junit(report: &RunReport) -> String {
                 xml_escape(rule)
             );
             if let Some(f) = a.failures.iter().find(|f| &f.rule == rule) {
-                let _ = writeln!(
-                    out,
-                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                    xml_escape(&format!(
-                        "expected {}; got {}{}",
-                        f.expected,
-                        f.actual,
-                        strength_word(f).map_or(String::new(), |w| format!(" [{w}]"))
-                    )),
-                    xml_escape(&render_failure(f))
-                );
+                out.push_str(&junit_failure(f));
             } else if !a.rules_exercised.contains(rule) {
                 let _ = writeln!(
                     out,
@@ -238,17 +243,7 @@ pub fn junit(report: &RunReport) -> String {
             let failed = a.failures.iter().find(|f| f.rule == p.rule);
             match (p.status, failed) {
                 (ProbeStatus::Fail, Some(f)) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                        xml_escape(&format!(
-                            "expected {}; got {}{}",
-                            f.expected,
-                            f.actual,
-                            strength_word(f).map_or(String::new(), |w| format!(" [{w}]"))
-                        )),
-                        xml_escape(&render_failure(f))
-                    );
+                    out.push_str(&junit_failure(f));
                 }
                 (ProbeStatus::Pass, _) => out.push_str("/>\n"),
                 _ => {
