@@ -4,6 +4,7 @@
 
 mod bench;
 mod replay;
+mod restore;
 mod run;
 mod selftest;
 mod serve;
@@ -33,6 +34,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The target could not be reached or the run could not complete.
     pub const TARGET: u8 = 3;
+    /// A budget (`--max-requests`, `--max-duration`) stopped the run, and nothing failed in
+    /// what ran.
+    pub const BUDGET: u8 = 4;
 }
 
 #[derive(Parser)]
@@ -57,7 +61,7 @@ struct Cli {
 enum Command {
     /// Check every spec against a target (default: the built-in emulator, started in-process).
     #[command(
-        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist. After each\nAPI's cases a burst a few requests over its documented rate limit must be throttled; it goes\nonly to loopback targets unless --probe-rate-limits (--no-rate-probes: never).\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete."
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist. After each\nAPI's cases a burst a few requests over its documented rate limit must be throttled; it goes\nonly to loopback targets unless --probe-rate-limits (--no-rate-probes: never).\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nAgainst a target that is not on loopback, what each listed instance holds is read and\njournaled (--journal FILE, default ./apiconform.journal) before its first change, and when the\nrun ends (passed, failed, interrupted, out of budget) every reversible change is put back and\nthe report says \"restored N of M\"; after a crash `apiconform restore FILE` does it. APIs whose\nchanges the specs cannot undo (ECM, ECS) keep off listed instances unless --allow-irreversible;\ncases that could stop a RUNNING instance are not sent unless --allow-force-stop.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete (Ctrl-C); 4 a budget (--max-requests,\n--max-duration) stopped the run and nothing failed in what ran."
     )]
     Run(run::RunArgs),
     /// Measure checked cases per second and peak memory against the embedded emulator.
@@ -90,6 +94,12 @@ emulator could not start or the self-test was interrupted."
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
     Replay(replay::ReplayArgs),
+    /// Put back what a run changed, from its journal (after a crash, or to retry what the
+    /// run's own restore could not do).
+    #[command(
+        after_help = "Every instance of the journal is read again through the vendors' read calls; where it holds other keys than before the run, the specs' calls put the old ones back (CVM AssociateInstancesKeyPairs with the old keys, or DisassociateInstancesKeyPairs of the new ones when it held none), and it is read once more to confirm. What cannot be undone is named with the reason and what to do (no bind call for ECM or ECS instances is specced; an instance that was RUNNING and is STOPPED; a RUNNING instance the call would stop without --allow-force-stop). Safe to run twice: an instance that holds what it held is left alone.\n\nExamples:\n  apiconform restore apiconform.journal\n  apiconform restore journal-2.json --target https://cvm.tencentcloudapi.com --allow-force-stop\n\nExit codes: 0 every changed instance put back; 1 some could not be (each is named with why); 2 usage or a bad journal; 3 the target could not be reached."
+    )]
+    Restore(restore::RestoreArgs),
     /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
     /// path and unspecified behaviour, stored as insta `.snap` files.
     #[command(
@@ -190,6 +200,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(args),
         Command::Selftest(args) => selftest::selftest(args),
         Command::Replay(args) => replay::replay(args),
+        Command::Restore(args) => restore::restore(args),
         Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Serve(args) => serve::serve(args),
         Command::Specs(cmd) => specs::specs(cmd),

@@ -13,6 +13,9 @@ use crate::protocol::redact::{curl, redact};
 use crate::run::{self, Progress, RunOptions, Setup, SetupOptions};
 use crate::spec;
 
+/// Where a run against a target that is not on loopback journals, unless told.
+const DEFAULT_JOURNAL: &str = "apiconform.journal";
+
 #[derive(Args)]
 pub(super) struct RunArgs {
     /// Target base URL; default: start the emulator in-process on a loopback port.
@@ -96,6 +99,28 @@ pub(super) struct RunArgs {
     /// Send no rate-limit bursts at all, not even to a loopback target.
     #[arg(long)]
     no_rate_probes: bool,
+    /// Write what each listed instance holds, before the run first changes it, to FILE (one
+    /// JSON object per line, flushed before each such request); the run puts every reversible
+    /// change back from it when it ends, and `apiconform restore FILE` after a crash. Default
+    /// against a target that is not on loopback: ./apiconform.journal.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Let APIs whose changes the specs cannot undo (ECM DisassociateInstancesKeyPairs, ECS
+    /// DetachKeyPair) touch the listed instances of a target that is not on loopback.
+    #[arg(long)]
+    allow_irreversible: bool,
+    /// Let cases that could stop a RUNNING listed instance (ForceStop, or a target that shuts
+    /// it down normally) go to a target that is not on loopback; the restore may then stop it
+    /// too, to put its keys back.
+    #[arg(long)]
+    allow_force_stop: bool,
+    /// Stop starting cases once N requests were sent (the cases in flight finish, what changed
+    /// is put back, every report is written; exit code 4).
+    #[arg(long, value_name = "N")]
+    max_requests: Option<usize>,
+    /// Stop starting cases after this long: 90s, 45m, 2h (then as --max-requests).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_duration: Option<std::time::Duration>,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -127,6 +152,28 @@ fn parse_share(s: &str) -> Result<f64, String> {
             "--unspecified-share takes a share from 0 to 1 (e.g. 0.1), not `{s}`"
         )),
     }
+}
+
+/// `90s`, `45m`, `2h`, or whole seconds.
+pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad =
+        || format!("--max-duration takes a whole number with s, m or h (90s, 45m, 2h), not `{s}`");
+    let t = s.trim();
+    let (n, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -166,6 +213,10 @@ impl Progress for Bar {
         }
     }
 
+    fn note(&self, what: &str) {
+        eprintln!("{what}");
+    }
+
     fn waiting(&self, what: &str) {
         // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
         eprintln!("waiting: {what}");
@@ -203,6 +254,10 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             (true, false) => run::RateProbes::Always,
             (false, false) => run::RateProbes::Loopback,
         },
+        allow_irreversible: args.allow_irreversible,
+        allow_force_stop: args.allow_force_stop,
+        max_requests: args.max_requests,
+        max_duration: args.max_duration,
         ..Default::default()
     };
     let rt = runtime()?;
@@ -231,12 +286,32 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             setup.finish().await;
             return printed;
         }
+        // Against a target that is not on this machine, what the run changes is always
+        // journaled, so that it can be put back.
+        opts.journal = args.journal.clone().or_else(|| {
+            (!setup.target.is_loopback()).then(|| PathBuf::from(DEFAULT_JOURNAL))
+        });
+        if let Some(j) = &opts.journal {
+            eprintln!(
+                "journal: {} (what each instance held before its first change; `apiconform restore {}` puts it back after a crash)",
+                j.display(),
+                j.display()
+            );
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let journal = opts.journal.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the cases in flight and writing the reports");
+                eprintln!("\ninterrupted: finishing the cases in flight, putting back what changed, writing the reports (Ctrl-C again to quit at once)");
                 flag.store(true, Ordering::Relaxed);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                match &journal {
+                    Some(j) => eprintln!("quit: what changed is still in {}: run `apiconform restore {}`", j.display(), j.display()),
+                    None => eprintln!("quit"),
+                }
+                std::process::exit(exit::TARGET.into());
             }
         });
         let result = run::run(
@@ -248,6 +323,10 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             &stop,
         )
         .await;
+        let result = result.map_err(|e| match e {
+            run::RunError::Journal(e) => Failed::usage(e),
+            e => e.into(),
+        });
         setup.finish().await;
         let report = result?;
         say(crate::report::table(&report).trim_end());
@@ -274,6 +353,8 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             exit::TARGET
         } else if report.failed() > 0 {
             exit::NONCONFORMANCE
+        } else if report.stopped_by.is_some() {
+            exit::BUDGET
         } else {
             exit::OK
         })
@@ -311,6 +392,9 @@ fn plan(
                 Err(why) => format!("NOT REVERSIBLE: {why}"),
             }
         ));
+    }
+    for note in run::kept_off(set, &setup.world, &setup.target, opts)? {
+        say(format!("kept off: {note}"));
     }
     if plans.iter().any(|p| !p.rate_documented) {
         say("* no rate documented: the pace kept against remote targets".to_string());

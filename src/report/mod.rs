@@ -57,12 +57,15 @@ pub fn table(report: &RunReport) -> String {
         rate,
         report.failed(),
         report.seed,
-        if report.interrupted {
-            " — interrupted"
-        } else {
-            ""
+        match (&report.stopped_by, report.interrupted) {
+            (Some(budget), _) => format!(" — stopped by {budget}"),
+            (None, true) => " — interrupted".to_string(),
+            (None, false) => String::new(),
         }
     );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     let retries: usize = report.apis.iter().map(|a| a.retries).sum();
     if retries > 0 {
         let _ = writeln!(
@@ -71,12 +74,16 @@ pub fn table(report: &RunReport) -> String {
         );
     }
     for a in &report.apis {
-        if a.not_judged > 0 {
+        let throttled = a.not_judged - a.not_sent.values().sum::<usize>().min(a.not_judged);
+        if throttled > 0 {
             let _ = writeln!(
                 out,
                 "note: {}: {} cases got only throttling answers and were not judged (pacing fell back to the documented rate)",
-                a.api, a.not_judged
+                a.api, throttled
             );
+        }
+        for (why, n) in &a.not_sent {
+            let _ = writeln!(out, "note: {}: {n} cases not sent: each {why}", a.api);
         }
         if a.unobservable_effects > 0 {
             let _ = writeln!(
@@ -90,6 +97,9 @@ pub fn table(report: &RunReport) -> String {
         for p in &a.rate_probes {
             let _ = writeln!(out, "{}", render_probe(&a.api, p));
         }
+    }
+    if let Some(r) = &report.restore {
+        let _ = writeln!(out, "{}", r.summary());
     }
     for f in report.apis.iter().flat_map(|a| &a.failures) {
         let _ = writeln!(out, "\n{}", render_failure(f));

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::journal::Journal;
 use super::model::Model;
 use super::pace::{rate_for, Limiter};
 use super::{RunOptions, Target};
@@ -31,6 +32,9 @@ pub(super) struct Ctx {
     /// Throttled calls waiting to be retried: API, until when, and why (what a person watching
     /// a long wait is told).
     waits: Mutex<Vec<(String, std::time::Instant, String)>>,
+    /// Where what instances held before their first change is written down (remote targets,
+    /// or `--journal`): see [`super::journal`].
+    journal: Mutex<Option<Journal>>,
 }
 
 impl Ctx {
@@ -45,7 +49,19 @@ impl Ctx {
             limiters: Mutex::new(HashMap::new()),
             throttled: Mutex::new(HashMap::new()),
             waits: Mutex::new(Vec::new()),
+            journal: Mutex::new(None),
         })
+    }
+
+    /// From now on, instances are journaled before their first change.
+    pub(super) fn keep_journal(&self, journal: Journal) {
+        *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(journal);
+    }
+
+    /// The journal, when one is kept (held only for a short read or write, never across a
+    /// send).
+    pub(super) fn journal(&self) -> MutexGuard<'_, Option<Journal>> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A call of `api` waits until `until` before it is retried, for `why`.

@@ -126,6 +126,9 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
             stats.codes_provoked.insert(code.clone());
         }
     }
+    if let Some(why) = judged.not_sent {
+        *stats.not_sent.entry(why.to_string()).or_default() += 1;
+    }
     if judged.throttled {
         stats.not_judged += 1;
         return None;

@@ -33,6 +33,10 @@ pub(super) struct Judged {
     /// Why an unspecified verdict is open: the situations the documents leave open, or the
     /// judgement the target did not follow (the report tallies these).
     pub(super) open_reason: Option<String>,
+    /// Why the case was not sent at all (the report tallies these): it names an instance the
+    /// world does not list but the target holds, or it could stop a RUNNING instance without
+    /// `--allow-force-stop`.
+    pub(super) not_sent: Option<&'static str>,
     /// Whether the verdict comes from observed state disagreeing with the model, in a case that
     /// shared its instances' locks (another sharer may have made the change).
     shared_state_failure: bool,
@@ -88,7 +92,33 @@ async fn attempt(
 ) -> Result<Judged, RunError> {
     let mut plan = plan(ctx, api, case, hold, ticket).await?;
     if let Some(held) = held_but_unlisted(ctx, api, case, &plan).await? {
-        return not_sent(ctx, api, case, &held);
+        let held = held.join(", ");
+        let detail = format!(
+            "not sent: {} named {held}, which the world file does not list but the target holds; only listed resources are touched",
+            case.api
+        );
+        let said = (
+            "ids the world does not list to be absent".into(),
+            format!("the target holds {held}"),
+            detail,
+        );
+        return not_sent(ctx, api, case, UNLISTED_HELD, said);
+    }
+    if let Some(running) = may_stop_running(ctx, api, case, &plan) {
+        let running = running.join(", ");
+        let detail = format!(
+            "not sent: {} names {running}, RUNNING, and could stop it; pass --allow-force-stop to let such cases go to a target that is not on loopback",
+            case.api
+        );
+        let said = (
+            "no RUNNING instance stopped".into(),
+            format!("{running} RUNNING"),
+            detail,
+        );
+        return not_sent(ctx, api, case, MAY_STOP_RUNNING, said);
+    }
+    if plan.touches_model {
+        journal_before(ctx, api, case, &plan).await?;
     }
     let sent = send_case(ctx, api, case).await?;
     if sent.throttled {
@@ -418,6 +448,7 @@ fn judge(
         unobservable,
         throttled: false,
         shared_state_failure,
+        not_sent: None,
     }
 }
 
@@ -462,8 +493,22 @@ async fn held_but_unlisted(
     Ok((!held.is_empty()).then_some(held))
 }
 
-/// A case not sent because it names instances the target holds but the world does not list.
-fn not_sent(ctx: &Ctx, api: &LoadedApi, case: &Case, held: &[String]) -> Result<Judged, RunError> {
+/// Why a case goes unsent: it names instances the target holds but the world does not list.
+pub(super) const UNLISTED_HELD: &str =
+    "names an instance the target holds but the world does not list";
+
+/// Why a case goes unsent: it could stop a RUNNING instance.
+pub(super) const MAY_STOP_RUNNING: &str =
+    "could stop a RUNNING listed instance (--allow-force-stop lets it)";
+
+/// A case not sent, and why: counted, never judged.
+fn not_sent(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    why: &'static str,
+    (expected, actual, detail): (String, String, String),
+) -> Result<Judged, RunError> {
     let request = super::send::sign(ctx, api, case)?;
     let response = HttpResponse {
         status: 0,
@@ -475,13 +520,9 @@ fn not_sent(ctx: &Ctx, api: &LoadedApi, case: &Case, held: &[String]) -> Result<
             kind: VerdictKind::Unspecified,
             rule: None,
             source: None,
-            expected: "ids the world does not list to be absent".into(),
-            actual: format!("the target holds {}", held.join(", ")),
-            detail: format!(
-                "not sent: {} named {}, which the world file does not list but the target holds; only listed resources are touched",
-                case.api,
-                held.join(", ")
-            ),
+            expected,
+            actual,
+            detail,
             strength: None,
         },
         outcome: protocol::decode(api.spec.api.family, &response),
@@ -493,7 +534,115 @@ fn not_sent(ctx: &Ctx, api: &LoadedApi, case: &Case, held: &[String]) -> Result<
         throttled: true,
         open_reason: None,
         shared_state_failure: false,
+        not_sent: Some(why),
     })
+}
+
+/// Against a target that is not on loopback, without `--allow-force-stop`: whether the case
+/// could stop a RUNNING instance the world lists — it names one, in an API with a force flag
+/// (CVM, ECM), and the documents do not require it to fail as a whole. With the flag set a
+/// forced call stops the machine; without it the seed's reading tries a normal shutdown (the
+/// `running_without_force` situation): either way someone's machine goes down.
+fn may_stop_running(ctx: &Ctx, api: &LoadedApi, case: &Case, plan: &Plan) -> Option<Vec<String>> {
+    if ctx.target.is_loopback() || ctx.opts.allow_force_stop || case.must_fail_whole(api) {
+        return None;
+    }
+    let has_force = api
+        .spec
+        .parameters
+        .iter()
+        .any(|p| p.kind == crate::spec::ParamType::Boolean && p.name.starts_with("Force"));
+    if !has_force {
+        return None;
+    }
+    let product = api.spec.instance_product();
+    let running: Vec<String> = plan
+        .before
+        .instances
+        .iter()
+        .filter(|i| {
+            i.product == product
+                && i.state == InstanceState::Running
+                && plan.instances.binary_search(&i.id).is_ok()
+        })
+        .map(|i| i.id.clone())
+        .collect();
+    (!running.is_empty()).then_some(running)
+}
+
+/// Before a case that may change listed instances is sent, what each held is written to the
+/// journal (read from the target where a read call shows it, else the world's word), once per
+/// instance, and on disk before the request goes.
+async fn journal_before(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    plan: &Plan,
+) -> Result<(), RunError> {
+    let product = api.spec.instance_product();
+    let fresh: Vec<String> = {
+        let journal = ctx.journal();
+        let Some(journal) = journal.as_ref() else {
+            return Ok(());
+        };
+        plan.before
+            .instances
+            .iter()
+            .filter(|i| {
+                i.product == product
+                    && plan.instances.binary_search(&i.id).is_ok()
+                    && !journal.has(product, &i.id)
+            })
+            .map(|i| i.id.clone())
+            .collect()
+    };
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let seen = observe(ctx, api, &case.region, &fresh).await?;
+    let mut records = Vec::with_capacity(fresh.len());
+    for id in fresh {
+        let listed = plan
+            .before
+            .instances
+            .iter()
+            .find(|i| i.product == product && i.id == id);
+        let record = match seen.as_ref() {
+            Some(seen) => match seen.iter().find(|s| s.id == id) {
+                Some(s) => super::journal::Before {
+                    product,
+                    region: case.region.clone(),
+                    id,
+                    keys: s.keys.clone(),
+                    state: s.state.clone(),
+                    seen: true,
+                },
+                // Listed but not there: nothing of it can change.
+                None => continue,
+            },
+            None => super::journal::Before {
+                product,
+                region: case.region.clone(),
+                id,
+                keys: listed.map(|i| i.keys.clone()).unwrap_or_default(),
+                state: listed.map(|i| state_upper(i.state)),
+                seen: false,
+            },
+        };
+        records.push(record);
+    }
+    let mut journal = ctx.journal();
+    if let Some(journal) = journal.as_mut() {
+        for r in records {
+            journal.record(r)?;
+        }
+    }
+    Ok(())
+}
+
+/// A state as the read calls spell it.
+fn state_upper(state: InstanceState) -> String {
+    format!("{state:?}").to_uppercase()
 }
 
 /// A case whose every answer was the target's throttling code: recorded, not judged.
@@ -524,6 +673,7 @@ fn not_judged(api: &LoadedApi, case: &Case, sent: Sent) -> Judged {
         throttled: true,
         open_reason: None,
         shared_state_failure: false,
+        not_sent: None,
     }
 }
 

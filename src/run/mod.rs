@@ -25,12 +25,15 @@ mod ctx;
 mod dispatch;
 mod embedded;
 mod exchange;
+mod journal;
 mod model;
 mod observe;
 mod outcome;
 mod pace;
 mod plan;
 mod probe;
+mod restore;
+mod safety;
 mod selftest;
 mod send;
 mod setup;
@@ -53,12 +56,16 @@ use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
 pub use embedded::Embedded;
+pub use journal::{
+    read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
+};
 pub use outcome::{
     ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
+pub use restore::{RestoreReport, RestoreStatus, RestoredInstance};
 pub use selftest::{
     median, selftest, FaultRow, Row, RowFailure, SelftestOptions, SelftestReport, VariantRow,
 };
@@ -105,6 +112,19 @@ pub struct RunOptions {
     /// Where documented rate limits are probed with a burst after an API's cases: loopback
     /// targets only by default.
     pub rate_probes: RateProbes,
+    /// Where to journal what instances held before their first change; the run puts back
+    /// every reversible change from it when it ends. `None`: no journal, no restore.
+    pub journal: Option<std::path::PathBuf>,
+    /// Let APIs whose changes the specs cannot undo touch listed instances of a target that is
+    /// not on loopback.
+    pub allow_irreversible: bool,
+    /// Let cases that could stop a RUNNING listed instance go to a target that is not on
+    /// loopback (and the restore force-stop what it must put back).
+    pub allow_force_stop: bool,
+    /// Stop starting cases once this many requests were sent (the cases in flight finish).
+    pub max_requests: Option<usize>,
+    /// Stop starting cases once the run has taken this long.
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -126,6 +146,11 @@ impl Default for RunOptions {
             revision: crate::oracle::Revision::Both,
             unspecified_share: 0.10,
             rate_probes: RateProbes::default(),
+            journal: None,
+            allow_irreversible: false,
+            allow_force_stop: false,
+            max_requests: None,
+            max_duration: None,
         }
     }
 }
@@ -145,7 +170,12 @@ pub async fn run(
     let lanes = plan::lanes(set, &opts.patterns)?;
     let started = Instant::now();
     let apis: usize = lanes.iter().map(Vec::len).sum();
+    let (world, notes) = safety::guard(set, &world, target, opts)?;
     let ctx = Ctx::new(set, world.clone(), target, opts);
+    if let Some(path) = &opts.journal {
+        ctx.keep_journal(Journal::create(path, target.url())?);
+    }
+    let budget = Budget::new(opts, target);
     let counts = Counts::default();
     let watch = Watch {
         progress,
@@ -197,7 +227,25 @@ pub async fn run(
     let finished = tokio::select! {
         finished = lanes_done => finished,
         never = notices => never,
+        never = budget.watch(stop) => match never {},
     };
+    // Whatever ended the run — all cases, a failure, Ctrl-C, a budget, an error — what it
+    // changed is put back before anything else happens.
+    let restore = restore_journaled(&ctx, opts, progress).await;
+    if let Err(e) = &restore {
+        let path = ctx
+            .journal()
+            .as_ref()
+            .map(|j| j.path().display().to_string());
+        progress.note(&format!(
+            "the restore did not finish: {e}\n  = help: `apiconform restore {}` puts back the rest once the target answers",
+            path.unwrap_or_default()
+        ));
+    }
+    if let (Ok(Some(r)), true) = (&restore, finished.iter().any(Result::is_err)) {
+        // The run ends in an error and no report will show it: say it now.
+        progress.note(&r.summary());
+    }
     let mut done = Vec::new();
     let mut probing = Duration::ZERO;
     for lane in finished {
@@ -206,14 +254,140 @@ pub async fn run(
         probing = probing.max(spent);
     }
     done.sort_by_key(|(i, _)| *i);
+    let stopped_by = budget.spent();
     Ok(RunReport {
         target: target.url().to_string(),
         seed: opts.seed,
         apis: done.into_iter().map(|(_, stats)| stats).collect(),
-        interrupted: stop.load(Ordering::Relaxed),
+        interrupted: stop.load(Ordering::Relaxed) && stopped_by.is_none(),
+        stopped_by,
+        notes,
+        restore: restore?,
         seconds: started.elapsed().as_secs_f64(),
         probe_seconds: probing.as_secs_f64(),
     })
+}
+
+/// Puts back what the run of a journal changed (`apiconform restore`): every journaled
+/// instance is read again and, where it differs, put back with the specs' calls, then the
+/// journal is closed. `opts` carries the credentials, the timeout, whether the target serves
+/// the admin view and `allow_force_stop`.
+pub async fn restore_journal(
+    set: &SpecSet,
+    file: &JournalFile,
+    target: &Target,
+    opts: &RunOptions,
+) -> Result<RestoreReport, RunError> {
+    let ctx = Ctx::new(set, World::default(), target, opts);
+    let mut journal = Journal::reopen(file)?;
+    let mut report = restore::restore(&ctx, &file.before, opts.allow_force_stop).await?;
+    report.journal = Some(file.path.display().to_string());
+    journal.close(report.changed(), report.restored())?;
+    Ok(report)
+}
+
+/// What the safety rules keep a run against `target` off, one sentence each: the listed
+/// instances of APIs whose changes the specs cannot undo, unless `--allow-irreversible`.
+pub fn kept_off(
+    set: &SpecSet,
+    world: &World,
+    target: &Target,
+    opts: &RunOptions,
+) -> Result<Vec<String>, RunError> {
+    Ok(safety::guard(set, world, target, opts)?.1)
+}
+
+/// `--max-requests` and `--max-duration`: when one is spent, the run stops starting cases,
+/// as on Ctrl-C, and says which.
+struct Budget {
+    target: Target,
+    /// The limit given, and the requests the target had seen before the run (a setup's read
+    /// of the admin view is not the run's).
+    requests: Option<(usize, usize)>,
+    duration: Option<(Duration, Instant)>,
+    spent: std::sync::Mutex<Option<String>>,
+}
+
+impl Budget {
+    fn new(opts: &RunOptions, target: &Target) -> Budget {
+        Budget {
+            target: target.clone(),
+            requests: opts.max_requests.map(|n| (n, target.requests_sent())),
+            duration: opts.max_duration.map(|d| (d, Instant::now() + d)),
+            spent: Default::default(),
+        }
+    }
+
+    /// Never returns: sets `stop` once a budget is spent.
+    async fn watch(&self, stop: &AtomicBool) -> std::convert::Infallible {
+        if self.requests.is_none() && self.duration.is_none() {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            let sent = |base: usize| self.target.requests_sent() - base;
+            let why = match (self.requests, self.duration) {
+                (Some((max, base)), _) if sent(base) >= max => Some(format!(
+                    "--max-requests {max} ({} requests sent when it stopped starting cases)",
+                    sent(base)
+                )),
+                (_, Some((d, until))) if Instant::now() >= until => {
+                    Some(format!("--max-duration {}", humanize(d)))
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                *self.spent.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn spent(&self) -> Option<String> {
+        self.spent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A duration as `--max-duration` takes it.
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (h, 0, 0) => format!("{h}h"),
+        _ => format!("{s}s"),
+    }
+}
+
+/// Puts back what the journal recorded, closes the journal, and says so; `None` when no
+/// journal was kept.
+async fn restore_journaled(
+    ctx: &Ctx,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Option<RestoreReport>, RunError> {
+    let entries = match ctx.journal().as_ref() {
+        Some(j) => j.entries().to_vec(),
+        None => return Ok(None),
+    };
+    if !entries.is_empty() {
+        progress.note(&format!(
+            "restoring: {} journaled instance(s) are read back and put back where they changed",
+            entries.len()
+        ));
+    }
+    let mut report = restore::restore(ctx, &entries, opts.allow_force_stop).await?;
+    let mut journal = ctx.journal();
+    if let Some(j) = journal.as_mut() {
+        report.journal = Some(j.path().display().to_string());
+        j.close(report.changed(), report.restored())?;
+    }
+    drop(journal);
+    Ok(Some(report))
 }
 
 /// Runs the selected specs against an emulator started in-process on a loopback port (the

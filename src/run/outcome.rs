@@ -130,9 +130,14 @@ pub struct ApiStats {
     pub unobservable_effects: usize,
     /// Retries after transport faults and throttling.
     pub retries: usize,
-    /// Cases never judged: every answer was the target's throttling code.
+    /// Cases never judged: every answer was the target's throttling code, or the case was not
+    /// sent (see `not_sent`).
     #[serde(default)]
     pub not_judged: usize,
+    /// Cases not sent, by why: they named an instance the target holds but the world does not
+    /// list, or could stop a RUNNING instance without `--allow-force-stop`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_sent: BTreeMap<String, usize>,
     /// Failures, shrunk, one per rule (a failed rate-limit probe among them).
     pub failures: Vec<Failure>,
     /// The API's documented rate limits, probed after its cases (or why not).
@@ -166,6 +171,16 @@ pub struct RunReport {
     pub probe_seconds: f64,
     /// Whether the run stopped early (Ctrl-C).
     pub interrupted: bool,
+    /// The budget that stopped the run early (`--max-requests`, `--max-duration`), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// What the safety rules kept from the run (irreversible APIs kept off listed instances).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// What was put back after the run, when instances were journaled (remote targets, or
+    /// `--journal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<super::RestoreReport>,
 }
 
 impl RunReport {
@@ -228,6 +243,9 @@ pub enum RunError {
     /// The target is unreachable.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The journal could not be written or read.
+    #[error(transparent)]
+    Journal(#[from] super::journal::JournalError),
     /// A case cannot be signed in its family (a spec asks for a method or scheme the family's
     /// encoder does not have).
     #[error("{api}: {source}\n  = help: the family's spec file (specs/families/<family>.yaml, `signatures`) lists a scheme or method this family's encoder cannot produce: remove it, or use one the family has")]
@@ -247,6 +265,10 @@ pub trait Progress: Send + Sync {
     /// Nothing moves for a while because the target asked to wait (a throttling answer's
     /// `Retry-After`): what is waited for, in a sentence, every few seconds meanwhile.
     fn waiting(&self, _what: &str) {}
+
+    /// Something a person watching should know now (a restore under way, what it did when the
+    /// run itself ended in an error).
+    fn note(&self, _what: &str) {}
 }
 
 /// No progress output.

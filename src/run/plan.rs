@@ -388,7 +388,7 @@ pub fn plan_summary(
 /// unbinding the new ones: both calls of the product must be specced. An unbind is put back by
 /// binding the key again: a bind-and-replace call of the product must be specced (ECM and
 /// Alibaba have none in the specs: their detaches cannot be undone by the harness).
-fn reversible(set: &SpecSet, api: &LoadedApi) -> Result<String, String> {
+pub(super) fn reversible(set: &SpecSet, api: &LoadedApi) -> Result<String, String> {
     use crate::spec::EffectKind;
     let product = api.spec.instance_product();
     let name = format!("{product:?}").to_lowercase();
@@ -424,6 +424,9 @@ pub fn dry_run(
     opts: &RunOptions,
     mut each: impl FnMut(Planned) -> bool,
 ) -> Result<(), RunError> {
+    // The plan of the run that would go: with the same listed instances kept off.
+    let (world, _) = super::safety::guard(set, world, target, opts)?;
+    let world = &world;
     let ctx = Ctx::new(set, World::default(), target, opts);
     ctx.counting_nonces_from_zero();
     let mut steps: Vec<(Step, bool)> = Vec::new();

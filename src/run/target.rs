@@ -31,6 +31,8 @@ pub enum TransportError {
 pub struct Target {
     base: reqwest::Url,
     client: reqwest::Client,
+    /// Requests sent through this target and its clones (what `--max-requests` counts).
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The most response bytes read. The largest answer the harness asks for (a DescribeInstances
@@ -62,7 +64,11 @@ impl Target {
                 url: url.into(),
                 reason: e.to_string(),
             })?;
-        Ok(Target { base, client })
+        Ok(Target {
+            base,
+            client,
+            sent: Default::default(),
+        })
     }
 
     /// The `Host` header value requests to this target carry (and sign).
@@ -72,6 +78,11 @@ impl Target {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         }
+    }
+
+    /// Requests sent so far through this target (and its clones), every kind counted.
+    pub fn requests_sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The base URL.
@@ -117,6 +128,7 @@ impl Target {
                 reason: e.to_string(),
             }
         })?;
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut builder = self.client.request(method, url);
         for (k, v) in &req.headers {
             // reqwest sets Host and Content-Length from the URL and body.

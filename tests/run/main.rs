@@ -9,6 +9,7 @@ mod hostile;
 mod plan;
 mod probes;
 mod rerun;
+mod restore;
 mod selftest;
 mod strength;
 mod variants;

@@ -1,0 +1,362 @@
+//! Putting back what a run changed: every instance of the [`super::journal`] is read again,
+//! and where it differs from what it held before the run, the specs' own calls undo the
+//! change — CVM `AssociateInstancesKeyPairs` with the old keys (a bind replaces the keys held),
+//! or `DisassociateInstancesKeyPairs` of the new ones when it held none — and the instance is
+//! read once more to confirm. What cannot be undone is said with the reason: no call in the
+//! specs binds keys for the product (ECM, ECS), the instance is RUNNING and the call would stop
+//! it without `--allow-force-stop`, it was RUNNING and is now STOPPED (no call in the specs
+//! starts an instance), or nothing shows the product's bindings at all.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::ctx::Ctx;
+use super::journal::Before;
+use super::observe::observe;
+use super::send::send_case;
+use super::RunError;
+use crate::case::{AuthFault, Case, Forms, Transport};
+use crate::protocol::describe::Seen;
+use crate::protocol::{self, Method, OutcomeResult, ResponseFormat, SignatureMethod};
+use crate::spec::{EffectKind, FamilyId, LoadedApi, ParamType, Product};
+
+/// How one journaled instance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreStatus {
+    /// It holds what it held before the run: nothing to undo.
+    Unchanged,
+    /// It differed and was put back (read again to confirm).
+    Restored,
+    /// It differs and could not be put back: `detail` says why and what to do.
+    NotRestored,
+    /// Nothing shows what it holds now: whether it changed cannot be told.
+    Unknown,
+}
+
+/// One journaled instance after the restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoredInstance {
+    /// Its product.
+    pub product: Product,
+    /// Its region.
+    pub region: String,
+    /// Its id.
+    pub id: String,
+    /// What it held before the run (from the journal).
+    pub before_keys: Vec<String>,
+    /// Its state before the run, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_state: Option<String>,
+    /// What it held when the restore began, where seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_keys: Option<Vec<String>>,
+    /// What it holds now, where seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now_keys: Option<Vec<String>>,
+    /// Its state now, where seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now_state: Option<String>,
+    /// How it ended.
+    pub status: RestoreStatus,
+    /// The call that put it back, or why none could.
+    pub detail: String,
+}
+
+/// What a restore did: "restored N of M".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// The journal it followed, when one was written to a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
+    /// Every journaled instance.
+    pub instances: Vec<RestoredInstance>,
+}
+
+impl RestoreReport {
+    /// Instances that differed from the journal when the restore began, or could not be read:
+    /// the M of "restored N of M".
+    pub fn changed(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| i.status != RestoreStatus::Unchanged)
+            .count()
+    }
+    /// Instances put back: the N.
+    pub fn restored(&self) -> usize {
+        self.count(RestoreStatus::Restored)
+    }
+    /// Instances that held what they held before.
+    pub fn unchanged(&self) -> usize {
+        self.count(RestoreStatus::Unchanged)
+    }
+    fn count(&self, status: RestoreStatus) -> usize {
+        self.instances.iter().filter(|i| i.status == status).count()
+    }
+    /// Whether everything is as the run found it (as far as anything shows).
+    pub fn complete(&self) -> bool {
+        self.restored() == self.changed()
+    }
+
+    /// "restored N of M", then a line for each instance not put back, with why.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "restore: restored {} of {} changed instance(s); {} unchanged of {} journaled{}",
+            self.restored(),
+            self.changed(),
+            self.unchanged(),
+            self.instances.len(),
+            match &self.journal {
+                Some(j) => format!(" (journal {j})"),
+                None => String::new(),
+            }
+        );
+        for i in &self.instances {
+            let status = match i.status {
+                RestoreStatus::NotRestored => "NOT RESTORED",
+                RestoreStatus::Unknown => "UNKNOWN",
+                _ => continue,
+            };
+            out.push_str(&format!(
+                "\n  {status}: {} {} ({}): {}",
+                i.product.as_str().to_uppercase(),
+                i.id,
+                i.region,
+                i.detail
+            ));
+        }
+        out
+    }
+}
+
+/// Restores every instance of `before`, one at a time (each read, undone, read again).
+pub(super) async fn restore(
+    ctx: &Ctx,
+    before: &[Before],
+    allow_force_stop: bool,
+) -> Result<RestoreReport, RunError> {
+    let mut out = RestoreReport::default();
+    for b in before {
+        out.instances
+            .push(restore_one(ctx, b, allow_force_stop).await?);
+    }
+    Ok(out)
+}
+
+async fn restore_one(
+    ctx: &Ctx,
+    b: &Before,
+    allow_force_stop: bool,
+) -> Result<RestoredInstance, RunError> {
+    let mut done = RestoredInstance {
+        product: b.product,
+        region: b.region.clone(),
+        id: b.id.clone(),
+        before_keys: b.keys.clone(),
+        before_state: b.state.clone(),
+        found_keys: None,
+        now_keys: None,
+        now_state: None,
+        status: RestoreStatus::Unknown,
+        detail: String::new(),
+    };
+    let name = b.product.as_str().to_uppercase();
+    let Some(found) = read(ctx, b).await? else {
+        done.detail = format!(
+            "nothing shows {name} key bindings (no read call in the specs does): whether {} changed cannot be told{}",
+            b.id,
+            match bind_api(ctx, b.product) {
+                Some(_) => String::new(),
+                None => format!(", and no call in the specs binds {name} keys: check it by hand"),
+            }
+        );
+        return Ok(done);
+    };
+    let Some(found) = found else {
+        done.detail = format!("{} is no longer there: nothing to put back", b.id);
+        done.status = RestoreStatus::NotRestored;
+        return Ok(done);
+    };
+    done.found_keys = Some(found.keys.clone());
+    done.now_keys = Some(found.keys.clone());
+    done.now_state = found.state.clone();
+    let keys_same = same(&found.keys, &b.keys);
+    let state_same = b.state.is_none() || found.state == b.state;
+    if keys_same && state_same {
+        done.status = RestoreStatus::Unchanged;
+        done.detail = "holds what it held before the run".into();
+        return Ok(done);
+    }
+    done.status = RestoreStatus::NotRestored;
+    if !keys_same {
+        let (api, keys) = match b.keys.is_empty() {
+            // A bind replaces what is bound: the old keys, bound again, are all it holds.
+            false => (bind_api(ctx, b.product), b.keys.clone()),
+            // It held none: the new ones are unbound.
+            true => (unbind_api(ctx, b.product), found.keys.clone()),
+        };
+        let Some(api) = api else {
+            let missing: Vec<&String> = b.keys.iter().filter(|k| !found.keys.contains(k)).collect();
+            done.detail = format!(
+                "it held {:?} and holds {:?}; no call in the specs binds {name} keys (the change is not reversible): bind {:?} again by hand",
+                b.keys, found.keys, missing
+            );
+            return Ok(done);
+        };
+        let running = found.state.as_deref() == Some("RUNNING");
+        let force = force_param(api);
+        if running && force.is_some() && !allow_force_stop {
+            done.detail = format!(
+                "{} is RUNNING and {} would stop it (ForceStop): rerun `apiconform restore` with --allow-force-stop, or stop the instance and rerun",
+                b.id, api.spec.api.action
+            );
+            return Ok(done);
+        }
+        let case = undo_case(api, b, &keys, force.filter(|_| running));
+        let sent = send_case(ctx, api, &case).await?;
+        let outcome = protocol::decode(api.spec.api.family, &sent.response);
+        if let OutcomeResult::Error { code, message } = malformed_as_error(outcome.result) {
+            done.detail = format!(
+                "{} answered {code}{}{message}",
+                api.spec.api.action,
+                if message.is_empty() { "" } else { ": " }
+            );
+            return Ok(done);
+        }
+        let after = read(ctx, b).await?.flatten();
+        done.now_keys = after.as_ref().map(|s| s.keys.clone());
+        done.now_state = after.as_ref().and_then(|s| s.state.clone());
+        match &after {
+            Some(s) if same(&s.keys, &b.keys) => {
+                done.detail = format!("put back with {} {:?}", api.spec.api.action, keys);
+            }
+            Some(s) => {
+                done.detail = format!(
+                    "{} succeeded, yet it holds {:?} instead of {:?}",
+                    api.spec.api.action, s.keys, b.keys
+                );
+                return Ok(done);
+            }
+            None => {
+                done.detail = format!(
+                    "{} succeeded, and then the instance could not be read",
+                    api.spec.api.action
+                );
+                return Ok(done);
+            }
+        }
+    }
+    if b.state.is_some() && done.now_state != b.state {
+        done.detail = format!(
+            "{}{}it was {} and is {}: no call in the specs changes an instance's state; start or stop it by hand",
+            done.detail,
+            if done.detail.is_empty() { "" } else { "; but " },
+            b.state.as_deref().unwrap_or("?"),
+            done.now_state.as_deref().unwrap_or("unknown")
+        );
+        return Ok(done);
+    }
+    done.status = RestoreStatus::Restored;
+    Ok(done)
+}
+
+/// A malformed answer reads as an error with its reason.
+fn malformed_as_error(r: OutcomeResult) -> OutcomeResult {
+    match r {
+        OutcomeResult::Malformed { reason } => OutcomeResult::Error {
+            code: "a malformed answer".into(),
+            message: reason,
+        },
+        other => other,
+    }
+}
+
+/// What the target shows of the instance: `None` when nothing can show it, `Some(None)` when
+/// the read call does not report it.
+async fn read(ctx: &Ctx, b: &Before) -> Result<Option<Option<Seen>>, RunError> {
+    let ids = vec![b.id.clone()];
+    // Any API of the product observes its instances the same way.
+    for api in ctx
+        .set
+        .apis
+        .iter()
+        .filter(|a| a.spec.instance_product() == b.product)
+    {
+        if let Some(seen) = observe(ctx, api, &b.region, &ids).await? {
+            return Ok(Some(seen.into_iter().find(|s| s.id == b.id)));
+        }
+    }
+    Ok(None)
+}
+
+fn same(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+}
+
+/// The product's bind call (CVM `AssociateInstancesKeyPairs`), API 3.0 first.
+fn bind_api(ctx: &Ctx, product: Product) -> Option<&LoadedApi> {
+    effect_api(ctx, product, EffectKind::BindReplace)
+}
+
+/// The product's unbind call, API 3.0 first (CVM `DisassociateInstancesKeyPairs`).
+fn unbind_api(ctx: &Ctx, product: Product) -> Option<&LoadedApi> {
+    effect_api(ctx, product, EffectKind::Unbind)
+}
+
+fn effect_api(ctx: &Ctx, product: Product, kind: EffectKind) -> Option<&LoadedApi> {
+    let mut apis: Vec<&LoadedApi> = ctx
+        .set
+        .apis
+        .iter()
+        .filter(|a| a.spec.instance_product() == product && a.spec.effect.kind == kind)
+        .collect();
+    apis.sort_by_key(|a| a.spec.api.family != FamilyId::TencentApi3);
+    apis.into_iter().next()
+}
+
+/// The API's force flag (`ForceStop`), if it has one.
+fn force_param(api: &LoadedApi) -> Option<&str> {
+    api.spec
+        .parameters
+        .iter()
+        .find(|p| p.kind == ParamType::Boolean && p.name.starts_with("Force"))
+        .map(|p| p.name.as_str())
+}
+
+/// The call that undoes: this instance, these keys, the force flag where the instance runs.
+fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) -> Case {
+    let effect = &api.spec.effect;
+    let mut params = crate::protocol::Params::new();
+    params.insert(effect.instances.clone(), json!([b.id]));
+    params.insert(
+        effect.keys.clone(),
+        Value::Array(keys.iter().map(|k| json!(k)).collect()),
+    );
+    if let Some(flag) = force {
+        params.insert(flag.to_string(), json!(true));
+    }
+    // As the SDKs send it: TC3 JSON for API 3.0, a signed query for the other families.
+    let (method, signature) = match api.spec.api.family {
+        FamilyId::TencentApi3 => (Method::Post, SignatureMethod::Tc3HmacSha256),
+        FamilyId::TencentV2 => (Method::Get, SignatureMethod::V1HmacSha256),
+        FamilyId::AliyunRpc => (Method::Get, SignatureMethod::RpcHmacSha1),
+    };
+    Case {
+        api: api.name.clone(),
+        region: b.region.clone(),
+        params,
+        violates: vec![],
+        situations: vec![],
+        auth: AuthFault::None,
+        example: None,
+        transport: Transport {
+            method,
+            signature,
+            format: ResponseFormat::Default,
+            index_base: 0,
+            forms: Forms::default(),
+        },
+    }
+}
