@@ -54,7 +54,8 @@ use plan::Cases;
 
 pub use embedded::Embedded;
 pub use outcome::{
-    ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+    ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+    Shard, Tally,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
@@ -213,6 +214,13 @@ pub async fn run(
         interrupted: stop.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
         probe_seconds: probing.as_secs_f64(),
+        cases_per_api: opts.cases,
+        patterns: opts.patterns.clone(),
+        shard: opts.shard.map(|(i, n)| Shard {
+            index: i + 1,
+            count: n,
+        }),
+        merged: None,
     })
 }
 

@@ -6,10 +6,12 @@ mod catches;
 mod cli;
 mod detection;
 mod hostile;
+mod html;
 mod plan;
 mod probes;
 mod rerun;
 mod selftest;
+mod shards;
 mod strength;
 mod variants;
 
