@@ -4,6 +4,7 @@
 
 mod bench;
 mod replay;
+mod report;
 mod restore;
 mod run;
 mod selftest;
@@ -118,6 +119,9 @@ world (?instances=ID,ID: only those instances), POST /__apiconform/reset resets 
     /// Inspect and check spec files.
     #[command(subcommand)]
     Specs(specs::SpecsCommand),
+    /// Work on written reports: merge the JSON reports of a run's shards (`report merge`).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Show how a request is signed: canonical request, string to sign, signature.
     #[command(
         after_help = "Use it when a server answers \"signature mismatch\": compare the \
@@ -204,6 +208,7 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Serve(args) => serve::serve(args),
         Command::Specs(cmd) => specs::specs(cmd),
+        Command::Report(cmd) => report::report(cmd),
         Command::Sign(args) => sign::sign(args),
     };
     ExitCode::from(code)

@@ -51,6 +51,11 @@ pub(super) struct RunArgs {
     /// Write a JUnit XML report here (one testcase per API and rule).
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write the report as one self-contained HTML file here (no scripts, nothing fetched):
+    /// per API the counts, the rule × outcome and code-coverage matrices, the probes and each
+    /// failure with its request, response and curl.
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
     /// Write one repro file per failure into this folder.
     #[arg(long)]
     repro_dir: Option<PathBuf>,
@@ -330,14 +335,12 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         setup.finish().await;
         let report = result?;
         say(crate::report::table(&report).trim_end());
-        if let Some(p) = &args.report_json {
-            crate::report::write_json(&report, p)
-                .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
-        }
-        if let Some(p) = &args.junit {
-            std::fs::write(p, crate::report::junit(&report))
-                .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
-        }
+        super::report::write_reports(
+            &report,
+            args.report_json.as_deref(),
+            args.junit.as_deref(),
+            args.report_html.as_deref(),
+        )?;
         if let Some(dir) = &args.repro_dir {
             let paths = crate::report::write_repros(&report, dir).map_err(|e| {
                 Failed::target(format!(

@@ -1,8 +1,11 @@
-//! Reports: the console table, JSON for machines, JUnit XML for CI, repro files.
+//! Reports: the console table, JSON for machines, JUnit XML for CI, a self-contained HTML page
+//! ([`html`]), repro files, and the merge of a run's shards into one report ([`merge`]).
 //!
 //! Reports only read results: requests arrive redacted ([`crate::protocol::redact`]) inside the
 //! failures the runner made.
 
+pub mod html;
+pub mod merge;
 mod selftest;
 
 use std::fmt::Write as _;
@@ -49,9 +52,15 @@ pub fn table(report: &RunReport) -> String {
         true => format!(", {:.2}s of it rate-limit probes", report.probe_seconds),
         false => String::new(),
     };
+    // Which part of a run this is: one shard, or shards merged (`report merge`).
+    let part = match (&report.merged, &report.shard) {
+        (Some(m), _) => format!(", {}", m.summary()),
+        (None, Some(s)) => format!(", shard {}/{}", s.index, s.count),
+        (None, None) => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, seed {}{}",
+        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, seed {}{part}{}",
         cases,
         report.seconds,
         rate,

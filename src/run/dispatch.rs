@@ -137,16 +137,33 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
         stats.unobservable_effects += 1;
     }
     match judged.verdict.kind {
-        VerdictKind::Pass => stats.pass += 1,
+        VerdictKind::Pass => {
+            stats.pass += 1;
+            tally(stats, &judged.rules, |t| t.pass += 1);
+        }
         VerdictKind::Unspecified => {
             stats.unspecified += 1;
             let reason = judged.open_reason.as_deref().unwrap_or("open");
             *stats.unspecified_by.entry(reason.to_string()).or_default() += 1;
+            tally(stats, &judged.rules, |t| t.unspecified += 1);
         }
         VerdictKind::Fail => {
             stats.fail += 1;
-            return Some(judged.verdict.rule.clone().unwrap_or_else(|| "?".into()));
+            let rule = judged.verdict.rule.clone().unwrap_or_else(|| "?".into());
+            // Only the broken rule: the case says nothing of the others it exercised.
+            tally(stats, std::slice::from_ref(&rule), |t| t.fail += 1);
+            return Some(rule);
         }
     }
     None
+}
+
+/// Adds one case's outcome to the tallies of these rules.
+fn tally(stats: &mut ApiStats, rules: &[String], add: impl Fn(&mut super::Tally)) {
+    for rule in rules {
+        match stats.rule_tallies.get_mut(rule) {
+            Some(t) => add(t),
+            None => add(stats.rule_tallies.entry(rule.clone()).or_default()),
+        }
+    }
 }

@@ -60,7 +60,8 @@ pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };
 pub use outcome::{
-    ApiStats, Failure, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+    ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
+    Shard, Tally,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
@@ -265,6 +266,13 @@ pub async fn run(
         restore: restore?,
         seconds: started.elapsed().as_secs_f64(),
         probe_seconds: probing.as_secs_f64(),
+        cases_per_api: opts.cases,
+        patterns: opts.patterns.clone(),
+        shard: opts.shard.map(|(i, n)| Shard {
+            index: i + 1,
+            count: n,
+        }),
+        merged: None,
     })
 }
 

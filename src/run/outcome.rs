@@ -99,6 +99,30 @@ pub struct RateProbe {
     pub detail: String,
 }
 
+/// How the cases exercising one rule ended: the rows of a report's rule × outcome matrix.
+///
+/// A passing or unspecified case counts under every rule it exercised; a failing case counts
+/// only under the rule it breaks (it says nothing about the others it exercised), which need
+/// not be among those it was generated to exercise (an effect observed wrong, say).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Cases that passed.
+    pub pass: usize,
+    /// Cases that failed on this rule.
+    pub fail: usize,
+    /// Cases the documents leave open.
+    pub unspecified: usize,
+}
+
+impl Tally {
+    /// Adds another tally to this one (shards merged).
+    pub fn add(&mut self, other: &Tally) {
+        self.pass += other.pass;
+        self.fail += other.fail;
+        self.unspecified += other.unspecified;
+    }
+}
+
 /// Counters for one API.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ApiStats {
@@ -120,6 +144,10 @@ pub struct ApiStats {
     pub unspecified_by: std::collections::BTreeMap<String, usize>,
     /// Rule ids exercised.
     pub rules_exercised: BTreeSet<String>,
+    /// Per rule, how the cases exercising it ended (see [`Tally`]); empty in files written
+    /// before it was counted.
+    #[serde(default)]
+    pub rule_tallies: BTreeMap<String, Tally>,
     /// All rule ids of the spec and its family.
     pub rules_total: BTreeSet<String>,
     /// Error codes the target answered that the spec documents.
@@ -181,6 +209,61 @@ pub struct RunReport {
     /// `--journal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<super::RestoreReport>,
+    /// Cases per API the run was asked for (`--cases`): what shards to be merged must share.
+    /// 0 in files written before it was recorded.
+    #[serde(default)]
+    pub cases_per_api: usize,
+    /// The `--spec` patterns given (empty: every spec).
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// The shard this run was (`--shard I/N`); `None` for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// For a report merged from shards (`apiconform report merge`): which were merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
+}
+
+/// One shard of a run, as the command line names it: `index` of `count`, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Which shard, 1 to `count`.
+    pub index: usize,
+    /// How many shards the run was cut into.
+    pub count: usize,
+}
+
+/// What a merged report is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    /// How many shards the run was cut into.
+    pub count: usize,
+    /// The shards merged (1-based, ascending).
+    pub shards: Vec<usize>,
+    /// The shards not given: the totals are short of a whole run's by their cases.
+    pub missing: Vec<usize>,
+}
+
+impl Merged {
+    /// One line for people: `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`.
+    pub fn summary(&self) -> String {
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut out = format!("shards {} of {}", list(&self.shards), self.count);
+        if !self.missing.is_empty() {
+            let word = if self.missing.len() == 1 {
+                "shard"
+            } else {
+                "shards"
+            };
+            out += &format!(": {word} {} missing", list(&self.missing));
+        }
+        out
+    }
 }
 
 impl RunReport {

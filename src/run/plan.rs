@@ -44,6 +44,9 @@ fn matches(pattern: &str, name: &str) -> bool {
 pub(super) struct Step {
     pub(super) position: usize,
     pub(super) api: usize,
+    /// The lane's place among the lanes: under `--shard`, the shard that sends the lane's
+    /// cases naming a listed instance (see [`Cases`]).
+    pub(super) lane: usize,
 }
 
 /// The lanes of a run: the selected APIs grouped by product, each lane in spec order.
@@ -60,13 +63,26 @@ pub(super) fn lanes(set: &SpecSet, patterns: &[String]) -> Result<Vec<Vec<Step>>
     let mut lanes: Vec<Vec<Step>> = Vec::new();
     for (position, &api) in apis.iter().enumerate() {
         let product = set.apis[api].spec.api.product;
-        let step = Step { position, api };
         match lanes
             .iter_mut()
             .find(|l| set.apis[l[0].api].spec.api.product == product)
         {
-            Some(lane) => lane.push(step),
-            None => lanes.push(vec![step]),
+            Some(lane) => {
+                let lane_index = lane[0].lane;
+                lane.push(Step {
+                    position,
+                    api,
+                    lane: lane_index,
+                })
+            }
+            None => {
+                let lane = lanes.len();
+                lanes.push(vec![Step {
+                    position,
+                    api,
+                    lane,
+                }])
+            }
         }
     }
     Ok(lanes)
@@ -79,6 +95,15 @@ pub(super) fn lanes(set: &SpecSet, patterns: &[String]) -> Result<Vec<Vec<Step>>
 /// the earlier cases are predicted to have left bound, not those bound at the start (an unbind
 /// of a key already unbound can never fail). The APIs after it in the lane draw from the world
 /// it leaves.
+///
+/// Under `--shard K/N` the shards are a partition of the one unsharded plan, and each shard
+/// judges its cases against a target that saw only its own: a case whose verdict depends on
+/// what the earlier cases did (every case naming an instance the world lists: its bindings and
+/// state move) would be judged against another world than in the unsharded run. So all of a
+/// lane's cases naming a listed instance go to one shard (lane L to shard L mod N), in plan
+/// order as ever, and only the cases naming no listed instance (absent ids, whose verdict no
+/// earlier case can change) are dealt round-robin by position. Merged, the shards' verdicts are
+/// then the unsharded run's.
 pub(super) struct Cases<'a> {
     set: &'a SpecSet,
     api: &'a LoadedApi,
@@ -93,6 +118,8 @@ pub(super) struct Cases<'a> {
     kept: usize,
     cases: usize,
     shard: Option<(usize, usize)>,
+    /// The lane's place among the lanes (which shard sends its stateful cases).
+    lane: usize,
     strict: bool,
     /// Judgement rules a kept case breaks (see [`Model::leaves_open`]).
     judged: std::collections::BTreeSet<String>,
@@ -123,6 +150,7 @@ impl<'a> Cases<'a> {
             kept: 0,
             cases: opts.cases,
             shard: opts.shard,
+            lane: step.lane,
             strict: opts.strict,
             judged: Default::default(),
             // An example the world cannot make valid is left out (the dry run says why).
@@ -137,6 +165,18 @@ impl<'a> Cases<'a> {
     /// forward by every case drawn.
     pub(super) fn planned_world(self) -> World {
         self.planned.world
+    }
+
+    /// Whether the case names an instance of the world (of the API's product): its verdict may
+    /// depend on what the cases before it did.
+    fn names_listed_instance(&self, case: &Case) -> bool {
+        let product = self.api.spec.instance_product();
+        let ids = case.instance_ids(self.api);
+        self.planned
+            .world
+            .instances
+            .iter()
+            .any(|i| i.product == product && ids.binary_search(&i.id).is_ok())
     }
 
     fn draw(&mut self) -> (Tree, Case) {
@@ -194,9 +234,16 @@ impl Iterator for Cases<'_> {
             self.kept += 1;
             // Every case of the plan moves the planned world, whichever shard sends it: the
             // shards of a run are then a partition of the one unsharded plan.
+            let stateful = self.names_listed_instance(&case);
             self.planned.predict(self.set, self.api, &case);
-            if self.shard.is_some_and(|(k, n)| i % n != k) {
-                continue;
+            if let Some((k, n)) = self.shard {
+                let owner = match stateful {
+                    true => self.lane % n,
+                    false => i % n,
+                };
+                if owner != k {
+                    continue;
+                }
             }
             return Some((i, tree, case));
         }

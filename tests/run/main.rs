@@ -6,11 +6,13 @@ mod catches;
 mod cli;
 mod detection;
 mod hostile;
+mod html;
 mod plan;
 mod probes;
 mod rerun;
 mod restore;
 mod selftest;
+mod shards;
 mod strength;
 mod variants;
 
