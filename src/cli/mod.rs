@@ -10,6 +10,7 @@ mod serve;
 mod sign;
 mod snapshot;
 mod specs;
+mod world;
 
 use std::fmt::Display;
 use std::io::Write as _;
@@ -118,6 +119,9 @@ DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --hos
 cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1"
     )]
     Sign(sign::SignArgs),
+    /// World files: `world discover` writes one from a target's read APIs.
+    #[command(subcommand)]
+    World(world::WorldCommand),
 }
 
 /// Credentials: flags override the vendors' usual environment variables.
@@ -194,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Specs(cmd) => specs::specs(cmd),
         Command::Sign(args) => sign::sign(args),
+        Command::World(cmd) => world::world(cmd),
     };
     ExitCode::from(code)
 }
