@@ -152,7 +152,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         }
     }
     eprintln!(
-        "discovered {} instances and {} key pairs in {} ({} read calls); {} dropped, {} left out{}",
+        "discovered {} instance(s) and {} key pair(s) in {} ({} read calls); {} dropped, {} left out{}",
         found.world.instances.len(),
         found.world.key_pairs.len(),
         opts.region,

@@ -730,7 +730,7 @@ impl Discovered {
         head.push(format!("selected by: {}", selected.join(", ")));
         let products: Vec<&str> = opts.products.iter().map(|p| p.as_str()).collect();
         head.push(format!(
-            "products: {}; {} instances, {} key pairs",
+            "products: {}; {} instance(s), {} key pair(s)",
             products.join(", "),
             self.world.instances.len(),
             self.world.key_pairs.len()
