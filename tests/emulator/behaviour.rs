@@ -392,7 +392,7 @@ fn describe_calls_page_and_filter_as_documented() {
     );
     assert_eq!(
         out.body["Instances"]["Instance"].as_array().unwrap().len(),
-        4
+        6
     );
     assert_eq!(out.body["TotalCount"], 56, "54 Linux and 2 Windows");
 }
