@@ -3,7 +3,7 @@
 //! One format serves both sides: it seeds the emulator and tells the harness what exists on a
 //! real target (and which resources it may touch). See `docs/world.md`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,11 @@ pub struct Instance {
     /// Whether a login password is set (unbinding the last key then leaves password login).
     #[serde(default)]
     pub password_set: bool,
+    /// The instance's tags (key → value), as the read APIs show them: what `world discover
+    /// --tag` selects by, and what the emulator filters on. Omitted when empty, so worlds
+    /// without tags read and write as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One key pair.
@@ -54,6 +59,9 @@ pub struct KeyPair {
     pub product: Product,
     /// Region.
     pub region: String,
+    /// The key pair's tags (key → value); omitted when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Errors reading a world file.
@@ -177,6 +185,7 @@ impl World {
                     id: format!("skey-{prefix}k{n:06}"),
                     product,
                     region: region.into(),
+                    tags: BTreeMap::new(),
                 });
             }
             let key = |n: usize| format!("skey-{prefix}k{n:06}");
@@ -189,6 +198,7 @@ impl World {
                     state: InstanceState::Stopped,
                     keys: if n % 3 == 0 { vec![key(n % 7)] } else { vec![] },
                     password_set: n % 2 == 0,
+                    tags: BTreeMap::new(),
                 });
             }
             for (n, state) in [
@@ -211,6 +221,7 @@ impl World {
                     state,
                     keys: if n == 0 { vec![key(1)] } else { vec![] },
                     password_set: true,
+                    tags: BTreeMap::new(),
                 });
             }
             for (n, state) in [InstanceState::Stopped, InstanceState::Running]
@@ -225,6 +236,7 @@ impl World {
                     state,
                     keys: vec![],
                     password_set: true,
+                    tags: BTreeMap::new(),
                 });
             }
         };
@@ -235,6 +247,7 @@ impl World {
                 id: format!("kp-linux-{n}"),
                 product: Product::Ecs,
                 region: "cn-hangzhou".into(),
+                tags: BTreeMap::new(),
             });
         }
         // Alibaba key pairs are regional: two that exist only in another region let a case
@@ -244,6 +257,7 @@ impl World {
                 id: format!("kp-beijing-{n}"),
                 product: Product::Ecs,
                 region: "cn-beijing".into(),
+                tags: BTreeMap::new(),
             });
         }
         for n in 0..54 {
@@ -263,6 +277,7 @@ impl World {
                     vec![]
                 },
                 password_set: true,
+                tags: BTreeMap::new(),
             });
         }
         for n in 0..2 {
@@ -274,6 +289,7 @@ impl World {
                 state: InstanceState::Stopped,
                 keys: vec![],
                 password_set: true,
+                tags: BTreeMap::new(),
             });
         }
         w

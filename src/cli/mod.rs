@@ -12,6 +12,7 @@ mod serve;
 mod sign;
 mod snapshot;
 mod specs;
+mod world;
 
 use std::fmt::Display;
 use std::io::Write as _;
@@ -132,6 +133,9 @@ DescribeInstances --version 2017-03-12 --region ap-guangzhou --service cvm --hos
 cvm.tencentcloudapi.com --timestamp 1551113065 --param Limit=1"
     )]
     Sign(sign::SignArgs),
+    /// World files: `world discover` writes one from a target's read APIs.
+    #[command(subcommand)]
+    World(world::WorldCommand),
 }
 
 /// Credentials: flags override the vendors' usual environment variables.
@@ -210,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Specs(cmd) => specs::specs(cmd),
         Command::Report(cmd) => report::report(cmd),
         Command::Sign(args) => sign::sign(args),
+        Command::World(cmd) => world::world(cmd),
     };
     ExitCode::from(code)
 }

@@ -291,7 +291,7 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         (_, "DisassociateInstancesKeyPairs") => bind(emu, req, codes, false),
         (Product::Cvm, "AssociateInstancesKeyPairs") => bind(emu, req, codes, true),
         (Product::Cvm, "DescribeInstances") => return cvm_describe_instances(emu, req, rid),
-        (Product::Cvm, "DescribeKeyPairs") => Ok(cvm_describe_key_pairs(emu, req)),
+        (Product::Cvm, "DescribeKeyPairs") => cvm_describe_key_pairs(emu, req),
         _ => Err(fail(
             "InvalidAction",
             format!("action `{}` is not served for this version", req.action),
@@ -626,8 +626,121 @@ fn wanted_instances<'a>(
     }
 }
 
+/// One CVM `Filters` item the emulator reads: `tag:KEY` (the tag with one of the values),
+/// `tag-key`, `tag-value`, `instance-id`, `key-name` (CVM 2017-03-12 DescribeInstances and
+/// DescribeKeyPairs, `Filters`; a filter's values are alternatives, the filters all apply).
+enum CvmFilter {
+    Tag(String, Vec<String>),
+    TagKey(Vec<String>),
+    TagValue(Vec<String>),
+    Id(Vec<String>),
+}
+
+impl CvmFilter {
+    fn keeps(&self, id: &str, tags: &std::collections::BTreeMap<String, String>) -> bool {
+        match self {
+            CvmFilter::Tag(key, values) => tags.get(key).is_some_and(|v| values.contains(v)),
+            CvmFilter::TagKey(keys) => keys.iter().any(|k| tags.contains_key(k)),
+            CvmFilter::TagValue(values) => tags.values().any(|v| values.contains(v)),
+            CvmFilter::Id(ids) => ids.iter().any(|i| i == id),
+        }
+    }
+}
+
+/// `Filters` as a JSON list of `{Name, Values}` (TC3 bodies carry it as sent); `id_filter` is
+/// the name that filters on the resource id (`instance-id`, `key-name`: keys are named by id
+/// here).
+fn cvm_filters(params: &Params, id_filter: &str) -> Result<Vec<CvmFilter>, Fail> {
+    let Some(raw) = params.get("Filters") else {
+        return Ok(vec![]);
+    };
+    let bad = || fail("InvalidFilter", "Filters is a list of {Name, Values}");
+    let items = raw.as_array().ok_or_else(bad)?;
+    if items.len() > 10 {
+        return Err(fail(
+            "InvalidFilterValue.LimitExceeded",
+            "at most 10 Filters per request",
+        ));
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let name = item.get("Name").and_then(Value::as_str).ok_or_else(bad)?;
+        let values: Vec<String> = item
+            .get("Values")
+            .and_then(Value::as_array)
+            .ok_or_else(bad)?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        if values.len() > 5 {
+            return Err(fail(
+                "InvalidFilterValue.LimitExceeded",
+                "at most 5 Values per filter",
+            ));
+        }
+        out.push(match name {
+            "tag-key" => CvmFilter::TagKey(values),
+            "tag-value" => CvmFilter::TagValue(values),
+            n if n == id_filter => CvmFilter::Id(values),
+            n => match n.strip_prefix("tag:") {
+                Some(key) if !key.is_empty() => CvmFilter::Tag(key.to_string(), values),
+                _ => {
+                    return Err(fail(
+                        "InvalidFilter",
+                        format!("the filter `{n}` is not supported"),
+                    ))
+                }
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// `Offset` and `Limit` (default 0 and 20, at most 100), as JSON numbers or form strings.
+fn offset_limit(params: &Params) -> Result<(usize, usize), Fail> {
+    let number = |name: &str, default: usize| match params.get(name) {
+        None => Ok(default),
+        Some(Value::Number(n)) => n.as_u64().map(|n| n as usize).ok_or(()),
+        Some(Value::String(s)) => s.parse::<usize>().map_err(|_| ()),
+        Some(_) => Err(()),
+    };
+    let offset = number("Offset", 0).map_err(|_| {
+        fail(
+            "InvalidParameterValue",
+            "Offset must be a non-negative integer",
+        )
+    })?;
+    let limit = number("Limit", 20).map_err(|_| {
+        fail(
+            "InvalidParameterValue",
+            "Limit must be a non-negative integer",
+        )
+    })?;
+    if limit > 100 {
+        return Err(fail("InvalidParameterValue", "Limit is at most 100"));
+    }
+    Ok((offset, limit))
+}
+
+/// CVM's `Tags` list: `[{Key, Value}]`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagOut<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+fn tags_out(tags: &std::collections::BTreeMap<String, String>) -> Vec<TagOut<'_>> {
+    tags.iter()
+        .map(|(key, value)| TagOut { key, value })
+        .collect()
+}
+
 /// The answer is written straight from the world (no JSON tree): the runner observes every
-/// CVM case through this call, so it is the emulator's busiest path.
+/// CVM case through this call, so it is the emulator's busiest path. `InstanceIds` or
+/// `Filters` (not both: "参数不支持同时指定`InstanceIds`和`Filters`"), paged by `Offset`/`Limit`;
+/// `TotalCount` counts every match, not the page.
 fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "PascalCase")]
@@ -637,6 +750,7 @@ fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest, rid: &str) -> Htt
         os_name: &'static str,
         login_settings: LoginSettings<'a>,
         placement: Placement,
+        tags: Vec<TagOut<'a>>,
     }
     #[derive(serde::Serialize)]
     #[serde(rename_all = "PascalCase")]
@@ -654,13 +768,35 @@ fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest, rid: &str) -> Htt
         total_count: usize,
         instance_set: Vec<Described<'a>>,
     }
-    let world = emu.lock();
+    let err = |f: Fail| tencent_api3::error(f.code, &f.message, rid);
+    let filters = match cvm_filters(&req.params, "instance-id") {
+        Ok(f) => f,
+        Err(f) => return err(f),
+    };
+    let (offset, limit) = match offset_limit(&req.params) {
+        Ok(p) => p,
+        Err(f) => return err(f),
+    };
     let wanted = match list(&req.params, "InstanceIds") {
         List::Items(ids) => Some(ids),
         _ => None,
     };
-    let set: Vec<Described> = wanted_instances(&world, Product::Cvm, wanted.as_deref())
+    if wanted.is_some() && !filters.is_empty() {
+        return err(fail(
+            "InvalidParameterCombination",
+            "InstanceIds and Filters cannot be given together",
+        ));
+    }
+    let world = emu.lock();
+    let matching: Vec<&Instance> = wanted_instances(&world, Product::Cvm, wanted.as_deref())
         .filter(|i| req.region.as_deref().is_none_or(|r| r == i.region))
+        .filter(|i| filters.iter().all(|f| f.keeps(&i.id, &i.tags)))
+        .collect();
+    let total = matching.len();
+    let set: Vec<Described> = matching
+        .into_iter()
+        .skip(offset)
+        .take(limit)
         .map(|i| Described {
             instance_id: &i.id,
             instance_state: state_upper(i.state),
@@ -672,42 +808,67 @@ fn cvm_describe_instances(emu: &Emulator, req: &ParsedRequest, rid: &str) -> Htt
             placement: Placement {
                 zone: format!("{}-1", i.region),
             },
+            tags: tags_out(&i.tags),
         })
         .collect();
     tencent_api3::ok_with(
         rid,
         &Answer {
-            total_count: set.len(),
+            total_count: total,
             instance_set: set,
         },
     )
 }
 
-fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {
-    let world = emu.lock();
+/// CVM DescribeKeyPairs: the key pairs of the request's region, by `KeyIds` or `Filters` (not
+/// both), paged by `Offset`/`Limit`, each with the instances it is bound to and its tags.
+fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
+    let filters = cvm_filters(&req.params, "key-name")?;
+    let (offset, limit) = offset_limit(&req.params)?;
     let wanted = match list(&req.params, "KeyIds") {
         List::Items(ids) => Some(ids),
         _ => None,
     };
-    let set: Vec<Value> = world
+    if wanted.is_some() && !filters.is_empty() {
+        return Err(fail(
+            "InvalidParameterCombination",
+            "KeyIds and Filters cannot be given together",
+        ));
+    }
+    let world = emu.lock();
+    let matching: Vec<&crate::world::KeyPair> = world
         .key_pairs
         .iter()
         .filter(|k| k.product == Product::Cvm)
+        .filter(|k| req.region.as_deref().is_none_or(|r| r == k.region))
         .filter(|k| wanted.as_ref().is_none_or(|w| w.contains(&k.id)))
+        .filter(|k| filters.iter().all(|f| f.keeps(&k.id, &k.tags)))
+        .collect();
+    let set: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
         .map(|k| {
             let bound: Vec<&str> = world
                 .instances
                 .iter()
-                .filter(|i| i.product == Product::Cvm && i.keys.contains(&k.id))
+                .filter(|i| {
+                    i.product == Product::Cvm && i.region == k.region && i.keys.contains(&k.id)
+                })
                 .map(|i| i.id.as_str())
                 .collect();
-            json!({"KeyId": k.id, "KeyName": k.id, "AssociatedInstanceIds": bound})
+            json!({
+                "KeyId": k.id,
+                "KeyName": k.id,
+                "AssociatedInstanceIds": bound,
+                "Tags": tags_out(&k.tags),
+            })
         })
         .collect();
     let mut out = Params::new();
-    out.insert("TotalCount".into(), json!(set.len()));
+    out.insert("TotalCount".into(), json!(matching.len()));
     out.insert("KeyPairSet".into(), Value::Array(set));
-    out
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,8 +1016,8 @@ fn aliyun(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
     }
     let result = match req.action.as_str() {
         "DetachKeyPair" => detach(emu, req),
-        "DescribeInstances" => Ok(ecs_describe_instances(emu, req)),
-        "DescribeKeyPairs" => Ok(ecs_describe_key_pairs(emu, req)),
+        "DescribeInstances" => ecs_describe_instances(emu, req),
+        "DescribeKeyPairs" => ecs_describe_key_pairs(emu, req),
         _ => Err(Fail {
             code: "InvalidAction.NotFound",
             message: format!("Specified api `{}` is not found", req.action),
@@ -1024,44 +1185,125 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
     Ok(out)
 }
 
-fn ecs_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Params {
+/// `Tag.N.Key` / `Tag.N.Value` (N from 1 to 20, ECS 2014-05-26 DescribeInstances and
+/// DescribeKeyPairs): a resource matches when it carries every tag named (any value where only
+/// the key is given).
+fn ecs_tags(params: &Params) -> Vec<(String, Option<String>)> {
+    (1..=20)
+        .filter_map(|n| {
+            let key = string_param(params, &format!("Tag.{n}.Key"))?;
+            let value = string_param(params, &format!("Tag.{n}.Value")).map(str::to_string);
+            Some((key.to_string(), value))
+        })
+        .collect()
+}
+
+fn ecs_tagged(
+    wanted: &[(String, Option<String>)],
+    tags: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    wanted.iter().all(|(k, v)| {
+        tags.get(k)
+            .is_some_and(|have| v.as_ref().is_none_or(|v| v == have))
+    })
+}
+
+/// `PageNumber` (from 1, default 1) and `PageSize` (default 10, at most `max`).
+fn ecs_page(params: &Params, max: usize) -> Result<(usize, usize), Fail> {
+    let number = |name: &str, default: usize| match params.get(name) {
+        None => Ok(default),
+        Some(Value::String(s)) => s.parse::<usize>().map_err(|_| ()),
+        Some(Value::Number(n)) => n.as_u64().map(|n| n as usize).ok_or(()),
+        Some(_) => Err(()),
+    };
+    let page = number("PageNumber", 1)
+        .ok()
+        .filter(|&p| p >= 1)
+        .ok_or_else(|| fail("InvalidParameter", "PageNumber starts from 1"))?;
+    let size = number("PageSize", 10)
+        .ok()
+        .filter(|&s| (1..=max).contains(&s))
+        .ok_or_else(|| fail("InvalidParameter", format!("PageSize is from 1 to {max}")))?;
+    Ok((page, size))
+}
+
+/// Alibaba's `Tags` object: `{"Tag": [{TagKey, TagValue}]}`.
+fn ecs_tags_out(tags: &std::collections::BTreeMap<String, String>) -> Value {
+    let list: Vec<Value> = tags
+        .iter()
+        .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
+        .collect();
+    json!({ "Tag": list })
+}
+
+fn ecs_describe_instances(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
+    let (page, size) = ecs_page(&req.params, 100)?;
+    let tags = ecs_tags(&req.params);
     let world = emu.lock();
     let wanted = string_param(&req.params, "InstanceIds").and_then(json_ids);
     let region = string_param(&req.params, "RegionId");
-    let list: Vec<Value> = wanted_instances(&world, Product::Ecs, wanted.as_deref())
+    let matching: Vec<&Instance> = wanted_instances(&world, Product::Ecs, wanted.as_deref())
         .filter(|i| region.is_none_or(|r| r == i.region))
+        .filter(|i| ecs_tagged(&tags, &i.tags))
+        .collect();
+    let list: Vec<Value> = matching
+        .iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
         .map(|i| {
-            json!({
+            let mut out = json!({
                 "InstanceId": i.id,
                 "RegionId": i.region,
                 "Status": state_name(i.state),
                 "OSType": match i.os { Os::Linux => "linux", Os::Windows => "windows" },
                 "KeyPairName": i.keys.first().cloned().unwrap_or_default(),
-            })
+            });
+            if !i.tags.is_empty() {
+                out["Tags"] = ecs_tags_out(&i.tags);
+            }
+            out
         })
         .collect();
     let mut out = Params::new();
-    out.insert("TotalCount".into(), json!(list.len()));
-    out.insert("PageNumber".into(), json!(1));
-    out.insert("PageSize".into(), json!(list.len()));
+    out.insert("TotalCount".into(), json!(matching.len()));
+    out.insert("PageNumber".into(), json!(page));
+    out.insert("PageSize".into(), json!(size));
     out.insert("Instances".into(), json!({"Instance": list}));
-    out
+    Ok(out)
 }
 
-fn ecs_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Params {
+/// ECS DescribeKeyPairs: the region's key pairs, by `KeyPairName` (an exact name here; the
+/// document's `*` patterns are not served) and tags, paged (`PageSize` at most 50).
+fn ecs_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
+    let (page, size) = ecs_page(&req.params, 50)?;
+    let tags = ecs_tags(&req.params);
     let world = emu.lock();
     let wanted = string_param(&req.params, "KeyPairName");
     let region = string_param(&req.params, "RegionId");
-    let list: Vec<Value> = world
+    let matching: Vec<&crate::world::KeyPair> = world
         .key_pairs
         .iter()
         .filter(|k| k.product == Product::Ecs)
         .filter(|k| region.is_none_or(|r| r == k.region))
         .filter(|k| wanted.is_none_or(|w| w == k.id))
-        .map(|k| json!({"KeyPairName": k.id}))
+        .filter(|k| ecs_tagged(&tags, &k.tags))
+        .collect();
+    let list: Vec<Value> = matching
+        .iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .map(|k| {
+            let mut out = json!({"KeyPairName": k.id});
+            if !k.tags.is_empty() {
+                out["Tags"] = ecs_tags_out(&k.tags);
+            }
+            out
+        })
         .collect();
     let mut out = Params::new();
-    out.insert("TotalCount".into(), json!(list.len()));
+    out.insert("TotalCount".into(), json!(matching.len()));
+    out.insert("PageNumber".into(), json!(page));
+    out.insert("PageSize".into(), json!(size));
     out.insert("KeyPairs".into(), json!({"KeyPair": list}));
-    out
+    Ok(out)
 }

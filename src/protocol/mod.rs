@@ -8,6 +8,7 @@
 
 pub mod aliyun_rpc;
 pub mod describe;
+pub mod discover;
 mod encoding;
 pub mod redact;
 pub mod request;

@@ -15,6 +15,7 @@
 //! - `probe`: after an API's cases, a burst over each documented rate limit (loopback targets
 //!   only unless asked), which must meet the family's throttling code;
 //! - `embedded`: the in-process emulator;
+//! - `discover`: a world file from the read APIs alone (`apiconform world discover`);
 //! - `selftest`: the harness against the emulator under every fault and every variant.
 //!
 //! Cases that touch existing instances hold a lock per instance for the whole exchange: alone
@@ -22,6 +23,7 @@
 //! Parallelism never produces a false failure against a conforming target.
 
 mod ctx;
+mod discover;
 mod dispatch;
 mod embedded;
 mod exchange;
@@ -55,6 +57,7 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub use discover::{discover, products_for, DiscoverError, DiscoverOptions, Discovered};
 pub use embedded::Embedded;
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,

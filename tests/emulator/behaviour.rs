@@ -347,3 +347,52 @@ fn the_documents_wire_forms_are_accepted_unless_a_fault_refuses_them() {
         assert_ne!(code(&out), "success", "{what} is refused under {fault}");
     }
 }
+
+/// The read calls page as documented: CVM `Limit` defaults to 20 and `TotalCount` counts every
+/// match; `InstanceIds` with `Filters` is refused; an ECS page holds `PageSize` and no more.
+#[test]
+fn describe_calls_page_and_filter_as_documented() {
+    let e = emu(&[]);
+    let (_, out) = send(&e, &cvm("DescribeInstances", json!({})));
+    let set = out.body["Response"]["InstanceSet"]
+        .as_array()
+        .unwrap()
+        .len();
+    let total = out.body["Response"]["TotalCount"].as_u64().unwrap();
+    assert_eq!(set, 20, "the default Limit");
+    assert!(total > 100, "every match: {total}");
+    let (_, out) = send(
+        &e,
+        &cvm("DescribeInstances", json!({"Offset": 100, "Limit": 100})),
+    );
+    let second = out.body["Response"]["InstanceSet"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(second, (total - 100).min(100));
+    let both = json!({"InstanceIds": [S0], "Filters": [{"Name": "tag:env", "Values": ["x"]}]});
+    let (_, out) = send(&e, &cvm("DescribeInstances", both));
+    assert_eq!(
+        out.body["Response"]["Error"]["Code"],
+        "InvalidParameterCombination"
+    );
+    let untagged = json!({"Filters": [{"Name": "tag:env", "Values": ["x"]}]});
+    let (_, out) = send(&e, &cvm("DescribeInstances", untagged));
+    assert_eq!(
+        out.body["Response"]["TotalCount"], 0,
+        "no tags in the default world"
+    );
+    let (_, out) = send(
+        &e,
+        &ecs(
+            "DescribeInstances",
+            json!({"RegionId": "cn-hangzhou", "PageNumber": "2", "PageSize": "50"}),
+            ResponseFormat::Json,
+        ),
+    );
+    assert_eq!(
+        out.body["Instances"]["Instance"].as_array().unwrap().len(),
+        6
+    );
+    assert_eq!(out.body["TotalCount"], 56, "54 Linux and 2 Windows");
+}

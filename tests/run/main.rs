@@ -5,6 +5,7 @@ mod cascade;
 mod catches;
 mod cli;
 mod detection;
+mod discover;
 mod hostile;
 mod html;
 mod plan;

@@ -1,0 +1,168 @@
+//! `apiconform world discover`: a world file from the read APIs alone.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{exit, finish, runtime, say, CredArgs, Failed};
+use crate::run::{self, DiscoverError, DiscoverOptions, Target};
+use crate::spec::Product;
+
+#[derive(Subcommand)]
+pub(super) enum WorldCommand {
+    /// Write a world file listing the selected instances and key pairs of one region, read
+    /// through the vendors' read APIs (DescribeInstances, DescribeKeyPairs) alone.
+    #[command(
+        after_help = "Only what a --tag or --instance selects is listed: the selection is sent as the \
+target's filter, and every instance the target answers is checked again against it (an instance \
+without the tag, or not an asked id, is dropped and named on stderr). Key pairs listed: those bound \
+to the selected instances, those carrying a selected tag, and those given with --key-pair; never \
+the whole account's. Instances in a state other than STOPPED or RUNNING are left out with a note. \
+ECM's API shows no bindings: ECM instances are listed only as given (--product ecm --instance \
+ein-...), and the file's header says what is unknown about them.\n\n\
+Examples:\n  apiconform world discover --target https://cvm.tencentcloudapi.com --region ap-guangzhou --tag apiconform=nightly --out world.yaml\n  apiconform world discover --target https://ecs.cn-hangzhou.aliyuncs.com --region cn-hangzhou --instance i-bp1... --out world.yaml\n  apiconform world discover --target http://127.0.0.1:9000 --region ap-guangzhou --product ecm --instance ein-ss23fw23 --key-pair skey-3cvmq2vn\n  apiconform run --target https://cvm.tencentcloudapi.com --world world.yaml --spec tencent-cvm\n\n\
+Credentials: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and ALIBABA_CLOUD_ACCESS_KEY_ID / \
+ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the flags), as for `run`.\n\n\
+Exit codes: 0 the file was written; 2 usage error (nothing selected, an id of a product not \
+listed, a bad URL); 3 the target could not be reached or refused a read call (the code and \
+message are printed), or the file could not be written."
+    )]
+    Discover(DiscoverArgs),
+}
+
+#[derive(Args)]
+pub(super) struct DiscoverArgs {
+    /// Target base URL (the vendor's endpoint, or an emulator).
+    #[arg(long)]
+    target: String,
+    /// The region to list (`ap-guangzhou`, `cn-hangzhou`).
+    #[arg(long)]
+    region: String,
+    /// Select the instances (and key pairs) carrying this tag with this value; repeatable (a
+    /// resource carrying any of them is selected).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Select this instance (`ins-…` CVM, `i-…` ECS, `ein-…` ECM); repeatable.
+    #[arg(long = "instance", value_name = "ID")]
+    instances: Vec<String>,
+    /// List this key pair too (`skey-…` for CVM/ECM, the name for ECS); repeatable.
+    #[arg(long = "key-pair", value_name = "ID")]
+    key_pairs: Vec<String>,
+    /// Products to list; repeatable. Default: the one the region's name (or the target's host)
+    /// suggests, else cvm and ecs. ECM only when named, and only by --instance.
+    #[arg(long = "product", value_enum, value_name = "PRODUCT")]
+    products: Vec<ProductArg>,
+    /// Write the world file here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[command(flatten)]
+    creds: CredArgs,
+}
+
+/// A product, as `--product` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum ProductArg {
+    /// Tencent CVM.
+    Cvm,
+    /// Tencent ECM (listed as given, nothing read).
+    Ecm,
+    /// Alibaba ECS.
+    Ecs,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "--tag takes KEY=VALUE (e.g. env=nightly), not `{s}`"
+        )),
+    }
+}
+
+pub(super) fn world(cmd: WorldCommand) -> u8 {
+    match cmd {
+        WorldCommand::Discover(args) => finish(discover(args)),
+    }
+}
+
+fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
+    let (tencent, alibaba) = args.creds.resolve();
+    let products: BTreeSet<Product> = if args.products.is_empty() {
+        run::products_for(&args.region, &args.target)
+    } else {
+        args.products
+            .iter()
+            .map(|p| match p {
+                ProductArg::Cvm => Product::Cvm,
+                ProductArg::Ecm => Product::Ecm,
+                ProductArg::Ecs => Product::Ecs,
+            })
+            .collect()
+    };
+    let opts = DiscoverOptions {
+        region: args.region.clone(),
+        products,
+        tags: args.tags.clone(),
+        instances: args.instances.clone(),
+        key_pairs: args.key_pairs.clone(),
+        tencent,
+        alibaba,
+    };
+    let target = Target::new(
+        &args.target,
+        std::time::Duration::from_secs(args.timeout.max(1)),
+    )
+    .map_err(|e| Failed::usage(format!("error: {e}")))?;
+    let rt = runtime()?;
+    let found = rt
+        .block_on(run::discover(&target, &opts))
+        .map_err(|e: DiscoverError| {
+            let usage = e.is_usage();
+            let message = match &e {
+                DiscoverError::Transport(_) => format!(
+                    "error: {e}\n  = help: check that the target is up and the URL is right"
+                ),
+                _ => format!("error: {e}"),
+            };
+            if usage {
+                Failed::usage(message)
+            } else {
+                Failed::target(message)
+            }
+        })?;
+    for d in &found.dropped {
+        eprintln!("dropped: {d}");
+    }
+    for l in &found.left_out {
+        eprintln!("left out: {l}");
+    }
+    for n in &found.notes {
+        eprintln!("note: {n}");
+    }
+    let text = found.to_yaml(target.url(), &opts);
+    match &args.out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", path.display())))?,
+        None => {
+            say(text.trim_end());
+        }
+    }
+    eprintln!(
+        "discovered {} instance(s) and {} key pair(s) in {} ({} read calls); {} dropped, {} left out{}",
+        found.world.instances.len(),
+        found.world.key_pairs.len(),
+        opts.region,
+        found.requests,
+        found.dropped.len(),
+        found.left_out.len(),
+        args.out
+            .as_ref()
+            .map(|p| format!("; written to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(exit::OK)
+}

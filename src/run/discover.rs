@@ -1,0 +1,846 @@
+//! World discovery: a world file written from the vendors' read APIs alone
+//! (`apiconform world discover`).
+//!
+//! The selection (tags, ids) is sent to the target as its filter, and every resource the
+//! target answers is checked against it again here: a buggy or hostile target that answers
+//! more than was asked cannot widen what a later run may touch. What the read APIs cannot
+//! show (ECM's bindings, a login password) is said so in the file's header, and the state
+//! written for it is the cautious one.
+//!
+//! Calls are built and read by [`crate::protocol::discover`]; this module sends them, pages
+//! through the answers, keeps what the selection asked for, and assembles the [`World`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::send::send_request;
+use super::{Target, TransportError};
+use crate::protocol::discover::{Answer, Listed, Listing, Select};
+use crate::protocol::{self, Clock, Credentials, FamilyId};
+use crate::spec::{InstanceState, Os, Product};
+use crate::world::{Instance, KeyPair, World};
+
+/// What to discover.
+#[derive(Debug, Clone)]
+pub struct DiscoverOptions {
+    /// The region to list.
+    pub region: String,
+    /// The products to list (ECM only from `instances`, read nothing).
+    pub products: BTreeSet<Product>,
+    /// `--tag KEY=VALUE`: instances and key pairs carrying the tag (any one of them).
+    pub tags: Vec<(String, String)>,
+    /// `--instance ID`: these instances, routed to a product by their id's prefix.
+    pub instances: Vec<String>,
+    /// `--key-pair ID`: these key pairs too (a `skey-` id for CVM/ECM, a name for ECS).
+    pub key_pairs: Vec<String>,
+    /// Tencent credentials.
+    pub tencent: Credentials,
+    /// Alibaba credentials.
+    pub alibaba: Credentials,
+}
+
+/// A discovered world with what the file's header and stderr must say about it.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// The world: only the selected resources.
+    pub world: World,
+    /// Resources the target answered although the selection did not ask for them: dropped.
+    pub dropped: Vec<String>,
+    /// Selected instances the world format cannot hold as read (a transitional or final state,
+    /// an unknown OS): left out.
+    pub left_out: Vec<String>,
+    /// Everything else worth knowing (ECM's unknowns, a key that could not be confirmed, ...).
+    pub notes: Vec<String>,
+    /// Read calls sent.
+    pub requests: usize,
+}
+
+/// Why discovery could not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoverError {
+    /// The target could not be reached (or the URL is unusable).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The target answered an error code.
+    #[error("{product} {action} was refused: {code}: {message}{}\n  = help: {help}", request_id.as_ref().map(|r| format!(" (RequestId {r})")).unwrap_or_default())]
+    Refused {
+        /// `cvm` or `ecs`.
+        product: &'static str,
+        /// The action.
+        action: &'static str,
+        /// The code answered.
+        code: String,
+        /// The message answered.
+        message: String,
+        /// The request id, where answered.
+        request_id: Option<String>,
+        /// What to do about it.
+        help: &'static str,
+    },
+    /// The answer is not of the documented shape.
+    #[error("{product} {action} answered something that is not its documented answer: {why}\n  = help: check that --target is the {product} endpoint")]
+    Unreadable {
+        /// `cvm` or `ecs`.
+        product: &'static str,
+        /// The action.
+        action: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The target kept answering full pages.
+    #[error("{product} {action} was still answering full pages after {pages} pages\n  = help: select fewer resources (a narrower --tag), or check the target: it may ignore Offset/PageNumber")]
+    EndlessPages {
+        /// `cvm` or `ecs`.
+        product: &'static str,
+        /// The action.
+        action: &'static str,
+        /// Pages read.
+        pages: usize,
+    },
+    /// The selection cannot be served as asked.
+    #[error("{what}\n  = help: {help}")]
+    Usage {
+        /// What is wrong.
+        what: String,
+        /// What to change.
+        help: String,
+    },
+}
+
+impl DiscoverError {
+    /// Whether the fault is in what was asked (exit 2) rather than at the target (exit 3).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            DiscoverError::Usage { .. } | DiscoverError::Transport(TransportError::BadUrl { .. })
+        )
+    }
+}
+
+/// The most pages one selection is read over (20,000 instances at 100 a page): a target that
+/// answers full pages for ever must not keep discovery running for ever.
+const MAX_PAGES: usize = 200;
+
+/// Between two read calls to a target off this machine: 10 requests/s, the pace the runner
+/// keeps where no rate is documented.
+const REMOTE_PACE: Duration = Duration::from_millis(100);
+
+/// Throttled answers retried per call before discovery gives up.
+const THROTTLE_RETRIES: usize = 4;
+
+/// The products a region's name suggests: Alibaba names mainland regions `cn-…` and every
+/// region with a trailing number (`ap-southeast-1`, `us-east-1`); Tencent names them by city
+/// (`ap-guangzhou`, `na-siliconvalley`). A host of either vendor decides alone.
+pub fn products_for(region: &str, target_url: &str) -> BTreeSet<Product> {
+    let host = target_url.to_ascii_lowercase();
+    if host.contains("tencentcloudapi.com") {
+        return [Product::Cvm].into();
+    }
+    if host.contains("aliyuncs.com") {
+        return [Product::Ecs].into();
+    }
+    let numbered = region
+        .rsplit_once('-')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if region.starts_with("cn-") || numbered {
+        [Product::Ecs].into()
+    } else if region.contains('-') {
+        [Product::Cvm].into()
+    } else {
+        [Product::Cvm, Product::Ecs].into()
+    }
+}
+
+/// The product an instance id belongs to, by its prefix.
+fn product_of_instance(id: &str) -> Option<Product> {
+    if id.starts_with("ins-") {
+        Some(Product::Cvm)
+    } else if id.starts_with("ein-") {
+        Some(Product::Ecm)
+    } else if id.starts_with("i-") {
+        Some(Product::Ecs)
+    } else {
+        None
+    }
+}
+
+/// Sends the calls and keeps what was selected.
+struct Reader<'a> {
+    target: &'a Target,
+    opts: &'a DiscoverOptions,
+    requests: usize,
+    nonce: u64,
+}
+
+impl Reader<'_> {
+    /// Every page of `listing` for `select`, each item as answered.
+    async fn all(
+        &mut self,
+        listing: Listing,
+        select: Select<'_>,
+    ) -> Result<Vec<Listed>, DiscoverError> {
+        let product = match listing {
+            Listing::CvmInstances | Listing::CvmKeyPairs => "cvm",
+            Listing::EcsInstances | Listing::EcsKeyPairs => "ecs",
+        };
+        let mut out = Vec::new();
+        for page in 0..MAX_PAGES {
+            let got = self.page(listing, select, page, product).await?;
+            let full = got.items.len() >= listing.page_size();
+            let seen = (page + 1) * listing.page_size();
+            out.extend(got.items);
+            let more = full && got.total.is_none_or(|t| (seen as u64) < t);
+            if !more {
+                return Ok(out);
+            }
+        }
+        Err(DiscoverError::EndlessPages {
+            product,
+            action: listing.action(),
+            pages: MAX_PAGES,
+        })
+    }
+
+    async fn page(
+        &mut self,
+        listing: Listing,
+        select: Select<'_>,
+        page: usize,
+        product: &'static str,
+    ) -> Result<protocol::discover::Page, DiscoverError> {
+        let call = listing.call(select, &self.opts.region, &self.target.authority(), page);
+        let creds = match call.family {
+            FamilyId::AliyunRpc => &self.opts.alibaba,
+            _ => &self.opts.tencent,
+        };
+        let mut wait = Duration::from_secs(1);
+        for attempt in 0..=THROTTLE_RETRIES {
+            if !self.target.is_loopback() && self.requests > 0 {
+                tokio::time::sleep(REMOTE_PACE).await;
+            }
+            self.nonce += 1;
+            let now = crate::emulator::server::now();
+            let clock = Clock {
+                timestamp: now,
+                nonce: format!("{now:x}{:08x}{}", std::process::id(), self.nonce),
+            };
+            let req = protocol::encode(&call, creds, &clock).map_err(|e| DiscoverError::Usage {
+                what: format!("cannot sign {product} {}: {e}", listing.action()),
+                help: "report this: the read calls are fixed".into(),
+            })?;
+            self.requests += 1;
+            let resp = send_request(self.target, &req).await?;
+            let answer = listing.read(&resp);
+            let throttled = resp.status == 429
+                || matches!(&answer, Answer::Refused { code, .. } if throttling(code));
+            if throttled && attempt < THROTTLE_RETRIES {
+                tokio::time::sleep(super::send::retry_after(&resp).unwrap_or(wait)).await;
+                wait *= 2;
+                continue;
+            }
+            match answer {
+                Answer::Page(p) => return Ok(p),
+                Answer::Refused {
+                    code,
+                    message,
+                    request_id,
+                } => {
+                    let help = help_for(&code, call.family);
+                    return Err(DiscoverError::Refused {
+                        product,
+                        action: listing.action(),
+                        code,
+                        message,
+                        request_id,
+                        help,
+                    });
+                }
+                Answer::Unreadable(why) => {
+                    return Err(DiscoverError::Unreadable {
+                        product,
+                        action: listing.action(),
+                        why: format!("HTTP {}: {why}", resp.status),
+                    })
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+fn throttling(code: &str) -> bool {
+    code == "RequestLimitExceeded" || code.starts_with("Throttling")
+}
+
+/// What to do about a refusal: credentials for an authentication code, the region for a
+/// region code, else the code's documentation.
+fn help_for(code: &str, family: FamilyId) -> &'static str {
+    let auth = code.starts_with("AuthFailure")
+        || code.starts_with("InvalidAccessKey")
+        || code.starts_with("SignatureDoesNotMatch")
+        || code.contains("Forbidden")
+        || code.starts_with("UnauthorizedOperation");
+    if auth {
+        match family {
+            FamilyId::AliyunRpc => "check the credentials (ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or --alibaba-access-key-id / --alibaba-access-key-secret) and that they may call the read APIs",
+            _ => "check the credentials (TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or --tencent-secret-id / --tencent-secret-key) and that they may call the read APIs",
+        }
+    } else if code.to_ascii_lowercase().contains("region") {
+        "check --region: it must be a region of this product"
+    } else if throttling(code) {
+        "the target kept throttling: try again later"
+    } else {
+        "see the vendor's documentation of this code"
+    }
+}
+
+/// The world state a read state maps to; `None` for states the world format does not list
+/// (transitional: they will have changed before a run starts; final: nothing to test).
+fn state_of(product: Product, raw: &str) -> Option<InstanceState> {
+    match (product, raw) {
+        (Product::Cvm, "RUNNING") => Some(InstanceState::Running),
+        (Product::Cvm, "STOPPED") => Some(InstanceState::Stopped),
+        (Product::Ecs, "Running") => Some(InstanceState::Running),
+        (Product::Ecs, "Stopped") => Some(InstanceState::Stopped),
+        _ => None,
+    }
+}
+
+/// The OS from CVM's `OsName` (a Windows image names itself so) or ECS's `OSType`.
+fn os_of(product: Product, raw: Option<&str>) -> Option<Os> {
+    let raw = raw?.trim();
+    match product {
+        Product::Ecs => match raw.to_ascii_lowercase().as_str() {
+            "linux" => Some(Os::Linux),
+            "windows" => Some(Os::Windows),
+            _ => None,
+        },
+        _ if raw.is_empty() => None,
+        _ if raw.to_ascii_lowercase().contains("windows") => Some(Os::Windows),
+        _ => Some(Os::Linux),
+    }
+}
+
+/// Whether an answered place is the asked region: ECS's `RegionId` is the region; CVM's zone
+/// is the region and a zone suffix (`ap-guangzhou-3`).
+fn in_region(product: Product, place: Option<&str>, region: &str) -> bool {
+    match (product, place) {
+        (Product::Ecs, Some(p)) => p == region,
+        (_, Some(zone)) => zone
+            .strip_prefix(region)
+            .is_some_and(|rest| rest.starts_with('-') && !rest[1..].contains('-')),
+        (_, None) => false,
+    }
+}
+
+/// Checks the options before anything is sent.
+fn check(opts: &DiscoverOptions) -> Result<(), DiscoverError> {
+    let usage = |what: String, help: &str| DiscoverError::Usage {
+        what,
+        help: help.into(),
+    };
+    if opts.region.trim().is_empty() {
+        return Err(usage(
+            "--region is empty".into(),
+            "give the region to list, e.g. --region ap-guangzhou",
+        ));
+    }
+    if opts.tags.is_empty() && opts.instances.is_empty() {
+        return Err(usage(
+            "nothing selected: discovery lists only what a --tag or --instance selects".into(),
+            "add --tag KEY=VALUE or --instance ID (repeatable)",
+        ));
+    }
+    for id in &opts.instances {
+        match product_of_instance(id) {
+            None => {
+                return Err(usage(
+                    format!("--instance `{id}` is not an instance id of CVM (ins-…), ECM (ein-…) or ECS (i-…)"),
+                    "give the instance's id as the console shows it",
+                ))
+            }
+            Some(p) if !opts.products.contains(&p) => {
+                return Err(usage(
+                    format!(
+                        "--instance `{id}` is a {} instance, and {} is not among the products to list",
+                        p.as_str(),
+                        p.as_str()
+                    ),
+                    &format!("add --product {}", p.as_str()),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if opts.products.contains(&Product::Ecm) && !opts.tags.is_empty() && opts.products.len() == 1 {
+        return Err(usage(
+            "--tag cannot select ECM instances: ECM's API shows no key bindings, so ECM instances are listed only by --instance".into(),
+            "give the ECM instances with --instance ein-… (and their key pairs with --key-pair)",
+        ));
+    }
+    for k in &opts.key_pairs {
+        let tencent = k.starts_with("skey-");
+        let ok = if tencent {
+            opts.products.contains(&Product::Cvm) || opts.products.contains(&Product::Ecm)
+        } else {
+            opts.products.contains(&Product::Ecs)
+        };
+        if !ok {
+            return Err(usage(
+                format!(
+                    "--key-pair `{k}` is {} key pair, and no such product is listed",
+                    if tencent {
+                        "a Tencent (skey-…)"
+                    } else {
+                        "an ECS (named)"
+                    }
+                ),
+                "add --product cvm, ecm or ecs to match it",
+            ));
+        }
+        if !tencent && k.contains('*') {
+            return Err(usage(
+                format!(
+                    "--key-pair `{k}` contains `*`, which ECS DescribeKeyPairs reads as a pattern"
+                ),
+                "name one key pair exactly",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Lists the selected resources of `opts.region` on `target` from the read APIs alone.
+pub async fn discover(
+    target: &Target,
+    opts: &DiscoverOptions,
+) -> Result<Discovered, DiscoverError> {
+    check(opts)?;
+    let mut reader = Reader {
+        target,
+        opts,
+        requests: 0,
+        nonce: 0,
+    };
+    let mut out = Discovered::default();
+    for &product in &opts.products {
+        match product {
+            Product::Cvm => read_product(&mut reader, Product::Cvm, &mut out).await?,
+            Product::Ecs => read_product(&mut reader, Product::Ecs, &mut out).await?,
+            Product::Ecm => ecm(opts, &mut out),
+        }
+    }
+    out.requests = reader.requests;
+    out.world
+        .instances
+        .sort_by(|a, b| (a.product, &a.id).cmp(&(b.product, &b.id)));
+    out.world
+        .key_pairs
+        .sort_by(|a, b| (a.product, &a.id).cmp(&(b.product, &b.id)));
+    Ok(out)
+}
+
+/// The ECM instances and key pairs as given: ECM's API shows no bindings (no read call says
+/// which keys an ECM instance holds), so nothing is read, and the state written is RUNNING:
+/// the state under which a run treats the instance most carefully (a forced case would stop
+/// it, so it is planned and guarded as such; no case assumes it may be stopped freely).
+fn ecm(opts: &DiscoverOptions, out: &mut Discovered) {
+    let ids: Vec<&String> = opts
+        .instances
+        .iter()
+        .filter(|i| product_of_instance(i) == Some(Product::Ecm))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        out.world.instances.push(Instance {
+            id: id.clone(),
+            product: Product::Ecm,
+            region: opts.region.clone(),
+            os: Os::Linux,
+            state: InstanceState::Running,
+            keys: vec![],
+            password_set: false,
+            tags: BTreeMap::new(),
+        });
+    }
+    for k in opts.key_pairs.iter().filter(|k| k.starts_with("skey-")) {
+        if seen.insert(k.clone()) {
+            out.world.key_pairs.push(KeyPair {
+                id: k.clone(),
+                product: Product::Ecm,
+                region: opts.region.clone(),
+                tags: BTreeMap::new(),
+            });
+        }
+    }
+    if !seen.is_empty() {
+        out.notes.push(
+            "ECM: its API shows no key bindings, so nothing was read: the ecm instances and key pairs below are listed as given (--instance, --key-pair); their state is written RUNNING (unknown: the state under which a run is most careful), their OS linux (unknown; ECM states no OS restriction) and their keys empty (unknown)".into(),
+        );
+    }
+}
+
+/// The instances selected so far, and those left out, of one product.
+struct Picking<'a> {
+    product: Product,
+    region: &'a str,
+    action: &'static str,
+    picked: BTreeMap<String, Instance>,
+    left_out: BTreeSet<String>,
+}
+
+impl Picking<'_> {
+    /// Keeps an answered instance if the selection asked for it (`selected`), it is of the
+    /// product and in the region, and the world format can hold its state and OS; says why not
+    /// otherwise.
+    fn keep(&mut self, listed: Listed, selected: bool, out: &mut Discovered) {
+        let (product, region) = (self.product, self.region);
+        let prefix = crate::world::id_prefix(product);
+        if !selected {
+            out.dropped.push(format!(
+                "{} instance `{}`: answered by {} but not selected",
+                product.as_str(),
+                listed.id,
+                self.action
+            ));
+            return;
+        }
+        let own_id = listed.id.starts_with(&format!("{prefix}-"));
+        if !own_id || !in_region(product, listed.place.as_deref(), region) {
+            out.dropped.push(format!(
+                "{} instance `{}`: answered for region {region} but {}",
+                product.as_str(),
+                listed.id,
+                match &listed.place {
+                    _ if !own_id => format!("not a {} id", product.as_str()),
+                    Some(p) => format!("placed in `{p}`"),
+                    None => "with no placement".to_string(),
+                }
+            ));
+            return;
+        }
+        if self.picked.contains_key(&listed.id) || self.left_out.contains(&listed.id) {
+            return;
+        }
+        let state = listed.state.as_deref().and_then(|s| state_of(product, s));
+        let os = os_of(product, listed.os.as_deref());
+        let (Some(state), Some(os)) = (state, os) else {
+            out.left_out.push(format!(
+                "{} instance `{}`: {}",
+                product.as_str(),
+                listed.id,
+                match (state, listed.state.as_deref()) {
+                    (None, Some(s)) => format!("state {s} (only STOPPED and RUNNING are listed: a transitional state will have changed when a run starts; discover again once it settles)"),
+                    (None, None) => "no state answered".to_string(),
+                    _ => format!("OS not shown ({:?})", listed.os.as_deref().unwrap_or("")),
+                }
+            ));
+            self.left_out.insert(listed.id);
+            return;
+        };
+        self.picked.insert(
+            listed.id.clone(),
+            Instance {
+                id: listed.id,
+                product,
+                region: region.to_string(),
+                os,
+                state,
+                keys: listed.keys,
+                password_set: false,
+                tags: listed.tags.into_iter().collect(),
+            },
+        );
+    }
+}
+
+/// One product's selected instances and key pairs.
+async fn read_product(
+    reader: &mut Reader<'_>,
+    product: Product,
+    out: &mut Discovered,
+) -> Result<(), DiscoverError> {
+    let opts = reader.opts;
+    let (instances, key_pairs) = match product {
+        Product::Cvm => (Listing::CvmInstances, Listing::CvmKeyPairs),
+        _ => (Listing::EcsInstances, Listing::EcsKeyPairs),
+    };
+    let region = opts.region.as_str();
+    let mut picking = Picking {
+        product,
+        region,
+        action: instances.action(),
+        picked: BTreeMap::new(),
+        left_out: BTreeSet::new(),
+    };
+    for (key, value) in &opts.tags {
+        let select = Select::Tag { key, value };
+        for listed in reader.all(instances, select).await? {
+            let selected = listed.carries(key, value);
+            picking.keep(listed, selected, out);
+        }
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for id in opts
+        .instances
+        .iter()
+        .filter(|i| product_of_instance(i) == Some(product))
+    {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    for chunk in ids.chunks(instances.ids_per_call()) {
+        for listed in reader.all(instances, Select::Ids(chunk)).await? {
+            let selected = chunk.contains(&listed.id);
+            picking.keep(listed, selected, out);
+        }
+        for id in chunk {
+            if !picking.picked.contains_key(id) && !picking.left_out.contains(id) {
+                out.notes.push(format!(
+                    "{} instance `{id}` (--instance): not found in {region}, not listed",
+                    product.as_str()
+                ));
+            }
+        }
+    }
+    // Key pairs: those bound to the selected instances, those carrying a selected tag, and
+    // those given; never the whole account's.
+    let mut wanted: Vec<String> = Vec::new();
+    let mut picked = picking.picked;
+    for i in picked.values() {
+        for k in &i.keys {
+            if !wanted.contains(k) {
+                wanted.push(k.clone());
+            }
+        }
+    }
+    let given: Vec<String> = opts
+        .key_pairs
+        .iter()
+        .filter(|k| k.starts_with("skey-") == (product == Product::Cvm))
+        .cloned()
+        .collect();
+    for k in &given {
+        if !wanted.contains(k) {
+            wanted.push(k.clone());
+        }
+    }
+    let mut keys: BTreeMap<String, KeyPair> = BTreeMap::new();
+    let mut associated: Vec<(String, String)> = Vec::new();
+    let mut take_key = |listed: Listed, selected: bool, out: &mut Discovered| {
+        if !selected {
+            out.dropped.push(format!(
+                "{} key pair `{}`: answered by {} but not selected",
+                product.as_str(),
+                listed.id,
+                key_pairs.action()
+            ));
+            return;
+        }
+        for i in &listed.associated {
+            associated.push((listed.id.clone(), i.clone()));
+        }
+        keys.entry(listed.id.clone()).or_insert(KeyPair {
+            id: listed.id,
+            product,
+            region: region.to_string(),
+            tags: listed.tags.into_iter().collect(),
+        });
+    };
+    for (key, value) in &opts.tags {
+        let select = Select::Tag { key, value };
+        for listed in reader.all(key_pairs, select).await? {
+            let selected = listed.carries(key, value);
+            take_key(listed, selected, out);
+        }
+    }
+    for chunk in wanted.chunks(key_pairs.ids_per_call()) {
+        for listed in reader.all(key_pairs, Select::Ids(chunk)).await? {
+            let selected = chunk.contains(&listed.id);
+            take_key(listed, selected, out);
+        }
+    }
+    // CVM's DescribeKeyPairs shows bindings from the key's side too: a selected instance a key
+    // names as bound holds it even where its LoginSettings.KeyIds came back null.
+    for (key, id) in associated {
+        if let Some(i) = picked.get_mut(&id) {
+            if !i.keys.contains(&key) {
+                out.notes.push(format!(
+                    "{} instance `{id}`: key `{key}` is bound by DescribeKeyPairs (AssociatedInstanceIds) though DescribeInstances did not show it",
+                    product.as_str()
+                ));
+                i.keys.push(key);
+            }
+        }
+    }
+    for i in picked.values() {
+        for k in &i.keys {
+            if !keys.contains_key(k) {
+                out.notes.push(format!(
+                    "{} key pair `{k}`: bound to `{}` but not answered by DescribeKeyPairs; listed as bound",
+                    product.as_str(),
+                    i.id
+                ));
+                keys.insert(
+                    k.clone(),
+                    KeyPair {
+                        id: k.clone(),
+                        product,
+                        region: region.to_string(),
+                        tags: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+    }
+    for k in &given {
+        if !keys.contains_key(k) {
+            out.notes.push(format!(
+                "{} key pair `{k}` (--key-pair): not found in {region}, not listed",
+                product.as_str()
+            ));
+        }
+    }
+    out.world.instances.extend(picked.into_values());
+    out.world.key_pairs.extend(keys.into_values());
+    Ok(())
+}
+
+impl Discovered {
+    /// The world file: header comment lines (what was selected, what the read APIs could not
+    /// show, what was dropped or left out), then the world as YAML.
+    pub fn to_yaml(&self, target: &str, opts: &DiscoverOptions) -> String {
+        let mut head = vec![
+            "World file written by `apiconform world discover` from the read APIs alone."
+                .to_string(),
+            format!("target: {target}  region: {}", opts.region),
+        ];
+        let mut selected: Vec<String> = opts
+            .tags
+            .iter()
+            .map(|(k, v)| format!("--tag {k}={v}"))
+            .collect();
+        selected.extend(opts.instances.iter().map(|i| format!("--instance {i}")));
+        selected.extend(opts.key_pairs.iter().map(|k| format!("--key-pair {k}")));
+        head.push(format!("selected by: {}", selected.join(", ")));
+        let products: Vec<&str> = opts.products.iter().map(|p| p.as_str()).collect();
+        head.push(format!(
+            "products: {}; {} instance(s), {} key pair(s)",
+            products.join(", "),
+            self.world.instances.len(),
+            self.world.key_pairs.len()
+        ));
+        head.push(
+            "password_set: no read API shows whether a login password is set: false throughout"
+                .into(),
+        );
+        head.extend(self.notes.iter().cloned());
+        head.extend(self.left_out.iter().map(|l| format!("left out: {l}")));
+        head.extend(self.dropped.iter().map(|d| format!("dropped: {d}")));
+        let mut text = String::new();
+        for line in head {
+            for (n, part) in wrap(&line, 96).into_iter().enumerate() {
+                text.push_str(if n == 0 { "# " } else { "#   " });
+                text.push_str(&part);
+                text.push('\n');
+            }
+        }
+        text.push_str(&serde_yaml_ng::to_string(&self.world).unwrap_or_default());
+        text
+    }
+}
+
+/// Splits a line at spaces into parts of at most about `width` characters.
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in line.split(' ') {
+        let last = out.last_mut().expect("never empty");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            out.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_suggests_its_vendor() {
+        let cvm: BTreeSet<Product> = [Product::Cvm].into();
+        let ecs: BTreeSet<Product> = [Product::Ecs].into();
+        assert_eq!(products_for("ap-guangzhou", "http://127.0.0.1:1"), cvm);
+        assert_eq!(products_for("na-siliconvalley", "http://x"), cvm);
+        assert_eq!(products_for("cn-hangzhou", "http://x"), ecs);
+        assert_eq!(products_for("ap-southeast-1", "http://x"), ecs);
+        assert_eq!(
+            products_for("ap-southeast-1", "https://cvm.tencentcloudapi.com"),
+            cvm
+        );
+        assert_eq!(products_for("local", "http://x").len(), 2);
+    }
+
+    #[test]
+    fn zones_belong_to_their_region_only() {
+        assert!(in_region(
+            Product::Cvm,
+            Some("ap-guangzhou-3"),
+            "ap-guangzhou"
+        ));
+        assert!(!in_region(
+            Product::Cvm,
+            Some("ap-guangzhou-open-1"),
+            "ap-guangzhou"
+        ));
+        assert!(!in_region(
+            Product::Cvm,
+            Some("ap-guangzhou"),
+            "ap-guangzhou"
+        ));
+        assert!(!in_region(Product::Cvm, None, "ap-guangzhou"));
+        assert!(in_region(Product::Ecs, Some("cn-hangzhou"), "cn-hangzhou"));
+        assert!(!in_region(Product::Ecs, Some("cn-beijing"), "cn-hangzhou"));
+    }
+
+    #[test]
+    fn only_settled_states_and_known_oses_are_listed() {
+        assert_eq!(
+            state_of(Product::Cvm, "STOPPED"),
+            Some(InstanceState::Stopped)
+        );
+        assert_eq!(
+            state_of(Product::Ecs, "Running"),
+            Some(InstanceState::Running)
+        );
+        for s in [
+            "PENDING",
+            "STOPPING",
+            "LAUNCH_FAILED",
+            "SHUTDOWN",
+            "TERMINATING",
+        ] {
+            assert_eq!(state_of(Product::Cvm, s), None, "{s}");
+        }
+        assert_eq!(
+            os_of(Product::Cvm, Some("Windows Server 2019")),
+            Some(Os::Windows)
+        );
+        assert_eq!(
+            os_of(Product::Cvm, Some("TencentOS Server 3.1")),
+            Some(Os::Linux)
+        );
+        assert_eq!(os_of(Product::Cvm, Some("")), None);
+        assert_eq!(os_of(Product::Ecs, Some("freebsd")), None);
+    }
+}
