@@ -9,6 +9,7 @@
 pub mod aliyun_rpc;
 pub mod describe;
 mod encoding;
+pub mod received;
 pub mod redact;
 pub mod request;
 pub mod tencent_api3;
