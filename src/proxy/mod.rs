@@ -576,6 +576,21 @@ impl Shared {
         let request = http.clone();
         tokio::spawn(async move {
             let session = me.session.clone().read_owned().await;
+            let mut case = case;
+            if case.region.is_empty() {
+                // No region sent (ECM's Region is optional; an RPC call without RegionId): the
+                // instances it names are looked up where the model holds them, as a target
+                // that ignores the region finds them.
+                let product = me.set.apis[api].spec.instance_product();
+                if let Some(i) = session
+                    .reach(&case)
+                    .instances
+                    .iter()
+                    .find(|i| i.product == product)
+                {
+                    case.region = i.region.clone();
+                }
+            }
             let answered: Arc<Mutex<Option<HttpResponse>>> = Arc::default();
             let slot = answered.clone();
             let forwarder = &me.forward;
@@ -864,4 +879,120 @@ pub struct Recorded {
     pub exchange: u64,
     /// Every finding of the exchange.
     pub findings: Vec<Finding>,
+}
+
+/// Latency the proxy adds on loopback, as `apiconform bench --proxy` measures it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Requests timed on each path (after a warm-up).
+    pub requests: usize,
+    /// Direct to an emulator: median and 99th percentile, microseconds.
+    pub direct_p50_us: f64,
+    /// See `direct_p50_us`.
+    pub direct_p99_us: f64,
+    /// Through the proxy to another emulator like it.
+    pub proxied_p50_us: f64,
+    /// See `proxied_p50_us`.
+    pub proxied_p99_us: f64,
+    /// Findings the proxy reported (a correct emulator and valid requests: 0).
+    pub findings: usize,
+    /// Exchanges the proxy judged on both sides.
+    pub judged: usize,
+}
+
+impl Latency {
+    /// Median added by the proxy, microseconds.
+    pub fn added_p50_us(&self) -> f64 {
+        self.proxied_p50_us - self.direct_p50_us
+    }
+
+    /// 99th percentile added by the proxy, microseconds.
+    pub fn added_p99_us(&self) -> f64 {
+        self.proxied_p99_us - self.direct_p99_us
+    }
+}
+
+/// Times `requests` valid requests of every API (one at a time, so each time is one request's)
+/// direct to an in-process emulator and through a proxy to a second one, interleaved; each is
+/// signed just before it is sent, outside the timing.
+pub async fn measure_latency(
+    set: &SpecSet,
+    requests: usize,
+    seed: u64,
+) -> Result<Latency, ProxyError> {
+    use crate::run::Embedded;
+    let timeout = Duration::from_secs(10);
+    let direct = Embedded::start(Default::default(), timeout).await?;
+    let behind = Embedded::start(Default::default(), timeout).await?;
+    let opts = ProxyOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        target: behind.target().url().to_string(),
+        world: None,
+        record: None,
+        tencent: Credentials::from_pair(crate::emulator::TENCENT_DEFAULT),
+        alibaba: Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT),
+        strict: false,
+        revision: Revision::Both,
+        timeout,
+        require_target: true,
+    };
+    let (tencent, alibaba) = (opts.tencent.clone(), opts.alibaba.clone());
+    let proxy = Proxy::start(set, opts).await?;
+    let via = Target::new(&format!("http://{}", proxy.addr()), timeout).map_err(RunError::from)?;
+    let world = World::default_world();
+    let cases: Vec<(usize, Case)> = set
+        .apis
+        .iter()
+        .enumerate()
+        .flat_map(|(i, api)| {
+            crate::generate::corpus(set, api, &world, seed + i as u64, 80, &Default::default())
+                .into_iter()
+                .filter(|c| c.violates.is_empty() && c.auth == crate::case::AuthFault::None)
+                .map(move |c| (i, c))
+        })
+        .collect();
+    let warm = 50;
+    let mut nonce = u64::from(rand::random::<u32>()) << 20;
+    let (mut d, mut p) = (Vec::new(), Vec::new());
+    for n in 0..requests + warm {
+        let (i, case) = &cases[n % cases.len()];
+        let api = &set.apis[*i];
+        for (target, times) in [(direct.target(), &mut d), (&via, &mut p)] {
+            nonce += 1;
+            let req = crate::protocol::request::sign_case(
+                api,
+                case,
+                &target.authority(),
+                &tencent,
+                &alibaba,
+                now(),
+                nonce,
+            )
+            .map_err(|source| RunError::Protocol {
+                api: api.name.clone(),
+                source,
+            })?;
+            let started = std::time::Instant::now();
+            target.send(&req).await.map_err(RunError::from)?;
+            if n >= warm {
+                times.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let summary = proxy.stop().await;
+    direct.stop().await;
+    behind.stop().await;
+    let pct = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() as f64 * q) as usize).min(v.len() - 1)]
+    };
+    Ok(Latency {
+        requests,
+        direct_p50_us: pct(&mut d, 0.50),
+        direct_p99_us: pct(&mut d, 0.99),
+        proxied_p50_us: pct(&mut p, 0.50),
+        proxied_p99_us: pct(&mut p, 0.99),
+        findings: summary.findings.len(),
+        judged: summary.judged,
+    })
 }
