@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod generate;
 pub mod oracle;
 pub mod protocol;
+pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod snapshot;

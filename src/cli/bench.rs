@@ -21,6 +21,14 @@ pub(super) struct BenchArgs {
     /// Seed: the same seed generates the same cases.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Measure instead the latency `apiconform proxy` adds per request on loopback: valid
+    /// requests one at a time, direct to an in-process emulator and through a proxy to a
+    /// second one; prints p50 and p99 of each path and the difference.
+    #[arg(long)]
+    proxy: bool,
+    /// Requests timed on each path with --proxy.
+    #[arg(long, default_value_t = 2000, requires = "proxy")]
+    requests: usize,
 }
 
 pub(super) fn bench(args: BenchArgs) -> u8 {
@@ -29,6 +37,32 @@ pub(super) fn bench(args: BenchArgs) -> u8 {
 
 fn bench_inner(args: BenchArgs) -> Result<u8, Failed> {
     let set = spec::load_embedded().map_err(Failed::usage)?;
+    if args.proxy {
+        let l = runtime()?
+            .block_on(crate::proxy::measure_latency(
+                &set,
+                args.requests.max(1),
+                args.seed,
+            ))
+            .map_err(|e| Failed::target(format!("error: {e}")))?;
+        say(format!(
+            "{} requests per path, one at a time, on loopback:\n  direct:        p50 {:>7.0} µs  p99 {:>7.0} µs\n  through proxy: p50 {:>7.0} µs  p99 {:>7.0} µs\n  added:         p50 {:>7.0} µs  p99 {:>7.0} µs\nthe proxy judged {} exchanges, {} findings",
+            l.requests,
+            l.direct_p50_us,
+            l.direct_p99_us,
+            l.proxied_p50_us,
+            l.proxied_p99_us,
+            l.added_p50_us(),
+            l.added_p99_us(),
+            l.judged,
+            l.findings
+        ));
+        return Ok(if l.findings > 0 {
+            exit::NONCONFORMANCE
+        } else {
+            exit::OK
+        });
+    }
     let opts = RunOptions {
         patterns: args.specs,
         cases: args.cases,

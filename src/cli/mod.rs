@@ -3,6 +3,7 @@
 //! a run) lives in the library, so the commands only translate flags and print.
 
 mod bench;
+mod proxy;
 mod replay;
 mod report;
 mod restore;
@@ -93,6 +94,23 @@ Exit codes: 0 every fault caught and every variant clean; 1 otherwise; 2 usage e
 emulator could not start or the self-test was interrupted."
     )]
     Selftest(selftest::SelftestArgs),
+    /// Validate both sides of every exchange between a client (an SDK, a CLI) and a target:
+    /// forward each request unchanged, judge the request against the documents and the answer
+    /// and state change as `run` judges them.
+    #[command(
+        after_help = "Point the client's endpoint at the proxy (plain HTTP on loopback). Each request is judged on the \
+client side (family, signature with the configured credentials and the step where it diverges, \
+timestamp window, nonce, action and version, parameters by the spec's rules), forwarded \
+unchanged (the Host the client signed included), and the answer passed back unchanged; the \
+answer and the state change are then judged as `apiconform run` judges them (strengths, \
+unspecified situations, --strict, --source). Actions no spec describes are forwarded unjudged. \
+A target that is down gets 502 in the family's error envelope. Ctrl-C or SIGTERM stops it and \
+prints the summary per API and side.\n\n\
+Examples:\n  apiconform serve --listen 127.0.0.1:9000 &\n  apiconform proxy --listen 127.0.0.1:9100 --target http://127.0.0.1:9000 --record findings/\n  apiconform proxy --listen 127.0.0.1:0 --target http://127.0.0.1:9000 --fail-on client --report-json proxy.json\n  apiconform proxy --listen 127.0.0.1:9100 --target https://cvm.tencentcloudapi.com --world mine.yaml\n\n\
+Exit codes: 0 no finding on the sides --fail-on names; 1 a finding there; 2 usage, spec or \
+world error; 3 the target could not be reached at start (or a request was answered 502)."
+    )]
+    Proxy(proxy::ProxyArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
     Replay(replay::ReplayArgs),
@@ -207,6 +225,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::Selftest(args) => selftest::selftest(args),
+        Command::Proxy(args) => proxy::proxy(args),
         Command::Replay(args) => replay::replay(args),
         Command::Restore(args) => restore::restore(args),
         Command::Snapshot(args) => snapshot::snapshot(args),

@@ -10,6 +10,7 @@ pub mod aliyun_rpc;
 pub mod describe;
 pub mod discover;
 mod encoding;
+pub mod received;
 pub mod redact;
 pub mod request;
 pub mod tencent_api3;

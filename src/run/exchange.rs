@@ -49,6 +49,8 @@ enum Hold {
     AsPlanned,
     /// Alone, after reading the instances back from the target into the model.
     AloneFromTarget,
+    /// Alone, from the model: a request someone else sent (the proxy), which may change state.
+    Alone,
 }
 
 /// Sends one case and judges it.
@@ -90,7 +92,7 @@ async fn attempt(
     hold: Hold,
     ticket: Ticket,
 ) -> Result<Judged, RunError> {
-    let mut plan = plan(ctx, api, case, hold, ticket).await?;
+    let plan = plan(ctx, api, case, hold, ticket).await?;
     if let Some(held) = held_but_unlisted(ctx, api, case, &plan).await? {
         let held = held.join(", ");
         let detail = format!(
@@ -121,6 +123,40 @@ async fn attempt(
         journal_before(ctx, api, case, &plan).await?;
     }
     let sent = send_case(ctx, api, case).await?;
+    after_send(ctx, api, case, plan, sent).await
+}
+
+/// An exchange the harness did not send — the proxy forwards a client's request — judged by the
+/// same stages, with `forward` as the send stage: it holds its instances alone (nothing says it
+/// must fail, so nothing is shared), and nothing is re-sent (the client's bytes went once).
+pub(super) async fn forwarded(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    request: HttpRequest,
+    forward: impl std::future::Future<Output = Result<HttpResponse, RunError>>,
+) -> Result<Judged, RunError> {
+    let ticket = ctx.queue(&case.instance_ids(api), false);
+    let plan = plan(ctx, api, case, Hold::Alone, ticket).await?;
+    let response = forward.await?;
+    let sent = Sent {
+        throttled: super::send::throttled(api.spec.api.family, &response),
+        request,
+        first: None,
+        response,
+        retries: 0,
+    };
+    after_send(ctx, api, case, plan, sent).await
+}
+
+/// The stages after the send: predict → observe → reconcile → judge.
+async fn after_send(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    mut plan: Plan,
+    sent: Sent,
+) -> Result<Judged, RunError> {
     if sent.throttled {
         // Throttling is never a verdict: the request was not served.
         return Ok(not_judged(api, case, sent));

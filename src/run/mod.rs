@@ -495,6 +495,52 @@ impl Session {
     }
 }
 
+/// What the runner's stages made of one exchange someone else sent (the proxy's server side).
+#[derive(Debug, Clone)]
+pub struct Exchanged {
+    /// The verdict, weighed by strength as a run weighs it (`--strict`, `--source`).
+    pub verdict: Verdict,
+    /// The decoded answer.
+    pub outcome: crate::protocol::Outcome,
+    /// Rules the request exercises.
+    pub rules: Vec<String>,
+    /// Why an unspecified verdict is open, in the run report's words.
+    pub open_reason: Option<String>,
+    /// A success whose effect nothing could observe.
+    pub unobservable: bool,
+    /// The answer was the family's throttling code: not judged.
+    pub throttled: bool,
+}
+
+impl Session {
+    /// Judges an exchange a client sent, by the stages a run's case goes through: the plan
+    /// (the instances' locks, the model before), `forward` in place of the send, then observe,
+    /// reconcile and judge. `request` is what the client sent, `case` what it asks for.
+    pub async fn judge_forwarded(
+        &self,
+        api: &LoadedApi,
+        case: &Case,
+        request: crate::protocol::HttpRequest,
+        forward: impl std::future::Future<Output = Result<HttpResponse, RunError>>,
+    ) -> Result<Exchanged, RunError> {
+        let j = exchange::forwarded(&self.ctx, api, case, request, forward).await?;
+        Ok(Exchanged {
+            verdict: j.verdict,
+            outcome: j.outcome,
+            rules: j.rules,
+            open_reason: j.open_reason,
+            unobservable: j.unobservable,
+            throttled: j.throttled,
+        })
+    }
+
+    /// The part of the model a case can reach (the instances and key pairs it names, in any
+    /// region), as the model holds them now.
+    pub fn reach(&self, case: &Case) -> World {
+        self.ctx.model().reach(case)
+    }
+}
+
 /// Re-signs a repro's case with a fresh clock, sends it and judges it again — strictly when the
 /// failure rested on our judgement (it was found under `--strict`), so that a target still
 /// doing the same thing is not reported as fixed.

@@ -190,7 +190,7 @@ pub(super) fn retry_after(resp: &HttpResponse) -> Option<Duration> {
 }
 
 /// Whether a response says "too many requests" in its family's words.
-fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
+pub(super) fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
     if resp.status == 429 {
         return true;
     }

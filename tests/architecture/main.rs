@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["protocol"],
     &["generate", "oracle", "emulator"],
     &["run"],
-    &["report", "snapshot"],
+    &["report", "snapshot", "proxy"],
     &["cli"],
 ];
 

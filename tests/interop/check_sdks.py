@@ -10,6 +10,7 @@ default through the emulator's own admin endpoint, so the checks do not depend o
 """
 
 import json
+import os
 import sys
 import traceback
 import urllib.request
@@ -24,9 +25,15 @@ TENCENT_KEY = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"
 ALIBABA_ID = "testid"
 ALIBABA_SECRET = "testsecret"
 TENCENT_REGION = "ap-guangzhou"
+CVM_ASSOCIATE = "tencent-cvm/AssociateInstancesKeyPairs"
+V2_UNBIND = "tencent-cvm/UnBindInstanceKey"
 ALIBABA_REGION = "cn-hangzhou"
 
 RESULTS = []
+# In proxy mode (run.sh --proxy): per check, the client-side findings the proxy must report for
+# the requests it sends on purpose (a malformed id, a missing parameter, a wrong secret), as
+# (API, rule) pairs; written to $APICONFORM_PROXY_EXPECT at the end.
+EXPECTED_CLIENT = []
 
 
 class CheckFailed(Exception):
@@ -46,8 +53,11 @@ def reset_world():
         resp.read()
 
 
-def check(name):
+def check(name, client=()):
+    """A check; `client` lists the (API, rule) findings its requests provoke on purpose."""
+
     def wrap(fn):
+        EXPECTED_CLIENT.extend({"check": name, "api": a, "rule": r} for a, r in client)
         try:
             reset_world()
             fn()
@@ -148,7 +158,10 @@ def tencent_checks(label, sign_method, req_method):
         keys = cvm_keys("ins-cs000000")
         expect(keys == [], "KeyIds %r after disassociate" % keys)
 
-    @check("tencent %s cvm malformed instance id -> InvalidInstanceId.Malformed" % label)
+    @check(
+        "tencent %s cvm malformed instance id -> InvalidInstanceId.Malformed" % label,
+        client=[(CVM_ASSOCIATE, "instance-id-format")],
+    )
     def _():
         expect_tencent_error(
             lambda: associate(cvm(sign_method, req_method), ["ins-BAD!"], ["skey-ck000001"]),
@@ -205,7 +218,10 @@ def _():
     )
 
 
-@check("tencent tc3-post ecm malformed key id -> InvalidParameterValue.InvalidKeyPairId")
+@check(
+    "tencent tc3-post ecm malformed key id -> InvalidParameterValue.InvalidKeyPairId",
+    client=[("tencent-ecm/DisassociateInstancesKeyPairs", "key-id-format")],
+)
 def _():
     expect_tencent_error(
         lambda: disassociate(ecm(), ["ein-es000000"], ["skey-NOPE"], ecm_models),
@@ -213,7 +229,10 @@ def _():
     )
 
 
-@check("tencent tc3-post wrong secret key -> AuthFailure.SignatureFailure")
+@check(
+    "tencent tc3-post wrong secret key -> AuthFailure.SignatureFailure",
+    client=[(CVM_ASSOCIATE, "signature-valid")],
+)
 def _():
     cred = credential.Credential(TENCENT_ID, TENCENT_KEY + "x")
     client = cvm_client.CvmClient(cred, TENCENT_REGION, tencent_profile())
@@ -296,12 +315,18 @@ for _method, _sign, _inst in (
             after = cvm_keys(i)
             expect(key not in after, "%s still bound to %s: %r" % (i, key, after))
 
-    @check("qcloudapi %s %s missing keyId -> 4000" % (_method, _sign))
+    @check(
+        "qcloudapi %s %s missing keyId -> 4000" % (_method, _sign),
+        client=[(V2_UNBIND, "key-id-required")],
+    )
     def _(method=_method, sign=_sign, instances=_inst):
         body = qcloud_call(method, sign, {"instanceIds": instances})
         expect(body["code"] == 4000, "code %r (%s), want 4000" % (body["code"], body["message"]))
 
-    @check("qcloudapi %s %s malformed keyId -> 4000" % (_method, _sign))
+    @check(
+        "qcloudapi %s %s malformed keyId -> 4000" % (_method, _sign),
+        client=[(V2_UNBIND, "key-id-format")],
+    )
     def _(method=_method, sign=_sign, instances=_inst):
         body = qcloud_call(method, sign, {"keyId": "skey-BAD!", "instanceIds": instances})
         expect(body["code"] == 4000, "code %r (%s), want 4000" % (body["code"], body["message"]))
@@ -462,6 +487,10 @@ for _label, _alg in (("acs3", None), ("v2", "v2")):
             return
         raise CheckFailed("no exception; status %r body %r" % (resp.status_code, resp.body))
 
+
+if os.environ.get("APICONFORM_PROXY_EXPECT"):
+    with open(os.environ["APICONFORM_PROXY_EXPECT"], "w") as out:
+        json.dump(EXPECTED_CLIENT, out, indent=1)
 
 passed = sum(RESULTS)
 failed = len(RESULTS) - passed
