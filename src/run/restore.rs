@@ -72,6 +72,7 @@ pub struct RestoreReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
     /// Every journaled instance.
+    #[serde(default)]
     pub instances: Vec<RestoredInstance>,
 }
 
