@@ -460,3 +460,21 @@ fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, 
     })?;
     Ok(exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn max_duration_takes_seconds_minutes_and_hours_and_refuses_the_rest() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("45m"), Ok(Duration::from_secs(45 * 60)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        for bad in ["", "0s", "1d", "m", "1.5h", "-3m"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("45m"), "{bad}: {err}");
+        }
+    }
+}

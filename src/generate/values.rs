@@ -1090,13 +1090,10 @@ impl Ctx {
                 let n = inst.clone();
                 // Where no rule names the flag (ECM states no state restriction), the spec's
                 // boolean Force… parameter is the flag the situation is about.
-                let flag = self.force.clone().or_else(|| {
-                    self.spec
-                        .parameters
-                        .iter()
-                        .find(|p| p.kind == ParamType::Boolean && p.name.starts_with("Force"))
-                        .map(|p| p.name.clone())
-                });
+                let flag = self
+                    .force
+                    .clone()
+                    .or_else(|| self.spec.force_flag().map(String::from));
                 (
                     proptest::sample::select(self.running.clone()),
                     any::<Index>(),

@@ -583,14 +583,8 @@ fn may_stop_running(ctx: &Ctx, api: &LoadedApi, case: &Case, plan: &Plan) -> Opt
     if ctx.target.is_loopback() || ctx.opts.allow_force_stop || case.must_fail_whole(api) {
         return None;
     }
-    let has_force = api
-        .spec
-        .parameters
-        .iter()
-        .any(|p| p.kind == crate::spec::ParamType::Boolean && p.name.starts_with("Force"));
-    if !has_force {
-        return None;
-    }
+    // Only an API with a force flag stops instances.
+    api.spec.force_flag()?;
     let product = api.spec.instance_product();
     let running: Vec<String> = plan
         .before

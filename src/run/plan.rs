@@ -397,12 +397,7 @@ pub fn plan_summary(
                 .iter()
                 .find(|i| i.product == product && &i.id == id)
         };
-        let force = api
-            .spec
-            .parameters
-            .iter()
-            .find(|x| x.kind == crate::spec::ParamType::Boolean && x.name.starts_with("Force"))
-            .and_then(|x| p.case.params.get(&x.name))
+        let force = api.spec.force_flag().and_then(|f| p.case.params.get(f))
             == Some(&serde_json::Value::Bool(true));
         for id in p.case.instance_ids(api) {
             if let Some(i) = listed(&id) {

@@ -20,7 +20,7 @@ use super::RunError;
 use crate::case::{AuthFault, Case, Forms, Transport};
 use crate::protocol::describe::Seen;
 use crate::protocol::{self, Method, OutcomeResult, ResponseFormat, SignatureMethod};
-use crate::spec::{EffectKind, FamilyId, LoadedApi, ParamType, Product};
+use crate::spec::{EffectKind, FamilyId, LoadedApi, Product};
 
 /// How one journaled instance ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +207,7 @@ async fn restore_one(
             return Ok(done);
         };
         let running = found.state.as_deref() == Some("RUNNING");
-        let force = force_param(api);
+        let force = api.spec.force_flag();
         if running && force.is_some() && !allow_force_stop {
             done.detail = format!(
                 "{} is RUNNING and {} would stop it (ForceStop): rerun `apiconform restore` with --allow-force-stop, or stop the instance and rerun",
@@ -315,15 +315,6 @@ fn effect_api(ctx: &Ctx, product: Product, kind: EffectKind) -> Option<&LoadedAp
         .collect();
     apis.sort_by_key(|a| a.spec.api.family != FamilyId::TencentApi3);
     apis.into_iter().next()
-}
-
-/// The API's force flag (`ForceStop`), if it has one.
-fn force_param(api: &LoadedApi) -> Option<&str> {
-    api.spec
-        .parameters
-        .iter()
-        .find(|p| p.kind == ParamType::Boolean && p.name.starts_with("Force"))
-        .map(|p| p.name.as_str())
 }
 
 /// The call that undoes: this instance, these keys, the force flag where the instance runs.

@@ -60,6 +60,16 @@ impl ApiSpec {
             .and_then(|name| self.resources.iter().find(|r| r.name == name))
             .map_or(self.api.product, |r| r.product)
     }
+
+    /// The flag that lets the call act on a RUNNING instance by stopping it (`ForceStop`): the
+    /// boolean parameter named `Force…`, where the API has one. The one definition the
+    /// generator, the plan, the safety gate and the restore use.
+    pub fn force_flag(&self) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|p| p.kind == ParamType::Boolean && p.name.starts_with("Force"))
+            .map(|p| p.name.as_str())
+    }
 }
 
 /// The identity of one API.
