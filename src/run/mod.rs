@@ -35,7 +35,6 @@ mod pace;
 mod plan;
 mod probe;
 mod restore;
-mod safety;
 mod selftest;
 mod send;
 mod setup;
@@ -174,7 +173,7 @@ pub async fn run(
     let lanes = plan::lanes(set, &opts.patterns)?;
     let started = Instant::now();
     let apis: usize = lanes.iter().map(Vec::len).sum();
-    let (world, notes) = safety::guard(set, &world, target, opts)?;
+    let (world, notes) = plan::guard(set, &world, target, opts)?;
     let ctx = Ctx::new(set, world.clone(), target, opts);
     if let Some(path) = &opts.journal {
         ctx.keep_journal(Journal::create(path, target.url())?);
@@ -305,7 +304,7 @@ pub fn kept_off(
     target: &Target,
     opts: &RunOptions,
 ) -> Result<Vec<String>, RunError> {
-    Ok(safety::guard(set, world, target, opts)?.1)
+    Ok(plan::guard(set, world, target, opts)?.1)
 }
 
 /// `--max-requests` and `--max-duration`: when one is spent, the run stops starting cases,
