@@ -55,32 +55,45 @@ pub async fn serve(
             tokio::spawn(busy(stream));
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let mut closed = closed.clone();
-        tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true);
-            let conn = builder.serve_connection(io, service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(permit);
-        });
+        spawn_connection(stream, app.clone(), HEADER_TIMEOUT, closed.clone(), permit);
     }
     let _ = closing.send(true);
     // Let what is in flight finish, for a bounded time.
     let _ =
         tokio::time::timeout(HEADER_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
     Ok(())
+}
+
+/// Serves one accepted connection — HTTP/1.1 with keep-alive, headers read within
+/// `header_timeout` — until the peer closes it or `closed` turns true (the request in flight
+/// then finishes); `hold` (a permit of the accept loop's bound) is dropped when it ends. The
+/// emulator's and the proxy's accept loops both serve their connections so.
+pub fn spawn_connection<H: Send + 'static>(
+    stream: tokio::net::TcpStream,
+    app: axum::Router,
+    header_timeout: Duration,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+    hold: H,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    tokio::spawn(async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        let conn = builder.serve_connection(io, service);
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+        drop(hold);
+    });
 }
 
 /// The answer to a connection over [`MAX_CONNECTIONS`]: 503, said plainly, then closed.

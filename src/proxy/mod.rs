@@ -446,26 +446,13 @@ async fn accept_loop(
         let Ok(permit) = connections.clone().acquire_owned().await else {
             break;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let mut closing = stopped.clone();
-        tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true);
-            let conn = builder.serve_connection(io, service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { closing.wait_for(|s| *s).await.map(|_| ()) } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(permit);
-        });
+        crate::emulator::server::spawn_connection(
+            stream,
+            app.clone(),
+            HEADER_TIMEOUT,
+            stopped.clone(),
+            permit,
+        );
     }
     // Connections finish the request in flight, then close.
     let _ =
