@@ -36,6 +36,9 @@ pub fn run(args: &[&str], dir: &Path) -> (i32, String, serde_json::Value) {
         .arg("--repro-dir")
         .arg(dir.join("repros"))
         .env("CI", "true")
+        // A run against a remote-looking target journals to ./apiconform.journal by default:
+        // in the test's folder, never the source tree.
+        .current_dir(dir)
         .output()
         .expect("the binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

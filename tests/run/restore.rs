@@ -126,6 +126,7 @@ fn spawn_run(args: &[&str], dir: &Path) -> std::process::Child {
         .arg("--report-json")
         .arg(dir.join("report.json"))
         .env("CI", "true")
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
