@@ -265,11 +265,13 @@ fn cvm_instance_set(resp: &HttpResponse) -> Option<Option<Vec<Seen>>> {
     }))
 }
 
-fn str_of(v: Option<&Value>) -> String {
+/// A JSON string field as text, empty when absent (the read calls' answers and discovery's).
+pub(super) fn str_of(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// A JSON list of strings, empty when absent.
+pub(super) fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()

@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use super::describe::{str_of, strings};
 use super::SignatureMethod;
 use super::{decode, Call, FamilyId, HttpResponse, Method, OutcomeResult, Params, ResponseFormat};
 
@@ -212,7 +213,7 @@ impl Listing {
     fn listed(self, item: &Value) -> Listed {
         match self {
             Listing::CvmInstances => Listed {
-                id: text(item.get("InstanceId")),
+                id: str_of(item.get("InstanceId")),
                 place: item
                     .pointer("/Placement/Zone")
                     .and_then(Value::as_str)
@@ -228,7 +229,7 @@ impl Listing {
                 associated: vec![],
             },
             Listing::CvmKeyPairs => Listed {
-                id: text(item.get("KeyId")),
+                id: str_of(item.get("KeyId")),
                 place: None,
                 state: None,
                 os: None,
@@ -237,9 +238,9 @@ impl Listing {
                 associated: strings(item.get("AssociatedInstanceIds")),
             },
             Listing::EcsInstances => {
-                let key = text(item.get("KeyPairName"));
+                let key = str_of(item.get("KeyPairName"));
                 Listed {
-                    id: text(item.get("InstanceId")),
+                    id: str_of(item.get("InstanceId")),
                     place: item
                         .get("RegionId")
                         .and_then(Value::as_str)
@@ -252,7 +253,7 @@ impl Listing {
                 }
             }
             Listing::EcsKeyPairs => Listed {
-                id: text(item.get("KeyPairName")),
+                id: str_of(item.get("KeyPairName")),
                 place: None,
                 state: None,
                 os: None,
@@ -315,20 +316,6 @@ impl Listed {
     pub fn carries(&self, key: &str, value: &str) -> bool {
         self.tags.iter().any(|(k, v)| k == key && v == value)
     }
-}
-
-fn text(v: Option<&Value>) -> String {
-    v.and_then(Value::as_str).unwrap_or_default().to_string()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A tag list: an array of objects with `key`/`value` fields (XML-to-JSON turns a single
