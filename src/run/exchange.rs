@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::ctx::{shares, Ctx, Held, Ticket};
 use super::observe::observe;
+use super::restore::put_back;
 use super::send::{send_case, Sent};
 use super::RunError;
 use crate::case::{AuthFault, Case};
@@ -40,6 +41,13 @@ pub(super) struct Judged {
     /// Whether the verdict comes from observed state disagreeing with the model, in a case that
     /// shared its instances' locks (another sharer may have made the change).
     shared_state_failure: bool,
+    /// The model of what the case names, before the call: shrinking puts the target back to it
+    /// before each candidate, so a failure whose change sticks (a failed batch that bound keys
+    /// anyway) shows again instead of finding its own leftovers.
+    pub(super) before: World,
+    /// Whether the verdict is the observed state's (bindings that disagree with the model),
+    /// not the answer's.
+    pub(super) judged_on_state: bool,
 }
 
 /// How a case may hold its instances.
@@ -57,9 +65,11 @@ enum Hold {
 ///
 /// A case sharing its instances that finds them changed cannot tell whose call changed them:
 /// its own, or that of another case sharing them (a target that changes state on a call the
-/// documents require to fail). It runs again alone, from what the target holds then, and that
-/// verdict stands: the culprit's own failure names the bug, once, instead of every sharer
-/// reporting a change it did not make.
+/// documents require to fail). It runs again alone, from what it met the first time (the
+/// instances put back where the specs can undo the change, else what the target holds then),
+/// and that verdict stands: the culprit's own failure names the bug, once, instead of every
+/// sharer reporting a change it did not make — and which sharer is the culprit does not depend
+/// on which of them the target served last.
 ///
 /// `ticket` is the case's place in its instances' lock queues, taken by the dispatcher in plan
 /// order ([`queue`]); `None` queues it now, behind everything queued before.
@@ -70,10 +80,11 @@ pub(super) async fn exchange(
     ticket: Option<Ticket>,
 ) -> Result<Judged, RunError> {
     let ticket = ticket.unwrap_or_else(|| queue(ctx, api, case));
-    let judged = attempt(ctx, api, case, Hold::AsPlanned, ticket).await?;
+    let judged = attempt(ctx, api, case, Hold::AsPlanned, ticket, None).await?;
     if judged.shared_state_failure {
         let alone = ctx.queue(&case.instance_ids(api), false);
-        return attempt(ctx, api, case, Hold::AloneFromTarget, alone).await;
+        let met = Some(&judged.before);
+        return attempt(ctx, api, case, Hold::AloneFromTarget, alone, met).await;
     }
     Ok(judged)
 }
@@ -91,8 +102,9 @@ async fn attempt(
     case: &Case,
     hold: Hold,
     ticket: Ticket,
+    met: Option<&World>,
 ) -> Result<Judged, RunError> {
-    let plan = plan(ctx, api, case, hold, ticket).await?;
+    let plan = plan(ctx, api, case, hold, ticket, met).await?;
     if let Some(held) = held_but_unlisted(ctx, api, case, &plan).await? {
         let held = held.join(", ");
         let detail = format!(
@@ -137,7 +149,7 @@ pub(super) async fn forwarded(
     forward: impl std::future::Future<Output = Result<HttpResponse, RunError>>,
 ) -> Result<Judged, RunError> {
     let ticket = ctx.queue(&case.instance_ids(api), false);
-    let plan = plan(ctx, api, case, Hold::Alone, ticket).await?;
+    let plan = plan(ctx, api, case, Hold::Alone, ticket, None).await?;
     let response = forward.await?;
     let sent = Sent {
         throttled: super::send::throttled(api.spec.api.family, &response),
@@ -207,12 +219,17 @@ async fn plan(
     case: &Case,
     hold: Hold,
     mut ticket: Ticket,
+    met: Option<&World>,
 ) -> Result<Plan, RunError> {
     let mut instances = case.instance_ids(api);
     let mut shared = hold == Hold::AsPlanned && shares(api, case, ctx.paced(api));
     loop {
         let locks = ctx.lock_all(ticket, shared).await;
         let product = api.spec.instance_product();
+        if let (Hold::AloneFromTarget, Some(met)) = (hold, met) {
+            // A re-run meets what the try it re-runs met, not what the sharers left.
+            put_back(ctx, api, case, met).await?;
+        }
         // An earlier call left a named instance's state open: read it back before judging.
         let unknown = !ctx.model().state_unknown(product, &instances).is_empty();
         if hold == Hold::AloneFromTarget || unknown {
@@ -436,6 +453,7 @@ fn judge(
     let success = outcome.result == OutcomeResult::Success;
     let mut unobservable = false;
     let mut shared_state_failure = false;
+    let mut judged_on_state = false;
     if touches_model {
         match &observed {
             Some(observed) => {
@@ -446,6 +464,7 @@ fn judge(
                 };
                 if let (Some(v), false) = (state, verdict.kind == VerdictKind::Fail) {
                     shared_state_failure = shared && v.kind == VerdictKind::Fail;
+                    judged_on_state = v.kind == VerdictKind::Fail;
                     verdict = v;
                 }
             }
@@ -485,6 +504,8 @@ fn judge(
         throttled: false,
         shared_state_failure,
         not_sent: None,
+        before,
+        judged_on_state,
     }
 }
 
@@ -571,6 +592,8 @@ fn not_sent(
         open_reason: None,
         shared_state_failure: false,
         not_sent: Some(why),
+        before: World::default(),
+        judged_on_state: false,
     })
 }
 
@@ -704,6 +727,8 @@ fn not_judged(api: &LoadedApi, case: &Case, sent: Sent) -> Judged {
         open_reason: None,
         shared_state_failure: false,
         not_sent: None,
+        before: World::default(),
+        judged_on_state: false,
     }
 }
 

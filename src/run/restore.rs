@@ -21,6 +21,7 @@ use crate::case::{AuthFault, Case, Forms, Transport};
 use crate::protocol::describe::Seen;
 use crate::protocol::{self, Method, OutcomeResult, ResponseFormat, SignatureMethod};
 use crate::spec::{EffectKind, FamilyId, LoadedApi, Product};
+use crate::world::{Instance, World};
 
 /// How one journaled instance ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,4 +352,65 @@ fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) 
             forms: Forms::default(),
         },
     }
+}
+
+/// Puts the instances `case` names back to the keys `origin` (the model's view before an
+/// earlier try of a case) gives them, where the target shows they differ and the specs can
+/// undo it, and the model follows what the target then shows: a re-run meets the instances as
+/// the try it re-runs met them. The caller holds the instances' locks alone.
+///
+/// Only instances `origin` holds (the world lists them) are touched; against a remote target
+/// they are journaled already (the run changed them). Where the specs cannot undo a change
+/// (no read call shows it, or no call binds the product's keys), the re-run meets what the
+/// target holds.
+pub(super) async fn put_back(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    origin: &World,
+) -> Result<(), RunError> {
+    let product = api.spec.instance_product();
+    let named = case.instance_ids(api);
+    let wanted: Vec<&Instance> = origin
+        .instances
+        .iter()
+        .filter(|i| i.product == product && named.binary_search(&i.id).is_ok())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = wanted.iter().map(|i| i.id.clone()).collect();
+    let Some(seen) = observe(ctx, api, &case.region, &ids).await? else {
+        return Ok(());
+    };
+    let differs: Vec<Before> = wanted
+        .iter()
+        .filter(|w| {
+            seen.iter()
+                .find(|s| s.id == w.id)
+                .is_some_and(|s| !same(&s.keys, &w.keys))
+        })
+        .map(|w| Before {
+            product,
+            region: w.region.clone(),
+            id: w.id.clone(),
+            keys: w.keys.clone(),
+            state: None,
+            seen: true,
+        })
+        .collect();
+    // A loopback target stops RUNNING instances in any case the run sends; elsewhere only
+    // with the user's word.
+    let may_stop = ctx.target.is_loopback() || ctx.opts.allow_force_stop;
+    let report = restore(ctx, &differs, may_stop).await?;
+    let mut model = ctx.model();
+    for s in &seen {
+        model.set_keys(product, &s.id, &s.keys);
+    }
+    for put in &report.instances {
+        if let Some(keys) = &put.now_keys {
+            model.set_keys(product, &put.id, keys);
+        }
+    }
+    Ok(())
 }

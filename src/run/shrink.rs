@@ -1,12 +1,15 @@
 //! Shrinking: the one loop that walks a failing case's value tree towards a minimal case that
 //! still fails, and the runner's use of it — re-run a failure alone first, then shrink it.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use proptest::strategy::ValueTree;
+use serde_json::Value;
 
 use super::ctx::Ctx;
 use super::exchange::{exchange, Judged};
+use super::restore::put_back;
 use super::{Failure, RunError};
 use crate::case::Case;
 use crate::oracle::VerdictKind;
@@ -14,6 +17,7 @@ use crate::protocol::redact::{curl, redact};
 use crate::protocol::request::same_call;
 use crate::protocol::OutcomeResult;
 use crate::spec::LoadedApi;
+use crate::world::World;
 
 /// A case's value tree, as the generator draws it.
 pub(super) type Tree = Box<dyn ValueTree<Value = Case>>;
@@ -32,9 +36,20 @@ pub struct Minimised<T> {
     pub steps: usize,
 }
 
-/// The classic proptest loop: simplify while the case still fails, complicate when it does not,
-/// until neither moves or `max_steps` candidates were tried. `fails` runs a candidate and says
-/// what it saw when it failed (`Some`), or `None` when it passed.
+/// Shrinking in two passes, within `max_steps` candidates sent in all. First the classic
+/// proptest loop: simplify while the case still fails, complicate when it does not, until
+/// neither moves. Then each list parameter of the smallest failing case loses runs of items —
+/// halves first, then quarters, down to single items — while the case still fails.
+///
+/// The second pass is there because a tree shrinks a list only along the paths its strategy
+/// built: a batch drawn by size, then by which items, simplifies its size first, and once a
+/// one-item batch no longer fails, complicating it regenerates that same batch over and over
+/// (a 99-instance batch whose failure needs two of them stayed at 99 after 200 steps). The
+/// first pass ends once [`STALL`] candidates in a row passed. A candidate already seen to pass
+/// is not sent again; only sent candidates count.
+///
+/// `fails` runs a candidate and says what it saw when it failed (`Some`), or `None` when it
+/// passed.
 pub async fn minimise<T, E>(
     tree: &mut dyn ValueTree<Value = Case>,
     max_steps: usize,
@@ -45,24 +60,89 @@ pub async fn minimise<T, E>(
         found: None,
         steps: 0,
     };
-    if !tree.simplify() {
-        return Ok(best);
-    }
-    loop {
-        best.steps += 1;
+    let mut passed: HashSet<String> = HashSet::new();
+    // A tree that offers only candidates seen before, or only passing ones for a while, has
+    // stopped making progress: the rest of the budget goes to the lists.
+    let (mut offered, mut stalled) = (0, 0);
+    let mut more = tree.simplify();
+    while more && best.steps < max_steps && offered < max_steps * 4 && stalled < STALL {
+        offered += 1;
         let candidate = tree.current();
-        let more = match fails(&candidate).await? {
+        let key = key_of(&candidate);
+        if passed.contains(&key) {
+            more = tree.complicate();
+            continue;
+        }
+        best.steps += 1;
+        more = match fails(&candidate).await? {
             Some(found) => {
+                stalled = 0;
                 best.found = Some(found);
                 best.case = candidate;
                 tree.simplify()
             }
-            None => tree.complicate(),
+            None => {
+                stalled += 1;
+                passed.insert(key);
+                tree.complicate()
+            }
         };
-        if !more || best.steps >= max_steps {
-            return Ok(best);
+    }
+    let names: Vec<String> = best.case.params.keys().cloned().collect();
+    for name in names {
+        let mut chunk = list_len(&best.case, &name) / 2;
+        while chunk >= 1 && best.steps < max_steps {
+            let mut start = 0;
+            while start < list_len(&best.case, &name) && best.steps < max_steps {
+                let len = list_len(&best.case, &name);
+                let end = (start + chunk).min(len);
+                if end - start >= len {
+                    // Never the whole list: one item is kept.
+                    start += chunk;
+                    continue;
+                }
+                let mut candidate = best.case.clone();
+                if let Some(Value::Array(items)) = candidate.params.get_mut(&name) {
+                    items.drain(start..end);
+                }
+                let key = key_of(&candidate);
+                if passed.contains(&key) {
+                    start += chunk;
+                    continue;
+                }
+                best.steps += 1;
+                match fails(&candidate).await? {
+                    Some(found) => {
+                        best.found = Some(found);
+                        best.case = candidate;
+                    }
+                    None => {
+                        passed.insert(key);
+                        start += chunk;
+                    }
+                }
+            }
+            chunk /= 2;
         }
     }
+    Ok(best)
+}
+
+/// Passing candidates in a row after which the tree pass gives up.
+const STALL: usize = 40;
+
+/// A list parameter's length (0 for anything else, and for a list of one: it is not trimmed to
+/// nothing, which a tree reaches on its own where it still fails).
+fn list_len(case: &Case, name: &str) -> usize {
+    match case.params.get(name) {
+        Some(Value::Array(items)) if items.len() > 1 => items.len(),
+        _ => 0,
+    }
+}
+
+/// What tells two candidates apart: everything the request is built from.
+fn key_of(case: &Case) -> String {
+    serde_json::to_string(case).unwrap_or_default()
 }
 
 fn fails_with(judged: &Judged, rule: &str) -> bool {
@@ -95,6 +175,12 @@ pub(super) async fn shrink(
     }
     let mut first = None;
     for (mut tree, seen) in candidates {
+        // Only a failure seen in the observed state needs the state it met; any other is
+        // judged by the answer alone, and putting back what later cases changed would cost
+        // requests for nothing.
+        let origin = seen.judged_on_state.then(|| seen.before.clone());
+        settle(ctx, api, &tree.current(), origin.as_ref()).await?;
+
         let again = exchange(ctx, api, &tree.current(), None).await?;
         if !fails_with(&again, rule) {
             first.get_or_insert((tree, seen, again));
@@ -104,7 +190,10 @@ pub(super) async fn shrink(
             if stopped() {
                 return Ok(None);
             }
+            settle(ctx, api, case, origin.as_ref()).await?;
+
             let judged = exchange(ctx, api, case, None).await?;
+
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;
@@ -119,6 +208,29 @@ pub(super) async fn shrink(
     let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");
     seen.verdict.detail.push_str(&not_again(&seen, &again));
     Ok(failure(ctx, api, rule, seen, tree.current(), 0))
+}
+
+/// Each candidate of a failure seen in the observed state meets the instances it names as the
+/// failure met them (see [`put_back`]),
+/// holding their locks alone meanwhile.
+///
+/// Without it a failure whose change sticks never shows twice: a batch that must fail but binds
+/// its keys anyway binds them once, and every candidate after meets instances that hold them
+/// already, so nothing changes and the candidate passes. With it shrinking is a function of the
+/// failing case, not of what earlier candidates left.
+async fn settle(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    origin: Option<&World>,
+) -> Result<(), RunError> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let _alone = ctx
+        .lock_all(ctx.queue(&case.instance_ids(api), false), false)
+        .await;
+    put_back(ctx, api, case, origin).await
 }
 
 /// Why a failure is reported unshrunk: what the re-run alone sent and got. The re-run signs the
@@ -211,5 +323,133 @@ pub(super) fn record(
         found_after: 0,
         strength: verdict.strength,
         burst: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::ValueTree;
+    use serde_json::json;
+
+    use super::{minimise, Minimised};
+    use crate::case::Case;
+
+    fn batch(ids: impl IntoIterator<Item = usize>) -> Case {
+        let ids: Vec<String> = ids.into_iter().map(|i| format!("ins-{i:08}")).collect();
+        Case {
+            api: "tencent-cvm/AssociateInstancesKeyPairs".into(),
+            region: "ap-guangzhou".into(),
+            params: json!({"InstanceIds": ids, "KeyIds": ["skey-00000001"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            violates: vec![],
+            situations: vec![],
+            auth: crate::case::AuthFault::None,
+            example: None,
+            transport: crate::case::Transport {
+                method: crate::protocol::Method::Post,
+                signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
+                format: crate::protocol::ResponseFormat::Default,
+                index_base: 0,
+                forms: Default::default(),
+            },
+        }
+    }
+
+    /// A tree like a batch drawn by size, then by items: it simplifies to a one-item batch
+    /// and, from there, only ever offers that batch again.
+    struct StuckTree {
+        start: Case,
+        small: Case,
+        simplified: bool,
+    }
+
+    impl ValueTree for StuckTree {
+        type Value = Case;
+        fn current(&self) -> Case {
+            match self.simplified {
+                true => self.small.clone(),
+                false => self.start.clone(),
+            }
+        }
+        fn simplify(&mut self) -> bool {
+            self.simplified = true;
+            true
+        }
+        fn complicate(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn ids(case: &Case) -> Vec<String> {
+        case.params["InstanceIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn shrink(tree: &mut dyn ValueTree<Value = Case>, sent: &mut Vec<Case>) -> Minimised<()> {
+        // Fails while it names both instance 10 and instance 40 (a good one before the bad one).
+        let run = minimise(tree, 200, async |c: &Case| {
+            sent.push(c.clone());
+            let ids = ids(c);
+            let needs = ["ins-00000010", "ins-00000040"];
+            Ok::<_, std::convert::Infallible>(
+                needs
+                    .iter()
+                    .all(|n| ids.iter().any(|i| i == n))
+                    .then_some(()),
+            )
+        });
+        futures::executor::block_on(run).unwrap_or_else(|never| match never {})
+    }
+
+    #[test]
+    fn a_stuck_tree_hands_its_lists_to_the_trimming_pass() {
+        let mut tree = StuckTree {
+            start: batch(0..99),
+            small: batch([40]),
+            simplified: false,
+        };
+        let mut sent = Vec::new();
+        let min = shrink(&mut tree, &mut sent);
+        assert_eq!(ids(&min.case), ["ins-00000010", "ins-00000040"]);
+        assert_eq!(min.steps, sent.len(), "every candidate sent is counted");
+        // The one-item batch the tree repeats is sent once; halving finds the two items in far
+        // fewer candidates than removing one item at a time (97) would.
+        let repeats = sent.iter().filter(|c| ids(c) == ["ins-00000040"]).count();
+        assert_eq!(repeats, 1, "a candidate seen to pass is not sent again");
+        assert!(min.steps < 40, "{} candidates", min.steps);
+        assert!(min.found.is_some());
+    }
+
+    #[test]
+    fn a_list_of_one_is_left_alone_and_the_budget_holds() {
+        // Fails whatever it names: the list pass stops at one item, not at none.
+        let mut tree = StuckTree {
+            start: batch(0..8),
+            small: batch(0..8),
+            simplified: false,
+        };
+        let run = minimise(&mut tree, 5, async |_: &Case| {
+            Ok::<_, std::convert::Infallible>(Some(()))
+        });
+        let min = futures::executor::block_on(run).unwrap_or_else(|never| match never {});
+        assert_eq!(min.steps, 5, "no more candidates than the budget");
+        let mut tree = StuckTree {
+            start: batch(0..8),
+            small: batch(0..8),
+            simplified: true,
+        };
+        let mut calls = 0;
+        let run = minimise(&mut tree, 10_000, async |_: &Case| {
+            calls += 1;
+            Ok::<_, std::convert::Infallible>((calls > 1).then_some(()))
+        });
+        let min = futures::executor::block_on(run).unwrap_or_else(|never| match never {});
+        assert_eq!(ids(&min.case).len(), 1, "{:?}", ids(&min.case));
     }
 }

@@ -92,6 +92,74 @@ fn limit_fault_shrinks_to_exactly_limit_plus_one() {
     assert!(f["curl"].as_str().unwrap().starts_with("curl "), "{f}");
 }
 
+/// A failed batch that binds its keys anyway shrinks to the two instances the failure needs:
+/// one that changed and, after it, the one that makes the call fail. Each shrink candidate
+/// meets the instances as the failure met them (the keys the first try bound are put back),
+/// and the batch's list loses runs of items after the value tree stops making progress; with
+/// either missing the case stayed at 9 to 99 instances.
+#[test]
+fn non_atomic_batch_shrinks_to_the_two_instances_it_needs() {
+    for seed in ["0", "3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "--fault",
+            "non-atomic-batch",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--seed",
+            seed,
+        ];
+        let (code, out, report) = run(&args, dir.path());
+        assert_eq!(code, 1, "seed {seed}\n{out}");
+        let (_, _, f) = failures(&report)
+            .into_iter()
+            .find(|(_, r, _)| r == "binds-keys")
+            .expect("the changed bindings are named");
+        let ids = f["case"]["params"]["InstanceIds"]
+            .as_array()
+            .expect("a list");
+        assert_eq!(ids.len(), 2, "seed {seed}: shrunk to two instances: {f}");
+        assert!(
+            f["detail"]
+                .as_str()
+                .unwrap()
+                .contains("a failed call changed keys"),
+            "{f}"
+        );
+    }
+}
+
+/// Against a target that changes state on calls that must fail, the failures a run counts do
+/// not depend on how many requests it keeps in flight: a case that shared its instances and
+/// found them changed re-runs alone from what it met, whichever sharer the target served last
+/// (before, 55 to 59 failures from run to run at 16 in flight).
+#[test]
+fn a_faulty_targets_failure_count_does_not_depend_on_jobs() {
+    let fails = |jobs: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "--fault",
+            "non-atomic-batch",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "1000",
+            "--seed",
+            "3",
+            "--jobs",
+            jobs,
+        ];
+        let (code, out, report) = run(&args, dir.path());
+        assert_eq!(code, 1, "{out}");
+        report["apis"][0]["fail"].as_u64().expect("a fail count")
+    };
+    let alone = fails("1");
+    assert!(alone > 0);
+    for _ in 0..2 {
+        assert_eq!(fails("16"), alone, "16 in flight against 1");
+    }
+}
+
 #[test]
 fn correct_emulator_passes_across_seeds() {
     for seed in ["1", "2", "3"] {
