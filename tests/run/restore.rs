@@ -414,3 +414,46 @@ async fn a_request_budget_stops_the_run_restores_writes_the_reports_and_exits_4(
     assert_eq!(restored, changed, "{out}");
     assert_eq!(bindings(&url, "cvm").await, before, "{out}");
 }
+
+/// A time budget stops a paced run that would take a minute or more (1000 cases, each a call
+/// and a read, at 50 requests/s): it stops starting cases once the time is spent, puts back
+/// what it changed, writes its reports and exits 4, naming the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_time_budget_stops_a_paced_run_restores_and_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, remote) = remote_looking(Config::default()).await;
+    let before = bindings(&url, "cvm").await;
+    let world = world_file(dir.path());
+    let started = std::time::Instant::now();
+    let (code, out, report) = run(
+        &[
+            "--target",
+            &remote,
+            "--world",
+            world.to_str().unwrap(),
+            "--spec",
+            "tencent-cvm/Associate",
+            "--cases",
+            "1000",
+            "--rate",
+            "50",
+            "--max-duration",
+            "3s",
+            "--journal",
+            dir.path().join("j").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 4, "{out}");
+    assert_eq!(report["stopped_by"], "--max-duration 3s", "{out}");
+    let cases = report["apis"][0]["cases"].as_u64().unwrap();
+    assert!(cases > 0 && cases < 1000, "{cases} cases\n{out}");
+    // Not a speed target: a run that ignored the budget would go on for 40 s and more.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{out}"
+    );
+    let (changed, restored, _) = restore_of(&report);
+    assert_eq!(restored, changed, "{out}");
+    assert_eq!(bindings(&url, "cvm").await, before, "{out}");
+}
