@@ -2,7 +2,8 @@
 //! loopback. A correct emulator gives no server-side finding and well-formed requests no
 //! client-side one; an emulator fault is named on the server side; a tampered signature, a
 //! missing required parameter, a wrong type and a 1-based list are named on the client side;
-//! a target that is down gets a clear 502.
+//! a target that is down gets a clear 502; many clients at once are each judged, and bodies up
+//! to the documented size pass while larger ones get 413.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -513,4 +514,79 @@ fn the_cli_reports_on_sigterm_and_exits_by_fail_on() {
         assert_eq!(summary.judged, 1);
     }
     rt.block_on(emu.stop());
+}
+
+/// Many clients at once, each on its own keep-alive connection pool: generated traffic of
+/// every API, valid and invalid, some of it changing the same instances at the same time. The
+/// proxy judges each exchange against the state its own call met (it holds the instances a
+/// request names while forwarding and observing), so a correct emulator still gets no
+/// server-side finding, and every exchange is judged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_clients_at_once_are_each_judged_with_no_server_finding() {
+    let set = std::sync::Arc::new(set());
+    let (emu, proxy, _) = proxied(&[], None).await;
+    let base = format!("http://{}", proxy.addr());
+    let world = World::default_world();
+    let mut clients = tokio::task::JoinSet::new();
+    for n in 0..16u64 {
+        let set = std::sync::Arc::clone(&set);
+        let base = base.clone();
+        let world = world.clone();
+        clients.spawn(async move {
+            let client = Target::new(&base, Duration::from_secs(10)).unwrap();
+            let api = &set.apis[n as usize % set.apis.len()];
+            let mut sent = 0;
+            for case in generate::corpus(&set, api, &world, 300 + n, 12, &GenOptions::default()) {
+                let resp = send(api, &case, &client).await;
+                assert_ne!(resp.status, 502, "{}", String::from_utf8_lossy(&resp.body));
+                sent += 1 + usize::from(case.auth == AuthFault::ReusedNonce);
+            }
+            sent
+        });
+    }
+    let mut sent = 0;
+    while let Some(done) = clients.join_next().await {
+        sent += done.expect("a client finished");
+    }
+    let summary = proxy.stop().await;
+    emu.stop().await;
+    let server = rules_on(&summary, Side::Server);
+    assert!(
+        server.is_empty(),
+        "server-side findings: {server:?}\n{}",
+        summary.table()
+    );
+    assert_eq!(summary.judged, sent, "{}", summary.table());
+    assert_eq!(summary.unreachable, 0);
+}
+
+/// Bodies up to the largest these APIs document pass through unchanged both ways; one over it
+/// is refused with 413 before it is read, and never reaches the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_up_to_the_documented_size_pass_and_larger_ones_get_413() {
+    let set = set();
+    let (emu, proxy, client) = proxied(&[], None).await;
+    let (api, mut case) = cvm_case(&set, apiconform::spec::Method::Post);
+    // A key id of a mebibyte: the client side breaks its pattern, the emulator answers with its
+    // error, and the proxy passes the answer back.
+    let long = format!("skey-{}", "a".repeat(1 << 20));
+    case.params
+        .insert("KeyIds".into(), serde_json::json!([long.clone()]));
+    let req = sign(api, &case, &client);
+    assert!(req.body.len() > 1 << 20);
+    let resp = client.send(&req).await.expect("the proxy answers");
+    assert_ne!(resp.status, 413);
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).expect("the target's JSON");
+    assert!(body["Response"]["RequestId"].is_string(), "{body}");
+    assert!(body["Response"]["Error"]["Code"].is_string(), "{body}");
+    // Over the limit: refused, and not forwarded (only the first exchange was judged).
+    let mut big = sign(api, &case, &client);
+    big.body = vec![b' '; apiconform::proxy::forward::MAX_BODY + 1];
+    let resp = client.send(&big).await.expect("the proxy answers");
+    assert_eq!(resp.status, 413);
+    let text = String::from_utf8_lossy(&resp.body);
+    assert!(text.contains("exceeds"), "{text}");
+    let summary = proxy.stop().await;
+    emu.stop().await;
+    assert_eq!(summary.judged, 1, "{}", summary.table());
 }
