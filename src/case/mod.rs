@@ -106,6 +106,28 @@ impl Forms {
 }
 
 impl Case {
+    /// A CVM `AssociateInstancesKeyPairs` case with these parameters, signed and sent as the
+    /// SDKs do (unit tests).
+    #[cfg(test)]
+    pub(crate) fn cvm_associate(params: serde_json::Value) -> Case {
+        Case {
+            api: "tencent-cvm/AssociateInstancesKeyPairs".into(),
+            region: "ap-guangzhou".into(),
+            params: params.as_object().cloned().unwrap_or_default(),
+            violates: vec![],
+            situations: vec![],
+            auth: AuthFault::None,
+            example: None,
+            transport: Transport {
+                method: crate::protocol::Method::Post,
+                signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
+                format: crate::protocol::ResponseFormat::Default,
+                index_base: 0,
+                forms: Forms::default(),
+            },
+        }
+    }
+
     /// The instance ids this case names in the API's effect parameter, whatever their validity,
     /// sorted and deduplicated: what the runner locks and observes.
     pub fn instance_ids(&self, api: &LoadedApi) -> Vec<String> {

@@ -39,22 +39,7 @@ fn ok_body() -> Value {
 }
 
 fn case(params: Value) -> Case {
-    Case {
-        api: "tencent-cvm/AssociateInstancesKeyPairs".into(),
-        region: "ap-guangzhou".into(),
-        params: params.as_object().unwrap().clone(),
-        violates: vec![],
-        situations: vec![],
-        auth: crate::case::AuthFault::None,
-        example: None,
-        transport: crate::case::Transport {
-            method: crate::protocol::Method::Post,
-            signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
-            format: crate::protocol::ResponseFormat::Default,
-            index_base: 0,
-            forms: Default::default(),
-        },
-    }
+    Case::cvm_associate(params)
 }
 
 #[test]

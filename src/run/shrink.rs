@@ -336,25 +336,7 @@ mod tests {
 
     fn batch(ids: impl IntoIterator<Item = usize>) -> Case {
         let ids: Vec<String> = ids.into_iter().map(|i| format!("ins-{i:08}")).collect();
-        Case {
-            api: "tencent-cvm/AssociateInstancesKeyPairs".into(),
-            region: "ap-guangzhou".into(),
-            params: json!({"InstanceIds": ids, "KeyIds": ["skey-00000001"]})
-                .as_object()
-                .unwrap()
-                .clone(),
-            violates: vec![],
-            situations: vec![],
-            auth: crate::case::AuthFault::None,
-            example: None,
-            transport: crate::case::Transport {
-                method: crate::protocol::Method::Post,
-                signature: crate::protocol::SignatureMethod::Tc3HmacSha256,
-                format: crate::protocol::ResponseFormat::Default,
-                index_base: 0,
-                forms: Default::default(),
-            },
-        }
+        Case::cvm_associate(json!({"InstanceIds": ids, "KeyIds": ["skey-00000001"]}))
     }
 
     /// A tree like a batch drawn by size, then by items: it simplifies to a one-item batch
