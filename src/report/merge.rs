@@ -3,8 +3,9 @@
 //! The shards of a run are a partition of one plan (`src/run/plan.rs`): every case is sent by
 //! exactly one shard, and the cases whose verdicts depend on earlier cases all go to the same
 //! one. So the counts of the whole run are the shards' sums, what was exercised or provoked is
-//! the union, and each broken rule keeps one failure (the lowest shard's, so the same files give
-//! the same report). Only shard 1 sends the rate-limit bursts: each probe is taken from the
+//! the union, and each broken rule keeps one failure: the one earliest in the plan (its
+//! `found_after`, the unsharded plan's place, is the unsharded run's), the lowest shard's on a
+//! tie, so the same files give the same report. Only shard 1 sends the rate-limit bursts: each probe is taken from the
 //! shard that sent it.
 //!
 //! [`merge`] is pure; [`load`] reads one file. Inputs that do not belong to one run are refused
@@ -241,8 +242,8 @@ fn merge_api(name: &str, parts: &[&ApiStats]) -> ApiStats {
     let union = |into: &mut BTreeSet<String>, from: &BTreeSet<String>| {
         into.extend(from.iter().cloned());
     };
-    // Per rule the lowest shard's failure; the rate-limit failures after the cases' (as a
-    // run lists them).
+    // Per rule the failure earliest in the plan; the rate-limit failures after the cases' (as
+    // a run lists them).
     let mut failures: BTreeMap<&str, &Failure> = BTreeMap::new();
     let mut probe_failures: Vec<&Failure> = Vec::new();
     for p in parts {
@@ -269,7 +270,15 @@ fn merge_api(name: &str, parts: &[&ApiStats]) -> ApiStats {
                     probe_failures.push(f);
                 }
             } else {
-                failures.entry(&f.rule).or_insert(f);
+                // The one earliest in the plan, as the unsharded run finds it (`found_after` is
+                // the unsharded plan's place); files without it keep the lowest shard's.
+                let earlier = |g: &&Failure| f.found_after > 0 && f.found_after < g.found_after;
+                match failures.get(f.rule.as_str()) {
+                    Some(g) if !earlier(g) => {}
+                    _ => {
+                        failures.insert(&f.rule, f);
+                    }
+                }
             }
         }
         for probe in &p.rate_probes {
@@ -352,9 +361,9 @@ mod tests {
         .expect("a probe")
     }
 
-    /// Counts and tallies add up, sets are unioned, each rule keeps the lowest shard's failure
-    /// (whatever order the files come in), the probe comes from the shard that sent it, the
-    /// longest shard's time is the run's.
+    /// Counts and tallies add up, sets are unioned, each rule keeps the failure earliest in the
+    /// plan, the lowest shard's on a tie (whatever order the files come in), the probe comes
+    /// from the shard that sent it, the longest shard's time is the run's.
     #[test]
     fn shards_add_up_to_the_whole_run() {
         let t = |pass, fail, unspecified| Tally {
@@ -368,6 +377,12 @@ mod tests {
         let mut two = stats("x", 3, 2, &[("a", t(3, 1, 0)), ("b", t(0, 1, 0))]);
         two.failures.push(failure("x", "a", "from shard 2"));
         two.failures.push(failure("x", "b", "from shard 2"));
+        let mut late = failure("x", "c", "from shard 1, 7th in the plan");
+        late.found_after = 7;
+        one.failures.push(late);
+        let mut early = failure("x", "c", "from shard 2, 3rd in the plan");
+        early.found_after = 3;
+        two.failures.push(early);
         two.rate_probes.push(probe(ProbeStatus::NotSent));
         two.codes_provoked.insert("Code".into());
         let merged = merge(vec![shard(2, 2, vec![two]), shard(1, 2, vec![one])]).unwrap();
@@ -382,7 +397,14 @@ mod tests {
             .iter()
             .map(|f| (f.rule.as_str(), f.detail.as_str()))
             .collect();
-        assert_eq!(details, [("a", "from shard 1"), ("b", "from shard 2")]);
+        assert_eq!(
+            details,
+            [
+                ("a", "from shard 1"),
+                ("b", "from shard 2"),
+                ("c", "from shard 2, 3rd in the plan")
+            ]
+        );
         assert_eq!(x.rate_probes.len(), 1);
         assert_eq!(x.rate_probes[0].status, ProbeStatus::Pass);
         assert_eq!(merged.seconds, 2.0);

@@ -54,9 +54,10 @@ pub(super) async fn run_api<'a>(
     let jobs = ctx.opts.jobs.max(1);
     let mut in_flight = tokio::task::JoinSet::new();
     let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
-    let mut to_shrink: BTreeMap<String, Vec<(Tree, Judged)>> = BTreeMap::new();
-    // Per broken rule, the cases judged when its first failing case came back.
-    let mut found_after: HashMap<String, usize> = HashMap::new();
+    // Per broken rule, the failing cases earliest in the plan (at most `CANDIDATES`), by their
+    // place in it: which cases are kept, and so what is shrunk, does not depend on the order
+    // the target answered them in.
+    let mut to_shrink: BTreeMap<String, BTreeMap<usize, (Tree, Judged)>> = BTreeMap::new();
     let mut exhausted = false;
     loop {
         while !exhausted && in_flight.len() < jobs {
@@ -89,12 +90,10 @@ pub(super) async fn run_api<'a>(
         let judged = result?;
         if let Some(rule) = count(&mut stats, &judged) {
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
-            if !found_after.contains_key(&rule) {
-                found_after.insert(rule.clone(), stats.cases);
-            }
             let kept = to_shrink.entry(rule).or_default();
-            if kept.len() < CANDIDATES {
-                kept.push((tree, judged));
+            kept.insert(i, (tree, judged));
+            if kept.len() > CANDIDATES {
+                kept.pop_last();
             }
         }
         let done = watch.counts.done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -104,8 +103,11 @@ pub(super) async fn run_api<'a>(
     stats.unspecified_share = stats.unspecified as f64 / stats.cases.max(1) as f64;
     // Shrink one failure per rule, sequentially, so each candidate sees a settled world.
     for (rule, candidates) in to_shrink {
+        // The first failing case's place in the plan, counted from 1.
+        let first = candidates.keys().next().map_or(stats.cases, |i| i + 1);
+        let candidates = candidates.into_values().collect();
         let mut failure = shrink(ctx, api, &rule, candidates, watch.stop).await?;
-        failure.found_after = found_after.get(&rule).copied().unwrap_or(stats.cases);
+        failure.found_after = first;
         stats.failures.push(failure);
     }
     Ok((stats, cases))

@@ -37,8 +37,11 @@ pub struct Failure {
     pub curl: String,
     /// Shrink steps taken.
     pub shrink_steps: usize,
-    /// Cases of this API judged when the first case failing this rule was (the failing case
-    /// included): how long the run took to find it. 0 in files written before it was counted.
+    /// The place in the API's plan, counted from 1, of the first case failing this rule: the
+    /// cases a run would have judged when it found the failure, one request at a time. The
+    /// same whatever `--jobs` (the order answers come back in does not change it) and, being
+    /// the unsharded plan's place, whatever `--shard`. 0 in files written before it was
+    /// counted.
     #[serde(default)]
     pub found_after: usize,
     /// What the broken expectation rests on: a seed, the current definitions, or (under

@@ -7,8 +7,8 @@
 //! Every row is an ordinary run ([`super::run`]) against its own freshly started emulator, from
 //! the built-in world, with the same seed and case count; what a row reports is read off that
 //! run's report, never estimated. Cases to the first failure are the failure's
-//! [`Failure::found_after`](super::Failure::found_after): the cases of the API judged when the
-//! first case failing the catching rule came back.
+//! [`Failure::found_after`](super::Failure::found_after): the place in the API's plan of the
+//! first case failing the catching rule.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
@@ -42,7 +42,7 @@ pub struct RowFailure {
     pub api: String,
     /// The rule it broke.
     pub rule: String,
-    /// Cases of the API judged when the first case failing the rule came back (itself included).
+    /// The first case failing the rule: its place in the API's plan, counted from 1.
     pub found_after: usize,
 }
 
@@ -61,7 +61,7 @@ pub struct FaultRow {
     pub caught: bool,
     /// The expected rule that failed first (`None` when not caught).
     pub rule: Option<String>,
-    /// Cases judged until that rule's first failing case, itself included (`None` when not
+    /// That rule's first failing case's place in the plan, counted from 1 (`None` when not
     /// caught).
     pub cases_to_first_failure: Option<usize>,
     /// Every failure the run reported, earliest first (expected rules or not).

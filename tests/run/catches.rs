@@ -160,6 +160,35 @@ fn a_faulty_targets_failure_count_does_not_depend_on_jobs() {
     }
 }
 
+/// Where a run finds a failure and what it shrinks to do not depend on how many requests are in
+/// flight: `found_after` is the first failing case's place in the plan, and the cases kept for
+/// shrinking are the earliest failing ones in it, not the first answered.
+#[test]
+fn the_first_failures_place_and_minimal_case_do_not_depend_on_jobs() {
+    let failure = |jobs: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "--fault",
+            "lax-instance-id-pattern",
+            "--spec",
+            "tencent-cvm/Associate",
+            "--seed",
+            "4",
+            "--jobs",
+            jobs,
+        ];
+        let (code, out, report) = run(&args, dir.path());
+        assert_eq!(code, 1, "{out}");
+        let (_, _, f) = failures(&report).into_iter().next().expect("a failure");
+        (f["found_after"].as_u64().unwrap(), f["case"].clone())
+    };
+    let alone = failure("1");
+    assert!(alone.0 > 1, "{alone:?}");
+    for _ in 0..2 {
+        assert_eq!(failure("32"), alone, "32 in flight against 1");
+    }
+}
+
 #[test]
 fn correct_emulator_passes_across_seeds() {
     for seed in ["1", "2", "3"] {
