@@ -228,7 +228,7 @@ async fn plan(
         let product = api.spec.instance_product();
         if let (Hold::AloneFromTarget, Some(met)) = (hold, met) {
             // A re-run meets what the try it re-runs met, not what the sharers left.
-            put_back(ctx, api, case, met).await?;
+            put_back(ctx, api, case, met, &|| false).await?;
         }
         // An earlier call left a named instance's state open: read it back before judging.
         let unknown = !ctx.model().state_unknown(product, &instances).is_empty();

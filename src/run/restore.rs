@@ -362,12 +362,13 @@ fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) 
 /// Only instances `origin` holds (the world lists them) are touched; against a remote target
 /// they are journaled already (the run changed them). Where the specs cannot undo a change
 /// (no read call shows it, or no call binds the product's keys), the re-run meets what the
-/// target holds.
+/// target holds. Once `stopped` says so (Ctrl-C, a budget), nothing more is put back.
 pub(super) async fn put_back(
     ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
     origin: &World,
+    stopped: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), RunError> {
     let product = api.spec.instance_product();
     let named = case.instance_ids(api);
@@ -402,14 +403,20 @@ pub(super) async fn put_back(
     // A loopback target stops RUNNING instances in any case the run sends; elsewhere only
     // with the user's word.
     let may_stop = ctx.target.is_loopback() || ctx.opts.allow_force_stop;
-    let report = restore(ctx, &differs, may_stop).await?;
-    let mut model = ctx.model();
-    for s in &seen {
-        model.set_keys(product, &s.id, &s.keys);
+    {
+        let mut model = ctx.model();
+        for s in &seen {
+            model.set_keys(product, &s.id, &s.keys);
+        }
     }
-    for put in &report.instances {
+    // One at a time, so that Ctrl-C is not kept waiting for a long batch's worth.
+    for b in &differs {
+        if stopped() {
+            break;
+        }
+        let put = restore_one(ctx, b, may_stop).await?;
         if let Some(keys) = &put.now_keys {
-            model.set_keys(product, &put.id, keys);
+            ctx.model().set_keys(product, &put.id, keys);
         }
     }
     Ok(())

@@ -179,21 +179,22 @@ pub(super) async fn shrink(
         // judged by the answer alone, and putting back what later cases changed would cost
         // requests for nothing.
         let origin = seen.judged_on_state.then(|| seen.before.clone());
-        settle(ctx, api, &tree.current(), origin.as_ref()).await?;
+        settle(ctx, api, &tree.current(), origin.as_ref(), stop).await?;
 
         let again = exchange(ctx, api, &tree.current(), None).await?;
         if !fails_with(&again, rule) {
             first.get_or_insert((tree, seen, again));
             continue;
         }
+        // Candidates sent: once the run is stopped, minimise's remaining ones are not.
+        let mut sent = 0;
         let min = minimise(&mut *tree, ctx.opts.shrink_steps, async |case: &Case| {
             if stopped() {
                 return Ok(None);
             }
-            settle(ctx, api, case, origin.as_ref()).await?;
-
+            settle(ctx, api, case, origin.as_ref(), stop).await?;
+            sent += 1;
             let judged = exchange(ctx, api, case, None).await?;
-
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;
@@ -203,7 +204,7 @@ pub(super) async fn shrink(
                 .detail
                 .push_str(" (shrinking stopped: the run was interrupted)");
         }
-        return Ok(failure(ctx, api, rule, best, min.case, min.steps));
+        return Ok(failure(ctx, api, rule, best, min.case, sent));
     }
     let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");
     seen.verdict.detail.push_str(&not_again(&seen, &again));
@@ -223,6 +224,7 @@ async fn settle(
     api: &LoadedApi,
     case: &Case,
     origin: Option<&World>,
+    stop: &AtomicBool,
 ) -> Result<(), RunError> {
     let Some(origin) = origin else {
         return Ok(());
@@ -230,7 +232,7 @@ async fn settle(
     let _alone = ctx
         .lock_all(ctx.queue(&case.instance_ids(api), false), false)
         .await;
-    put_back(ctx, api, case, origin).await
+    put_back(ctx, api, case, origin, &|| stop.load(Ordering::Relaxed)).await
 }
 
 /// Why a failure is reported unshrunk: what the re-run alone sent and got. The re-run signs the
