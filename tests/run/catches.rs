@@ -132,7 +132,8 @@ fn non_atomic_batch_shrinks_to_the_two_instances_it_needs() {
 /// Against a target that changes state on calls that must fail, the failures a run counts do
 /// not depend on how many requests it keeps in flight: a case that shared its instances and
 /// found them changed re-runs alone from what it met, whichever sharer the target served last
-/// (before, 55 to 59 failures from run to run at 16 in flight).
+/// (before, at this seed and 500 cases: 6 at 1 in flight, 28 at 16, and at 1000 cases 11
+/// against 55 to 59 from run to run).
 #[test]
 fn a_faulty_targets_failure_count_does_not_depend_on_jobs() {
     let fails = |jobs: &str| {
@@ -143,7 +144,7 @@ fn a_faulty_targets_failure_count_does_not_depend_on_jobs() {
             "--spec",
             "tencent-cvm/Associate",
             "--cases",
-            "1000",
+            "500",
             "--seed",
             "3",
             "--jobs",
