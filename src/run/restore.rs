@@ -133,24 +133,53 @@ impl RestoreReport {
     }
 }
 
-/// Restores every instance of `before`, one at a time (each read, undone, read again).
+/// Restores every instance of `before`: all of them read first, in as few read calls as the
+/// read APIs take (a page of ids per call, per product and region), then each changed one
+/// undone and read again, one at a time. At a remote target's documented pace a journal of a
+/// hundred instances is then read in one call, not a hundred.
 pub(super) async fn restore(
     ctx: &Ctx,
     before: &[Before],
     allow_force_stop: bool,
 ) -> Result<RestoreReport, RunError> {
+    let found = read_all(ctx, before).await?;
     let mut out = RestoreReport::default();
-    for b in before {
+    for (b, found) in before.iter().zip(found) {
         out.instances
-            .push(restore_one(ctx, b, allow_force_stop).await?);
+            .push(restore_one(ctx, b, allow_force_stop, found).await?);
     }
     Ok(out)
+}
+
+/// What the target shows of each instance of `before`, in its order (see [`read`]), read a
+/// page of ids at a time per product and region.
+async fn read_all(ctx: &Ctx, before: &[Before]) -> Result<Vec<Option<Option<Seen>>>, RunError> {
+    let mut found: Vec<Option<Option<Seen>>> = vec![None; before.len()];
+    let mut groups: Vec<((Product, &str), Vec<usize>)> = Vec::new();
+    for (n, b) in before.iter().enumerate() {
+        let key = (b.product, b.region.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(n),
+            None => groups.push((key, vec![n])),
+        }
+    }
+    for ((product, region), members) in groups {
+        let ids: Vec<String> = members.iter().map(|&n| before[n].id.clone()).collect();
+        let Some(seen) = read_ids(ctx, product, region, &ids).await? else {
+            continue;
+        };
+        for n in members {
+            found[n] = Some(seen.iter().find(|s| s.id == before[n].id).cloned());
+        }
+    }
+    Ok(found)
 }
 
 async fn restore_one(
     ctx: &Ctx,
     b: &Before,
     allow_force_stop: bool,
+    found: Option<Option<Seen>>,
 ) -> Result<RestoredInstance, RunError> {
     let mut done = RestoredInstance {
         product: b.product,
@@ -165,7 +194,7 @@ async fn restore_one(
         detail: String::new(),
     };
     let name = b.product.as_str().to_uppercase();
-    let Some(found) = read(ctx, b).await? else {
+    let Some(found) = found else {
         done.detail = format!(
             "nothing shows {name} key bindings (no read call in the specs does): whether {} changed cannot be told{}",
             b.id,
@@ -278,16 +307,26 @@ fn malformed_as_error(r: OutcomeResult) -> OutcomeResult {
 /// What the target shows of the instance: `None` when nothing can show it, `Some(None)` when
 /// the read call does not report it.
 async fn read(ctx: &Ctx, b: &Before) -> Result<Option<Option<Seen>>, RunError> {
-    let ids = vec![b.id.clone()];
+    let seen = read_ids(ctx, b.product, &b.region, std::slice::from_ref(&b.id)).await?;
+    Ok(seen.map(|seen| seen.into_iter().find(|s| s.id == b.id)))
+}
+
+/// What the target reports of these instances, or `None` when nothing can show them.
+async fn read_ids(
+    ctx: &Ctx,
+    product: Product,
+    region: &str,
+    ids: &[String],
+) -> Result<Option<Vec<Seen>>, RunError> {
     // Any API of the product observes its instances the same way.
     for api in ctx
         .set
         .apis
         .iter()
-        .filter(|a| a.spec.instance_product() == b.product)
+        .filter(|a| a.spec.instance_product() == product)
     {
-        if let Some(seen) = observe(ctx, api, &b.region, &ids).await? {
-            return Ok(Some(seen.into_iter().find(|s| s.id == b.id)));
+        if let Some(seen) = observe(ctx, api, region, ids).await? {
+            return Ok(Some(seen));
         }
     }
     Ok(None)
@@ -414,7 +453,8 @@ pub(super) async fn put_back(
         if stopped() {
             break;
         }
-        let put = restore_one(ctx, b, may_stop).await?;
+        let found = Some(seen.iter().find(|s| s.id == b.id).cloned());
+        let put = restore_one(ctx, b, may_stop, found).await?;
         if let Some(keys) = &put.now_keys {
             ctx.model().set_keys(product, &put.id, keys);
         }
