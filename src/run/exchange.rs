@@ -41,9 +41,10 @@ pub(super) struct Judged {
     /// Whether the verdict comes from observed state disagreeing with the model, in a case that
     /// shared its instances' locks (another sharer may have made the change).
     shared_state_failure: bool,
-    /// The model of what the case names, before the call: shrinking puts the target back to it
-    /// before each candidate, so a failure whose change sticks (a failed batch that bound keys
-    /// anyway) shows again instead of finding its own leftovers.
+    /// The model of what the case names, before the call: a re-run alone, and each shrink
+    /// candidate of a failure judged on state, puts the target back to it first, so a change
+    /// that sticks (a failed batch that bound keys anyway) shows again instead of the re-run
+    /// finding its own leftovers.
     pub(super) before: World,
     /// Whether the verdict is the observed state's (bindings that disagree with the model),
     /// not the answer's.
@@ -55,7 +56,8 @@ pub(super) struct Judged {
 enum Hold {
     /// Shared with other cases that must fail as a whole, where the run allows it.
     AsPlanned,
-    /// Alone, after reading the instances back from the target into the model.
+    /// Alone, after reading the instances back from the target into the model (put back
+    /// first to what an earlier try met, when the re-run is given it).
     AloneFromTarget,
     /// Alone, from the model: a request someone else sent (the proxy), which may change state.
     Alone,
