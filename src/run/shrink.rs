@@ -180,7 +180,6 @@ pub(super) async fn shrink(
         // requests for nothing.
         let origin = seen.judged_on_state.then(|| seen.before.clone());
         settle(ctx, api, &tree.current(), origin.as_ref(), stop).await?;
-
         let again = exchange(ctx, api, &tree.current(), None).await?;
         if !fails_with(&again, rule) {
             first.get_or_insert((tree, seen, again));
@@ -212,8 +211,7 @@ pub(super) async fn shrink(
 }
 
 /// Each candidate of a failure seen in the observed state meets the instances it names as the
-/// failure met them (see [`put_back`]),
-/// holding their locks alone meanwhile.
+/// failure met them (see [`put_back`]), holding their locks alone meanwhile.
 ///
 /// Without it a failure whose change sticks never shows twice: a batch that must fail but binds
 /// its keys anyway binds them once, and every candidate after meets instances that hold them
