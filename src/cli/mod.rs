@@ -40,6 +40,10 @@ pub mod exit {
     /// A budget (`--max-requests`, `--max-duration`) stopped the run, and nothing failed in
     /// what ran.
     pub const BUDGET: u8 = 4;
+    /// The run's restore (or `apiconform restore`) left an instance not put back, or could not
+    /// tell whether it changed: the account may not be as the run found it. It outranks every
+    /// other code, since it asks for someone to act now.
+    pub const NOT_RESTORED: u8 = 5;
 }
 
 #[derive(Parser)]
@@ -53,7 +57,7 @@ requests; apiconform signs and sends them to a target (a real cloud, an emulator
 checks every response: the exact error code each invalid request must get, the response shape, \
 and the state change a success must cause.\n\n\
 Start with `apiconform run`: it starts the built-in emulator and checks every spec against it.",
-    after_help = "Exit codes: 0 every check passed; 1 nonconformance found; 2 usage, spec or world-file error; 3 target unreachable or run incomplete."
+    after_help = "Exit codes: 0 every check passed; 1 nonconformance found; 2 usage, spec or world-file error; 3 target unreachable or run incomplete; 4 a budget stopped the run; 5 a restore left something not put back."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,9 +68,9 @@ struct Cli {
 enum Command {
     /// Check every spec against a target (default: the built-in emulator, started in-process).
     #[command(
-        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist. After each\nAPI's cases a burst a few requests over its documented rate limit must be throttled; it goes\nonly to loopback targets unless --probe-rate-limits (--no-rate-probes: never).\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nAgainst a target that is not on loopback, what each listed instance holds is read and\njournaled (--journal FILE, default ./apiconform.journal) before its first change, and when the\nrun ends (passed, failed, interrupted, out of budget) every reversible change is put back and\nthe report says \"restored N of M\"; after a crash `apiconform restore FILE` does it. APIs whose\nchanges the specs cannot undo (ECM, ECS) keep off listed instances unless --allow-irreversible;\ncases that could stop a RUNNING instance are not sent unless --allow-force-stop.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete (Ctrl-C); 4 a budget (--max-requests,\n--max-duration) stopped the run and nothing failed in what ran."
+        after_help = "Examples:\n  apiconform run                                   # every spec against the embedded emulator\n  apiconform run --spec ecm --cases 2000 --seed 7  # one API, more cases, another seed\n  apiconform run --target http://127.0.0.1:9000    # a separately started `apiconform serve`\n  apiconform run --target https://cvm.tencentcloudapi.com --world mine.yaml --spec tencent-cvm --dry-run\n\nAgainst a target that is not on loopback a --world file is required: state-changing requests\ntouch only the resources it lists, and invalid requests use ids that do not exist. After each\nAPI's cases a burst a few requests over its documented rate limit must be throttled; it goes\nonly to loopback targets unless --probe-rate-limits (--no-rate-probes: never).\nWithout --world, a separately started `apiconform serve` is asked what it holds now (its admin\nview), and any other target is assumed to hold the emulator's built-in default world.\n\nAgainst a target that is not on loopback, what each listed instance holds is read and\njournaled (--journal FILE, default ./apiconform.journal) before its first change, and when the\nrun ends (passed, failed, interrupted, out of budget) every reversible change is put back and\nthe report says \"restored N of M\"; after a crash `apiconform restore FILE` does it. APIs whose\nchanges the specs cannot undo (ECM, ECS) keep off listed instances unless --allow-irreversible;\ncases that could stop a RUNNING instance are not sent unless --allow-force-stop.\n\nExit codes: 0 every check passed; 1 nonconformance; 2 usage, spec or world error; 3 target\nunreachable or the run could not complete (Ctrl-C, SIGTERM); 4 a budget (--max-requests,\n--max-duration) stopped the run and nothing failed in what ran; 5 the run's restore left an\ninstance not put back, or could not tell whether it changed (it outranks the others).\n\nAgainst a target off this machine the vendors' credentials must be set for every family the\nselected APIs use (TENCENTCLOUD_SECRET_ID/_KEY, ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET), else exit\n2 before any request: the documentation's example keys are used only on loopback.\n\n--cloud sends each API to its vendor's host for the request's region, as the spec files\ndocument it; --endpoint PRODUCT=URL sends one product elsewhere (an emulator per product, a\nstaging host); --ca-cert and --resolve reach a TLS emulator under the vendor's host name:\n  apiconform run --cloud --world world.yaml --spec tencent-cvm\n  apiconform run --cloud --endpoint tencent-cvm=https://cvm.tencentcloudapi.com:9443 \\\n      --resolve cvm.tencentcloudapi.com:9443:127.0.0.2 --ca-cert emu.pem --world world.yaml"
     )]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Measure checked cases per second and peak memory against the embedded emulator.
     #[command(
         after_help = "Runs the default suite (every spec, the built-in world) against the emulator \
@@ -117,7 +121,7 @@ world error; 3 the target could not be reached at start (or a request was answer
     /// Put back what a run changed, from its journal (after a crash, or to retry what the
     /// run's own restore could not do).
     #[command(
-        after_help = "Every instance of the journal is read again through the vendors' read calls; where it holds other keys than before the run, the specs' calls put the old ones back (CVM AssociateInstancesKeyPairs with the old keys, or DisassociateInstancesKeyPairs of the new ones when it held none), and it is read once more to confirm. What cannot be undone is named with the reason and what to do (no bind call for ECM or ECS instances is specced; an instance that was RUNNING and is STOPPED; a RUNNING instance the call would stop without --allow-force-stop). Safe to run twice: an instance that holds what it held is left alone.\n\nExamples:\n  apiconform restore apiconform.journal\n  apiconform restore journal-2.json --target https://cvm.tencentcloudapi.com --allow-force-stop\n\nExit codes: 0 every changed instance put back; 1 some could not be (each is named with why); 2 usage or a bad journal; 3 the target could not be reached."
+        after_help = "Every instance of the journal is read again through the vendors' read calls; where it holds other keys than before the run, the specs' calls put the old ones back (CVM AssociateInstancesKeyPairs with the old keys, or DisassociateInstancesKeyPairs of the new ones when it held none), and it is read once more to confirm. What cannot be undone is named with the reason and what to do (no bind call for ECM or ECS instances is specced; an instance that was RUNNING and is STOPPED; a RUNNING instance the call would stop without --allow-force-stop). Safe to run twice: an instance that holds what it held is left alone.\n\nExamples:\n  apiconform restore apiconform.journal\n  apiconform restore journal-2.json --target https://cvm.tencentcloudapi.com --allow-force-stop\n\nExit codes: 0 every changed instance put back; 5 some could not be, or whether they changed could not be told (each is named with why); 2 usage, a bad journal or missing credentials; 3 the target could not be reached."
     )]
     Restore(restore::RestoreArgs),
     /// Record or check the snapshot corpus: one normalised exchange per rule, error code, valid
@@ -173,7 +177,115 @@ pub struct CredArgs {
     alibaba_access_key_secret: Option<String>,
 }
 
+/// Where requests go, for the commands that send: one server, or each product to its vendor's
+/// host (`--cloud`), and how to reach them.
+#[derive(Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Send every request to this one server (an `apiconform serve`, a mock, one vendor host).
+    /// Default: the emulator, started in-process.
+    #[arg(long, conflicts_with_all = ["cloud", "endpoints"])]
+    target: Option<String>,
+    /// Send each API to its vendor's host for the request's region, as the spec files'
+    /// `api.endpoints` document it (CVM at cvm.<region>.tencentcloudapi.com, API 2.0 at
+    /// cvm.api.qcloud.com, ECS at ecs.<region>.aliyuncs.com, ...).
+    #[arg(long)]
+    cloud: bool,
+    /// With --cloud (implied): send one product's APIs and read calls to URL instead; PRODUCT
+    /// is a folder of the specs (tencent-cvm, tencent-ecm, alibaba-ecs). Repeatable.
+    #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = crate::run::parse_endpoint)]
+    endpoints: Vec<(String, String)>,
+    /// Trust this PEM certificate (a CA or a server's own) besides the system's roots, e.g. an
+    /// emulator started with `serve --tls`. Repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<std::path::PathBuf>,
+    /// Connect to ADDR whenever HOST:PORT is asked for (curl's --resolve), e.g.
+    /// cvm.tencentcloudapi.com:443:127.0.0.2. Repeatable.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR", value_parser = crate::run::parse_resolve)]
+    resolve: Vec<(String, std::net::SocketAddr)>,
+}
+
+impl TargetArgs {
+    /// Where requests go, in the text form `SetupOptions::target` takes; `None`: the emulator
+    /// in-process.
+    pub fn destination(&self) -> Option<String> {
+        if self.cloud || !self.endpoints.is_empty() {
+            let overrides = self.endpoints.iter().cloned().collect();
+            return Some(crate::run::Destination::Cloud(overrides).to_string());
+        }
+        self.target.clone()
+    }
+
+    /// `--ca-cert` and `--resolve`, the certificates read.
+    fn reach(&self) -> Result<crate::run::Reach, Failed> {
+        let mut ca_certs = Vec::new();
+        for path in &self.ca_certs {
+            let pem = std::fs::read(path).map_err(|e| {
+                Failed::usage(format!(
+                    "error: cannot read --ca-cert {}: {e}\n  = help: give a PEM file (`serve --tls` writes one with --cert-out)",
+                    path.display()
+                ))
+            })?;
+            ca_certs.push(pem);
+        }
+        Ok(crate::run::Reach {
+            ca_certs,
+            resolve: self.resolve.clone(),
+        })
+    }
+}
+
 impl CredArgs {
+    /// The environment variables missing for these families, each with the flag that stands
+    /// for it: against a target off this machine the documentation's example keys are never
+    /// used, so each family sent to needs its vendor's pair.
+    pub fn missing(
+        &self,
+        families: impl IntoIterator<Item = crate::protocol::FamilyId>,
+    ) -> Vec<&'static str> {
+        use crate::protocol::FamilyId;
+        let mut out = Vec::new();
+        let (mut tencent, mut alibaba) = (false, false);
+        for f in families {
+            match f {
+                FamilyId::TencentApi3 | FamilyId::TencentV2 => tencent = true,
+                FamilyId::AliyunRpc => alibaba = true,
+            }
+        }
+        if tencent {
+            if self.tencent_secret_id.is_none() {
+                out.push("TENCENTCLOUD_SECRET_ID (or --tencent-secret-id)");
+            }
+            if self.tencent_secret_key.is_none() {
+                out.push("TENCENTCLOUD_SECRET_KEY (or --tencent-secret-key)");
+            }
+        }
+        if alibaba {
+            if self.alibaba_access_key_id.is_none() {
+                out.push("ALIBABA_CLOUD_ACCESS_KEY_ID (or --alibaba-access-key-id)");
+            }
+            if self.alibaba_access_key_secret.is_none() {
+                out.push("ALIBABA_CLOUD_ACCESS_KEY_SECRET (or --alibaba-access-key-secret)");
+            }
+        }
+        out
+    }
+
+    /// A usage error when `missing` names anything: exit 2 before any request is sent.
+    fn require(
+        &self,
+        families: impl IntoIterator<Item = crate::protocol::FamilyId>,
+        target: &str,
+    ) -> Result<(), Failed> {
+        let missing = self.missing(families);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Failed::usage(format!(
+            "error: no credentials for {target}: {} not set\n  = help: export the vendor's variables (the documentation's example keys are used only against loopback targets)",
+            missing.join(", ")
+        )))
+    }
+
     /// The Tencent and Alibaba credentials, falling back to the documentation examples.
     pub fn resolve(&self) -> (Credentials, Credentials) {
         // Each value falls back on its own, so a flag can override just the secret id.
@@ -222,7 +334,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Bench(args) => bench::bench(args),
         Command::Selftest(args) => selftest::selftest(args),
         Command::Proxy(args) => proxy::proxy(args),
@@ -271,7 +383,8 @@ impl From<RunError> for Failed {
             | RunError::RemoteNeedsWorld { .. }
             | RunError::BurstNotSent { .. }
             | RunError::Protocol { .. }
-            | RunError::Transport(TransportError::BadUrl { .. }) => {
+            | RunError::Transport(TransportError::BadUrl { .. })
+            | RunError::Transport(TransportError::NoEndpoint { .. }) => {
                 Failed::usage(format!("error: {e}"))
             }
             e @ RunError::Throttled { .. } => Failed::target(format!("error: {e}")),

@@ -55,6 +55,8 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
     let (tencent, alibaba) = args.creds.resolve();
     runtime()?.block_on(async move {
         let setup = Setup::prepare(SetupOptions {
+            specs: None,
+            reach: Default::default(),
             target: args.target.clone(),
             world,
             faults: Default::default(),

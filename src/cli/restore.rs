@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit, finish, runtime, say, CredArgs, Failed};
+use super::{exit, finish, runtime, say, CredArgs, Failed, TargetArgs};
 use crate::run::{self, RunOptions, Setup, SetupOptions};
 use crate::spec;
 use crate::world::World;
@@ -13,9 +13,10 @@ use crate::world::World;
 pub(super) struct RestoreArgs {
     /// A journal written by `apiconform run --journal FILE` (or ./apiconform.journal).
     journal: PathBuf,
-    /// Target base URL; default: the one the journal names.
-    #[arg(long)]
-    target: Option<String>,
+    /// Where to send (--target URL, or --cloud with --endpoint overrides); default: where the
+    /// journal says the run sent.
+    #[command(flatten)]
+    to: TargetArgs,
     /// Let the restore stop a RUNNING instance (ForceStop) to put its keys back.
     #[arg(long)]
     allow_force_stop: bool,
@@ -45,9 +46,12 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
     .map_err(Failed::usage)?;
     let (tencent, alibaba) = args.creds.resolve();
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    let reach = args.to.reach()?;
     runtime()?.block_on(async move {
         let setup = Setup::prepare(SetupOptions {
-            target: Some(args.target.clone().unwrap_or_else(|| file.target.clone())),
+            specs: Some(set.clone()),
+            reach,
+            target: Some(args.to.destination().unwrap_or_else(|| file.target.clone())),
             // The journal says what may be touched: nothing else is.
             world: Some(World::default()),
             faults: Default::default(),
@@ -58,6 +62,17 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
             probe_world: true,
         })
         .await?;
+        if !setup.target.is_loopback() {
+            // The families that read and put back the journal's products.
+            let products: std::collections::BTreeSet<_> =
+                file.before.iter().map(|b| b.product).collect();
+            let families = set
+                .apis
+                .iter()
+                .filter(|a| products.contains(&a.spec.instance_product()))
+                .flat_map(|a| run::families_sent(&set, std::slice::from_ref(&a.name)));
+            args.creds.require(families, setup.target.url())?;
+        }
         let opts = RunOptions {
             tencent,
             alibaba,
@@ -81,7 +96,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
         Ok(if report.complete() {
             exit::OK
         } else {
-            exit::NONCONFORMANCE
+            exit::NOT_RESTORED
         })
     })
 }

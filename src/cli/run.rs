@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed};
+use super::{
+    exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed,
+    TargetArgs,
+};
 use crate::emulator::{Fault, Variant};
 use crate::oracle::Revision;
 use crate::protocol::redact::{curl, redact};
@@ -18,9 +21,8 @@ const DEFAULT_JOURNAL: &str = "apiconform.journal";
 
 #[derive(Args)]
 pub(super) struct RunArgs {
-    /// Target base URL; default: start the emulator in-process on a loopback port.
-    #[arg(long)]
-    target: Option<String>,
+    #[command(flatten)]
+    to: TargetArgs,
     /// World file describing what the target holds (required for non-loopback targets).
     #[arg(long)]
     world: Option<PathBuf>,
@@ -265,10 +267,13 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         max_duration: args.max_duration,
         ..Default::default()
     };
+    let reach = args.to.reach()?;
     let rt = runtime()?;
     rt.block_on(async move {
         let setup = Setup::prepare(SetupOptions {
-            target: args.target.clone(),
+            specs: Some(set.clone()),
+            reach,
+            target: args.to.destination(),
             world,
             faults: args.faults.iter().copied().collect(),
             variants: args.variants.iter().copied().collect(),
@@ -280,6 +285,11 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             probe_world: !args.dry_run && !args.plan,
         })
         .await?;
+        if !setup.target.is_loopback() && !args.dry_run && !args.plan {
+            // The families this run signs for: the selected APIs' and their read calls'.
+            let families = run::families_sent(&set, &opts.patterns);
+            args.creds.require(families, setup.target.url())?;
+        }
         opts.admin = setup.admin;
         if args.dry_run {
             let printed = dry_run(&set, &setup, &opts);
@@ -352,7 +362,9 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
                 say(format!("repro: {}", p.display()));
             }
         }
-        Ok(if report.interrupted {
+        Ok(if report.restore.as_ref().is_some_and(|r| !r.complete()) {
+            exit::NOT_RESTORED
+        } else if report.interrupted {
             exit::TARGET
         } else if report.failed() > 0 {
             exit::NONCONFORMANCE
@@ -438,7 +450,7 @@ fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, 
                 probe.limit.per_second,
                 probe.limit.source.doc,
                 probe.limit.source.section,
-                curl(&redact(&p.request), target.url())
+                curl(&redact(&p.request), &target.base_for(&p.request))
             ));
         }
         let twice = if p.sends == 2 {
@@ -455,7 +467,7 @@ fn dry_run(set: &spec::SpecSet, setup: &Setup, opts: &RunOptions) -> Result<u8, 
             p.api,
             p.index,
             p.case.violates,
-            curl(&redact(&p.request), target.url())
+            curl(&redact(&p.request), &target.base_for(&p.request))
         ))
     })?;
     Ok(exit::OK)

@@ -80,6 +80,8 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
             // The guard and the target come from the library's setup; the corpus resets the
             // target to `world` itself, so the target is not asked what it holds.
             let setup = Setup::prepare(SetupOptions {
+            specs: None,
+            reach: Default::default(),
                 target: args.target.clone(),
                 world: listed,
                 faults: args.faults.iter().copied().collect(),

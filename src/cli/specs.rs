@@ -79,7 +79,7 @@ pub(super) fn specs(cmd: SpecsCommand) -> u8 {
                         .documents
                         .iter()
                         .find(|d| d.kind == spec::DocumentKind::Seed)
-                        .map_or("-", |d| d.file.as_str());
+                        .map_or("-", |d| d.location());
                     out!(
                         "{:<48} {:<13} {:<11} {:>5} {:>6}  {}",
                         api.name,
@@ -237,7 +237,7 @@ fn render_show(set: &SpecSet, api: &spec::LoadedApi) -> String {
         let file = docs
             .iter()
             .find(|d| d.id == src.doc)
-            .map_or(src.doc.as_str(), |d| d.file.as_str());
+            .map_or(src.doc.as_str(), |d| d.location());
         format!("{file} § {}", src.section)
     };
     let _ = writeln!(out, "Rules ({}):", s.rules.len());

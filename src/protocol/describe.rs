@@ -87,6 +87,19 @@ pub fn describe_call(how: Observation, ids: &[String], region: &str, host: &str)
     }
 }
 
+/// The product (its folder under `specs/`) and family whose host answers `how`'s read call:
+/// `run --cloud` sends it there, whichever API's effect it observes (the legacy API 2.0's
+/// effect is read through CVM API 3.0's `DescribeInstances`, on API 3.0's host).
+pub fn served_by(how: Observation) -> Option<(&'static str, FamilyId)> {
+    match how {
+        Observation::CvmDescribeInstances | Observation::CvmDescribeKeyPairs => {
+            Some(("tencent-cvm", FamilyId::TencentApi3))
+        }
+        Observation::EcsDescribeInstances => Some(("alibaba-ecs", FamilyId::AliyunRpc)),
+        Observation::PerItemResults | Observation::Admin => None,
+    }
+}
+
 /// The instances an answer to [`describe_call`] reports; `None` when the answer holds no
 /// instance list (an error, a body of another shape).
 pub fn read_described(how: Observation, resp: &HttpResponse) -> Option<Vec<Seen>> {

@@ -26,6 +26,16 @@ pub enum Listing {
     EcsKeyPairs,
 }
 
+impl Listing {
+    /// The product (its folder under `specs/`) and family whose host answers this call.
+    pub fn served_by(self) -> (&'static str, FamilyId) {
+        match self {
+            Listing::CvmInstances | Listing::CvmKeyPairs => ("tencent-cvm", FamilyId::TencentApi3),
+            Listing::EcsInstances | Listing::EcsKeyPairs => ("alibaba-ecs", FamilyId::AliyunRpc),
+        }
+    }
+}
+
 /// What one listing call asks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Select<'a> {

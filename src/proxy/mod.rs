@@ -310,6 +310,8 @@ impl Proxy {
             return Err(ProxyError::NotLoopback { addr: opts.listen });
         }
         let setup = Setup::prepare(SetupOptions {
+            specs: None,
+            reach: Default::default(),
             target: Some(opts.target.clone()),
             world: opts.world.clone(),
             faults: Default::default(),

@@ -209,7 +209,11 @@ impl Reader<'_> {
         page: usize,
         product: &'static str,
     ) -> Result<protocol::discover::Page, DiscoverError> {
-        let call = listing.call(select, &self.opts.region, &self.target.authority(), page);
+        let (served_by, family) = listing.served_by();
+        let host = self
+            .target
+            .host_for(served_by, family, Some(&self.opts.region))?;
+        let call = listing.call(select, &self.opts.region, &host, page);
         let creds = match call.family {
             FamilyId::AliyunRpc => &self.opts.alibaba,
             _ => &self.opts.tencent,

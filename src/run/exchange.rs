@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::ctx::{shares, Ctx, Held, Ticket};
-use super::observe::observe;
+use super::observe::{observe, read, Read};
 use super::restore::put_back;
 use super::send::{send_case, Sent};
 use super::RunError;
@@ -134,7 +134,18 @@ async fn attempt(
         return not_sent(ctx, api, case, MAY_STOP_RUNNING, said);
     }
     if plan.touches_model {
-        journal_before(ctx, api, case, &plan).await?;
+        if let Some(refused) = journal_before(ctx, api, case, &plan).await? {
+            let detail = format!(
+                "not sent: what {} names could not be read before the change ({refused}), so it could not be journaled and put back; check the credentials and that the read call is allowed",
+                case.api
+            );
+            let said = (
+                "a journaled read before every change".into(),
+                format!("the read was refused: {refused}"),
+                detail,
+            );
+            return not_sent(ctx, api, case, PRE_READ_REFUSED, said);
+        }
     }
     let sent = send_case(ctx, api, case).await?;
     after_send(ctx, api, case, plan, sent).await
@@ -556,6 +567,10 @@ async fn held_but_unlisted(
 pub(super) const UNLISTED_HELD: &str =
     "names an instance the target holds but the world does not list";
 
+/// Why a case goes unsent: the read that journals what its instances hold was refused.
+pub(super) const PRE_READ_REFUSED: &str =
+    "its pre-change read was refused (nothing journaled, nothing changed)";
+
 /// Why a case goes unsent: it could stop a RUNNING instance.
 pub(super) const MAY_STOP_RUNNING: &str =
     "could stop a RUNNING listed instance (--allow-force-stop lets it)";
@@ -627,18 +642,19 @@ fn may_stop_running(ctx: &Ctx, api: &LoadedApi, case: &Case, plan: &Plan) -> Opt
 
 /// Before a case that may change listed instances is sent, what each held is written to the
 /// journal (read from the target where a read call shows it, else the world's word), once per
-/// instance, and on disk before the request goes.
+/// instance, and on disk before the request goes. A read call that exists but was refused
+/// journals nothing and returns why: the change must not be sent.
 async fn journal_before(
     ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
     plan: &Plan,
-) -> Result<(), RunError> {
+) -> Result<Option<String>, RunError> {
     let product = api.spec.instance_product();
     let fresh: Vec<String> = {
         let journal = ctx.journal();
         let Some(journal) = journal.as_ref() else {
-            return Ok(());
+            return Ok(None);
         };
         plan.before
             .instances
@@ -652,9 +668,13 @@ async fn journal_before(
             .collect()
     };
     if fresh.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let seen = observe(ctx, api, &case.region, &fresh).await?;
+    let seen = match read(ctx, api, &case.region, &fresh).await? {
+        Read::Seen(seen) => Some(seen),
+        Read::NoView => None,
+        Read::Refused(why) => return Ok(Some(why)),
+    };
     let mut records = Vec::with_capacity(fresh.len());
     for id in fresh {
         let listed = plan
@@ -692,7 +712,7 @@ async fn journal_before(
             journal.record(r)?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A state as the read calls spell it.

@@ -66,7 +66,7 @@ pub use outcome::{
     Shard, Tally,
 };
 pub use pace::{rate_for, Limiter};
-pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
+pub use plan::{dry_run, families_sent, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
 pub use restore::{RestoreReport, RestoreStatus, RestoredInstance};
 pub use selftest::{
@@ -75,7 +75,7 @@ pub use selftest::{
 pub use send::{send_request, Sent};
 pub use setup::{Setup, SetupOptions};
 pub use shrink::{minimise, Minimised};
-pub use target::{Target, TransportError};
+pub use target::{parse_endpoint, parse_resolve, Destination, Reach, Target, TransportError};
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -426,6 +426,8 @@ pub(crate) async fn run_embedded_as(
     stop: &AtomicBool,
 ) -> Result<RunReport, RunError> {
     let setup = Setup::prepare(SetupOptions {
+        specs: None,
+        reach: Default::default(),
         target: None,
         world: Some(world),
         faults,

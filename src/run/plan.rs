@@ -20,7 +20,7 @@ use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 
 use crate::generate::{self, GenOptions};
 use crate::protocol::HttpRequest;
-use crate::spec::{LoadedApi, SpecSet};
+use crate::spec::{FamilyId, LoadedApi, SpecSet};
 use crate::world::World;
 
 /// Selects the APIs whose names match any pattern (all when none given).
@@ -28,6 +28,23 @@ pub fn select<'a>(set: &'a SpecSet, patterns: &[String]) -> Vec<&'a LoadedApi> {
     set.apis
         .iter()
         .filter(|a| patterns.is_empty() || patterns.iter().any(|p| matches(p, &a.name)))
+        .collect()
+}
+
+/// The families a run of the selected APIs signs requests in: each API's own and those of the
+/// read calls that observe its effect (the legacy API 2.0's effect is read through API 3.0).
+pub fn families_sent(set: &SpecSet, patterns: &[String]) -> std::collections::BTreeSet<FamilyId> {
+    select(set, patterns)
+        .into_iter()
+        .flat_map(|a| {
+            std::iter::once(a.spec.api.family).chain(
+                a.spec
+                    .effect
+                    .observe
+                    .iter()
+                    .filter_map(|&how| crate::protocol::describe::served_by(how).map(|(_, f)| f)),
+            )
+        })
         .collect()
 }
 

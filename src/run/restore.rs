@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::ctx::Ctx;
 use super::journal::Before;
-use super::observe::observe;
+use super::observe::{self, Read};
 use super::send::send_case;
 use super::RunError;
 use crate::case::{AuthFault, Case, Forms, Transport};
@@ -142,19 +142,27 @@ pub(super) async fn restore(
     before: &[Before],
     allow_force_stop: bool,
 ) -> Result<RestoreReport, RunError> {
-    let found = read_all(ctx, before).await?;
+    let (found, refused) = read_all(ctx, before).await?;
     let mut out = RestoreReport::default();
-    for (b, found) in before.iter().zip(found) {
-        out.instances
-            .push(restore_one(ctx, b, allow_force_stop, found).await?);
+    for ((b, found), refused) in before.iter().zip(found).zip(refused) {
+        let mut done = restore_one(ctx, b, allow_force_stop, found).await?;
+        if let Some(why) = refused {
+            // The read exists and was refused: say so, not that nothing can read it.
+            done.detail = format!(
+                "the read call was refused ({why}): whether {} changed cannot be told; check the credentials and rerun `apiconform restore`",
+                b.id
+            );
+        }
+        out.instances.push(done);
     }
     Ok(out)
 }
 
 /// What the target shows of each instance of `before`, in its order (see [`read`]), read a
-/// page of ids at a time per product and region.
-async fn read_all(ctx: &Ctx, before: &[Before]) -> Result<Vec<Option<Option<Seen>>>, RunError> {
+/// page of ids at a time per product and region; beside it, why a read was refused.
+async fn read_all(ctx: &Ctx, before: &[Before]) -> Result<Found, RunError> {
     let mut found: Vec<Option<Option<Seen>>> = vec![None; before.len()];
+    let mut refused: Vec<Option<String>> = vec![None; before.len()];
     let mut groups: Vec<((Product, &str), Vec<usize>)> = Vec::new();
     for (n, b) in before.iter().enumerate() {
         let key = (b.product, b.region.as_str());
@@ -165,15 +173,25 @@ async fn read_all(ctx: &Ctx, before: &[Before]) -> Result<Vec<Option<Option<Seen
     }
     for ((product, region), members) in groups {
         let ids: Vec<String> = members.iter().map(|&n| before[n].id.clone()).collect();
-        let Some(seen) = read_ids(ctx, product, region, &ids).await? else {
-            continue;
+        let seen = match read_view(ctx, product, region, &ids).await? {
+            Read::Seen(seen) => seen,
+            Read::NoView => continue,
+            Read::Refused(why) => {
+                for n in members {
+                    refused[n] = Some(why.clone());
+                }
+                continue;
+            }
         };
         for n in members {
             found[n] = Some(seen.iter().find(|s| s.id == before[n].id).cloned());
         }
     }
-    Ok(found)
+    Ok((found, refused))
 }
+
+/// Each instance as read (see [`read`]), and why its read was refused.
+type Found = (Vec<Option<Option<Seen>>>, Vec<Option<String>>);
 
 async fn restore_one(
     ctx: &Ctx,
@@ -318,6 +336,21 @@ async fn read_ids(
     region: &str,
     ids: &[String],
 ) -> Result<Option<Vec<Seen>>, RunError> {
+    Ok(match read_view(ctx, product, region, ids).await? {
+        Read::Seen(seen) => Some(seen),
+        Read::NoView | Read::Refused(_) => None,
+    })
+}
+
+/// Reads these instances through the first API of the product with a view; a refusal is kept
+/// only when no API of the product could read them.
+async fn read_view(
+    ctx: &Ctx,
+    product: Product,
+    region: &str,
+    ids: &[String],
+) -> Result<Read, RunError> {
+    let mut refused = None;
     // Any API of the product observes its instances the same way.
     for api in ctx
         .set
@@ -325,11 +358,13 @@ async fn read_ids(
         .iter()
         .filter(|a| a.spec.instance_product() == product)
     {
-        if let Some(seen) = observe(ctx, api, region, ids).await? {
-            return Ok(Some(seen));
+        match observe::read(ctx, api, region, ids).await? {
+            Read::Seen(seen) => return Ok(Read::Seen(seen)),
+            Read::Refused(why) => refused = Some(why),
+            Read::NoView => {}
         }
     }
-    Ok(None)
+    Ok(refused.map_or(Read::NoView, Read::Refused))
 }
 
 fn same(a: &[String], b: &[String]) -> bool {
@@ -420,7 +455,7 @@ pub(super) async fn put_back(
         return Ok(());
     }
     let ids: Vec<String> = wanted.iter().map(|i| i.id.clone()).collect();
-    let Some(seen) = observe(ctx, api, &case.region, &ids).await? else {
+    let Some(seen) = observe::observe(ctx, api, &case.region, &ids).await? else {
         return Ok(());
     };
     let differs: Vec<Before> = wanted

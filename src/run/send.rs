@@ -29,10 +29,11 @@ pub(super) fn now() -> i64 {
 
 /// Signs a case with the run's next nonce and the current time.
 pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpRequest, RunError> {
+    let host = ctx.target.host_for_api(api, &case.region)?;
     request::sign_case(
         api,
         case,
-        &ctx.target.authority(),
+        &host,
         &ctx.opts.tencent,
         &ctx.opts.alibaba,
         now(),

@@ -7,16 +7,23 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::embedded::Embedded;
+use super::target::{Destination, Reach};
 use super::{RunError, Target};
 use crate::emulator::{self, Fault, Variant};
 use crate::protocol::Credentials;
+use crate::spec::SpecSet;
 use crate::world::World;
 
 /// What a command asked for.
 #[derive(Debug, Clone)]
 pub struct SetupOptions {
-    /// `--target`: a base URL; `None` starts the emulator in-process.
+    /// `--target` or `--cloud`: where requests go, in [`Destination`]'s text form (a base URL,
+    /// or `cloud` and the `--endpoint` overrides); `None` starts the emulator in-process.
     pub target: Option<String>,
+    /// The specs, whose `api.endpoints` a `cloud` destination routes by.
+    pub specs: Option<SpecSet>,
+    /// `--ca-cert`, `--resolve`.
+    pub reach: Reach,
     /// `--world`: what the target holds, as the user listed it.
     pub world: Option<World>,
     /// `--fault`: bugs to inject into the in-process emulator (only there).
@@ -75,7 +82,8 @@ impl Setup {
         if !opts.variants.is_empty() {
             return Err(RunError::VariantsNeedEmbedded);
         }
-        let target = Target::new(url, opts.timeout)?;
+        let dest = Destination::parse(url)?;
+        let target = Target::connect(&dest, opts.specs.as_ref(), opts.timeout, &opts.reach)?;
         if !target.is_loopback() && opts.world.is_none() {
             return Err(RunError::RemoteNeedsWorld {
                 url: target.url().to_string(),

@@ -315,7 +315,7 @@ pub(super) fn record(
         actual: scrub(&verdict.actual),
         detail: scrub(&verdict.detail),
         case,
-        curl: curl(&redacted, ctx.target.url()),
+        curl: curl(&redacted, &ctx.target.base_for(&redacted)),
         request: redacted,
         status: response.status,
         response: scrub(&String::from_utf8_lossy(&response.body)),

@@ -84,6 +84,8 @@ pub fn record_in_process(
         })?;
     rt.block_on(async {
         let setup = Setup::prepare(SetupOptions {
+            specs: None,
+            reach: Default::default(),
             target: None,
             world: Some(config.world.clone()),
             faults: config.faults.clone(),

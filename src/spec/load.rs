@@ -31,6 +31,17 @@ pub struct LoadedApi {
     pub spec: ApiSpec,
 }
 
+impl LoadedApi {
+    /// The product the API belongs to: its folder under `specs/` (`tencent-cvm`), which is how
+    /// `--endpoint` and `serve --only` name it.
+    pub fn product_dir(&self) -> &str {
+        match self.name.rsplit_once('/') {
+            Some((dir, _)) => dir,
+            None => "",
+        }
+    }
+}
+
 /// Every family and API spec, checked.
 #[derive(Debug, Clone)]
 pub struct SpecSet {
@@ -748,6 +759,12 @@ fn check_api(
     }
     let sources = std::iter::once(&spec.api.source)
         .chain(spec.api.endpoints.iter().map(|e| &e.source))
+        .chain(
+            spec.api
+                .endpoints
+                .iter()
+                .filter_map(|e| e.regional.as_ref().map(|r| &r.source)),
+        )
         .chain(spec.api.rate_limits.iter().map(|r| &r.source))
         .chain(spec.parameters.iter().map(|p| &p.source))
         .chain(spec.resources.iter().map(|r| &r.source))
@@ -768,6 +785,20 @@ fn check_api(
         .chain(spec.errata.iter().flat_map(|e| e.sources.iter()))
         .chain(spec.unspecified.iter().flat_map(|u| u.sources.iter()));
     check_sources(file, sources, &declared, problems);
+    for d in spec
+        .documents
+        .iter()
+        .filter(|d| d.file.is_none() && d.url.is_none())
+    {
+        problems.push(locate(
+            file,
+            "id",
+            Some(&d.id),
+            0,
+            format!("document `{}` names neither a file nor a url", d.id),
+            "give `file:` (a path under the shared folder) or `url:` (the vendor's page)".into(),
+        ));
+    }
     check_rule_ids(file, &spec.rules, problems);
     let known: Vec<&str> = spec
         .rules

@@ -125,7 +125,9 @@ impl Product {
 }
 
 /// The three wire families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FamilyId {
     /// Tencent Cloud API 3.0: JSON POST with TC3-HMAC-SHA256, or GET/form with v1 signatures.
@@ -157,6 +159,41 @@ pub struct Endpoint {
     pub path: String,
     /// Where the document names it.
     pub source: Source,
+    /// The vendor's host for one region, with `{region}` where the region id goes
+    /// (`cvm.{region}.tencentcloudapi.com`): `run --cloud` sends a request there for the
+    /// request's region. Absent where the vendor documents one host for every region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regional: Option<RegionalHost>,
+}
+
+/// A documented per-region host.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionalHost {
+    /// The host with `{region}` where the region id goes.
+    pub host: String,
+    /// Where the vendor documents it.
+    pub source: Source,
+}
+
+impl Endpoint {
+    /// The host a request for `region` goes to: the regional form where documented, else
+    /// [`Endpoint::host`]. A region that is not a plain id (letters, digits, `-`) gets the
+    /// global host, so no region string can make up a host name.
+    pub fn host_for(&self, region: Option<&str>) -> String {
+        match (&self.regional, region) {
+            (Some(r), Some(region))
+                if !region.is_empty()
+                    && region.len() <= 64
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+            {
+                r.host.replace("{region}", region)
+            }
+            _ => self.host.clone(),
+        }
+    }
 }
 
 /// A documented rate limit: requests per second per account for this action (the documents say
@@ -176,12 +213,24 @@ pub struct RateLimit {
 pub struct DocumentRef {
     /// Short id used by `source.doc` (`seed-004`, `ref-cvm-errorcodes`).
     pub id: String,
-    /// Path relative to the shared folder (`seeds/004_3d0f5c37590c992d.txt`).
-    pub file: String,
+    /// Path relative to the shared folder (`seeds/004_3d0f5c37590c992d.txt`); absent for a
+    /// vendor page cited by its `url` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The vendor's page, for a document with no copy in the shared folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Whether it is a seed document or a later reference.
     pub kind: DocumentKind,
     /// The document's own title.
     pub title: String,
+}
+
+impl DocumentRef {
+    /// Where to read it: the file under the shared folder, else the vendor's page.
+    pub fn location(&self) -> &str {
+        self.file.as_deref().or(self.url.as_deref()).unwrap_or("-")
+    }
 }
 
 /// Seed documents are what the specs transcribe; references are later, machine-readable sources.

@@ -151,8 +151,10 @@ fn aliyun_decode_flags_problems_and_the_seed_xml_is_malformed() {
     assert!(matches!(out.result, OutcomeResult::Malformed { .. }));
     assert_eq!(out.problems.len(), 2);
 
-    let seed =
-        std::fs::read_to_string(shared_dir().join("seeds/003_891fbdade6f708d3.txt")).unwrap();
+    let Some(shared) = shared_dir("seed 003's XML example") else {
+        return;
+    };
+    let seed = std::fs::read_to_string(shared.join("seeds/003_891fbdade6f708d3.txt")).unwrap();
     let start = seed.find("<DetachKeyPairResponse>").expect("seed XML");
     let end = seed.find("</DetachKeyPairResponse>").unwrap() + "</DetachKeyPairResponse>".len();
     let resp = json_resp(200, "text/xml", &seed[start..end]);

@@ -148,7 +148,10 @@ fn kind_of(file: &str) -> &'static str {
 fn every_signature_vector_reproduces_with_its_intermediate_strings() {
     let mut reproduced = 0;
     let mut differing = 0;
-    for path in reference_files("signature-vectors", ".json") {
+    let Some(files) = reference_files("signature vectors", "signature-vectors", ".json") else {
+        return;
+    };
+    for path in files {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let kind = kind_of(&file);
         let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

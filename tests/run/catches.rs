@@ -41,7 +41,7 @@ fn caught(name: &str) {
 
 #[test]
 fn the_catalogue_names_every_fault() {
-    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let listed = crate::bin()
         .args(["serve", "--list-faults"])
         .output()
         .unwrap();

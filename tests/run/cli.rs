@@ -3,7 +3,7 @@ use std::process::Command;
 /// Starts `apiconform serve ARGS`; returns the process, its banner and the URL it names.
 pub(crate) fn serve(args: &[&str]) -> (std::process::Child, String, String) {
     use std::io::{BufRead, BufReader};
-    let mut server = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let mut server = crate::bin()
         .arg("serve")
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -23,11 +23,7 @@ pub(crate) fn serve(args: &[&str]) -> (std::process::Child, String, String) {
 }
 
 fn apiconform(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
-        .args(args)
-        .env("CI", "true")
-        .output()
-        .unwrap();
+    let out = crate::bin().args(args).env("CI", "true").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
@@ -154,7 +150,7 @@ fn replay_reproduces_a_failure_and_clears_against_a_correct_target() {
 #[test]
 fn sign_reproduces_the_official_api2_vector_and_never_prints_the_secret() {
     // reference/signature-vectors/tencent-signature-v1.json, "tc-api2-hmacsha256-get".
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args([
             "sign",
             "--family",
@@ -275,7 +271,7 @@ fn run_checks_a_separately_started_emulator() {
 fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args([
             "run",
             "--fault",
@@ -446,7 +442,7 @@ fn ctrl_c_stops_shrinking_and_the_reports_are_written() {
     let report = dir.path().join("report.json");
     // Paced at 4 requests/s, the limit fault's 300 cases end in seconds and its shrinking
     // would go on for minutes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let mut child = crate::bin()
         .args([
             "run",
             "--fault",

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use apiconform::emulator::Config;
 use apiconform::protocol::{HttpRequest, HttpResponse};
@@ -114,7 +113,7 @@ fn world() -> World {
 fn discover(args: &[&str], dir: &Path) -> (i32, String, String) {
     let file = dir.join("world.yaml");
     let _ = std::fs::remove_file(&file);
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args(["world", "discover"])
         .args(args)
         .arg("--out")

@@ -187,7 +187,7 @@ async fn a_target_that_throttles_everything_stops_the_run_with_exit_3() {
     })
     .await;
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        crate::bin()
             .args([
                 "run",
                 "--target",

@@ -335,7 +335,7 @@ fn a_probe_failure_is_replayed_as_a_burst() {
     );
     let repro = crate::first_repro(dir.path());
     let replay = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        let out = crate::bin()
             .arg("replay")
             .arg(&repro)
             .args(extra)

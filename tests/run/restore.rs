@@ -120,7 +120,7 @@ async fn after_a_run_every_reversible_binding_is_as_before_and_the_report_says_r
 
 /// Starts `apiconform run` in the background.
 fn spawn_run(args: &[&str], dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    crate::bin()
         .arg("run")
         .args(args)
         .arg("--report-json")
@@ -240,7 +240,7 @@ async fn a_crash_leaves_a_journal_that_restore_replays_and_a_new_run_will_not_ov
         "that run sent nothing"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args(["restore", journal.to_str().unwrap()])
         .arg("--report-json")
         .arg(dir.path().join("restore.json"))
@@ -252,7 +252,7 @@ async fn a_crash_leaves_a_journal_that_restore_replays_and_a_new_run_will_not_ov
     assert!(text.contains("restored"), "{text}");
     assert_eq!(bindings(&url, "cvm").await, before, "{text}");
     // Restoring twice changes nothing more.
-    let again = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let again = crate::bin()
         .args(["restore", journal.to_str().unwrap()])
         .output()
         .unwrap();
@@ -497,7 +497,7 @@ async fn restore_reads_the_journal_a_page_of_instances_per_call() {
     let journal = dir.path().join("journal");
     std::fs::write(&journal, text).unwrap();
     log.lock().unwrap().clear();
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args(["restore", journal.to_str().unwrap()])
         .output()
         .unwrap();

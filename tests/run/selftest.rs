@@ -2,15 +2,13 @@
 //! caught by a rule the catalogue expects) and variants (each must pass clean), as a table, a
 //! JSON file and an exit code.
 
-use std::process::Command;
-
 use apiconform::emulator::Fault;
 
 /// Runs `apiconform selftest ARGS --json FILE`; returns (exit code, stdout, stderr, JSON).
 fn selftest(args: &[&str]) -> (i32, String, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("selftest.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .arg("selftest")
         .args(args)
         .arg("--json")
@@ -168,10 +166,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_explains_the_table_and_the_exit_codes() {
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
-        .args(["selftest", "--help"])
-        .output()
-        .unwrap();
+    let out = crate::bin().args(["selftest", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
     for word in [

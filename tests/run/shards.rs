@@ -4,13 +4,12 @@
 //! refused naming the file, and a missing shard is said.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 /// Runs `apiconform report merge ARGS`; returns (exit code, stdout + stderr).
 fn merge(args: &[&Path], extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+    let out = crate::bin()
         .args(["report", "merge"])
         .args(args)
         .args(extra)

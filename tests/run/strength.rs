@@ -146,7 +146,7 @@ fn a_repro_found_under_source_is_replayed_by_the_same_revision() {
     assert!(!failures(&report).is_empty());
     let repro = crate::first_repro(dir.path());
     let replay = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        crate::bin()
             .arg("replay")
             .arg(&repro)
             .args(extra)
