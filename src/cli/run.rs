@@ -316,18 +316,21 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let journal = opts.journal.clone();
+        let mut signals = Signals::new();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the cases in flight, putting back what changed, writing the reports (Ctrl-C again to quit at once)");
-                flag.store(true, Ordering::Relaxed);
+            let name = signals.next().await;
+            eprintln!("\ninterrupted ({name}): finishing the cases in flight, putting back what changed, writing the reports (a second Ctrl-C or SIGTERM quits at once)");
+            flag.store(true, Ordering::Relaxed);
+            let name = signals.next().await;
+            match &journal {
+                Some(j) => eprintln!(
+                    "quit ({name}): what changed is still in {}: run `apiconform restore {}`",
+                    j.display(),
+                    shell_word(&j.display().to_string())
+                ),
+                None => eprintln!("quit ({name})"),
             }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                match &journal {
-                    Some(j) => eprintln!("quit: what changed is still in {}: run `apiconform restore {}`", j.display(), j.display()),
-                    None => eprintln!("quit"),
-                }
-                std::process::exit(exit::TARGET.into());
-            }
+            std::process::exit(exit::TARGET.into());
         });
         let result = run::run(
             &set,
@@ -374,6 +377,48 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             exit::OK
         })
     })
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (what CI runners and `timeout` send), read as one: each asks the
+/// run to stop, put back what it changed and write its reports.
+pub(super) struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Listens for both from now on (inside the runtime).
+    pub(super) fn new() -> Signals {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next signal's name.
+    pub(super) async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
+/// A path as one shell word, quoted when it needs to be.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Prints the plan: each request as a redacted curl command under a line naming the case.

@@ -41,6 +41,29 @@ pub(super) struct ServeArgs {
     /// does for its rate-limit probe).
     #[arg(long, value_enum, default_value = "off")]
     rate_limits: RateLimits,
+    /// Answer only this product's calls, as one of the vendor's hosts does (a spec folder:
+    /// tencent-cvm, tencent-ecm, alibaba-ecs); any other call gets the family's answer to an
+    /// action the host does not serve. One emulator per product on its own 127.0.0.x address is
+    /// a simulated cloud for `run --cloud --endpoint PRODUCT=URL`.
+    #[arg(long, value_name = "PRODUCT")]
+    only: Option<String>,
+    /// Serve HTTPS. Without --cert/--key a self-signed certificate is made at start for the
+    /// --tls-name names (default: localhost, 127.0.0.1 and the listen address).
+    #[arg(long)]
+    tls: bool,
+    /// A host name (or IP address) the made certificate is for, e.g. cvm.tencentcloudapi.com;
+    /// repeatable.
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    tls_names: Vec<String>,
+    /// The certificate (PEM) to present, with --key, instead of a made one.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    key: Option<PathBuf>,
+    /// Write the certificate presented (PEM) here, for clients' --ca-cert.
+    #[arg(long = "cert-out", value_name = "FILE", requires = "tls")]
+    cert_out: Option<PathBuf>,
     /// Print the built-in default world as YAML and exit.
     #[arg(long)]
     print_world: bool,
@@ -97,7 +120,17 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
         tencent,
         alibaba,
         rate_limits,
+        only: args.only.clone(),
     };
+    if let Some(only) = &args.only {
+        let known = ["tencent-cvm", "tencent-ecm", "alibaba-ecs"];
+        if !known.contains(&only.as_str()) {
+            return Err(Failed::usage(format!(
+                "error: --only {only}: not a product the emulator serves\n  = help: one of {}",
+                known.join(", ")
+            )));
+        }
+    }
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
             Failed::target(format!(
@@ -105,11 +138,35 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
                 args.listen
             ))
         })?;
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let local = listener.local_addr().ok();
+        let addr = local.map(|a| a.to_string()).unwrap_or_default();
+        let tls = match (&args.cert, &args.key) {
+            _ if !args.tls => None,
+            (Some(cert), Some(key)) => Some(emulator::tls::from_files(cert, key)),
+            _ => {
+                let mut names = args.tls_names.clone();
+                names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+                names.extend(local.map(|a| a.ip().to_string()));
+                names.dedup();
+                Some(emulator::tls::generate(&names))
+            }
+        }
+        .transpose()
+        .map_err(|e| Failed::usage(format!("error: --tls: {e}")))?;
+        if let (Some(tls), Some(out)) = (&tls, &args.cert_out) {
+            std::fs::write(out, &tls.cert_pem).map_err(|e| {
+                Failed::usage(format!("error: cannot write --cert-out {}: {e}", out.display()))
+            })?;
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let n = config.world.instances.len();
         let k = config.world.key_pairs.len();
         say(format!(
-            "apiconform emulator on http://{addr} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}{}",
+            "apiconform emulator on {scheme}://{addr}{} — accepts Tencent id {} and Alibaba id {}; world: {world_name} ({n} instances, {k} key pairs){}{}",
+            match &config.only {
+                Some(p) => format!(" (only {p})"),
+                None => String::new(),
+            },
             config.tencent.id,
             config.alibaba.id,
             if config.faults.is_empty() {
@@ -147,7 +204,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
             }
             eprintln!("apiconform emulator: shutting down");
         };
-        emulator::server::serve(listener, emu, shutdown)
+        emulator::server::serve_on(listener, emu, tls, shutdown)
             .await
             .map_err(|e| Failed::target(format!("error: server failed: {e}")))?;
         Ok(exit::OK)

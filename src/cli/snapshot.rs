@@ -73,6 +73,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
                 tencent,
                 alibaba,
                 rate_limits: false,
+                only: None,
             };
             snapshot::record_in_process(&set, &config, &entries)?
         }

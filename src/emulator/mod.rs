@@ -10,6 +10,7 @@
 mod actions;
 pub mod faults;
 pub mod server;
+pub mod tls;
 pub mod variants;
 
 use std::collections::{BTreeSet, HashMap};
@@ -53,6 +54,10 @@ pub struct Config {
     /// Disassociate 20/s, per secret id and action). Off, the admin view can still switch
     /// enforcement on for a while (`POST /__apiconform/rate-limits?enforce=on`).
     pub rate_limits: bool,
+    /// `serve --only PRODUCT`: answer only that product's calls (a spec folder: `tencent-cvm`,
+    /// `tencent-ecm`, `alibaba-ecs`), as one of the vendor's hosts does; any other call gets
+    /// what a host answers for an action it does not serve. `None`: every product.
+    pub only: Option<String>,
 }
 
 impl Default for Config {
@@ -64,6 +69,7 @@ impl Default for Config {
             tencent: Credentials::from_pair(TENCENT_DEFAULT),
             alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
             rate_limits: false,
+            only: None,
         }
     }
 }
@@ -200,6 +206,11 @@ impl Emulator {
         if let Err(e) = self.authenticate(req, &parsed, now) {
             let rid = self.request_id(e.family);
             return protocol::request_error_response(&e, &rid);
+        }
+        if let Some(only) = &self.config.only {
+            if served_product(&parsed) != only {
+                return not_served(self, &parsed, only);
+            }
         }
         if let Some(resp) = self.rate_limited(&parsed, now) {
             return resp;
@@ -527,5 +538,39 @@ struct AcceptAllNonces;
 impl NonceStore for AcceptAllNonces {
     fn check_and_insert(&self, _: FamilyId, _: &str, _: &str, _: i64) -> bool {
         true
+    }
+}
+
+/// The product a request is for, as the spec folders name it: the legacy API 2.0 and CVM API 3.0
+/// (2017-03-12) are CVM's, 2019-07-19 is ECM's, Alibaba RPC is ECS's. The emulator's own reading,
+/// from the families' wire details.
+fn served_product(parsed: &ParsedRequest) -> &'static str {
+    match (parsed.family, parsed.version.as_deref()) {
+        (FamilyId::TencentApi3, Some("2019-07-19")) => "tencent-ecm",
+        (FamilyId::TencentApi3 | FamilyId::TencentV2, _) => "tencent-cvm",
+        (FamilyId::AliyunRpc, _) => "alibaba-ecs",
+    }
+}
+
+/// What a host of one product answers a call it does not serve: the family's unknown-action
+/// answer (API 3.0 `InvalidAction` with HTTP 200, API 2.0 code 4000, Alibaba 404
+/// `InvalidAction.NotFound`).
+fn not_served(emu: &Emulator, parsed: &ParsedRequest, only: &str) -> HttpResponse {
+    let rid = emu.request_id(parsed.family);
+    let message = format!(
+        "{} ({}) is not served by this host, which serves {only}",
+        parsed.action,
+        parsed.version.as_deref().unwrap_or("no version")
+    );
+    match parsed.family {
+        FamilyId::TencentApi3 => protocol::tencent_api3::error("InvalidAction", &message, &rid),
+        FamilyId::TencentV2 => protocol::tencent_v2::respond(4000, &message, Default::default()),
+        FamilyId::AliyunRpc => protocol::aliyun_rpc::error(
+            404,
+            "InvalidAction.NotFound",
+            &message,
+            &rid,
+            parsed.format,
+        ),
     }
 }

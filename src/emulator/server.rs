@@ -34,6 +34,17 @@ pub async fn serve(
     emu: Arc<Emulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, emu, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (`serve --tls`): each accepted connection completes
+/// its handshake within [`HEADER_TIMEOUT`] or is dropped, then is served as a plain one is.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    emu: Arc<Emulator>,
+    tls: Option<super::tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = axum::Router::new().fallback(handle).with_state(emu);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     // Told to every connection on shutdown: finish the request in flight, then close.
@@ -55,7 +66,18 @@ pub async fn serve(
             tokio::spawn(busy(stream));
             continue;
         };
-        spawn_connection(stream, app.clone(), HEADER_TIMEOUT, closed.clone(), permit);
+        match &tls {
+            None => spawn_connection(stream, app.clone(), HEADER_TIMEOUT, closed.clone(), permit),
+            Some(tls) => {
+                let (acceptor, app, closed) = (tls.acceptor.clone(), app.clone(), closed.clone());
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        spawn_connection(stream, app, HEADER_TIMEOUT, closed, permit);
+                    }
+                });
+            }
+        }
     }
     let _ = closing.send(true);
     // Let what is in flight finish, for a bounded time.
@@ -68,13 +90,16 @@ pub async fn serve(
 /// `header_timeout` — until the peer closes it or `closed` turns true (the request in flight
 /// then finishes); `hold` (a permit of the accept loop's bound) is dropped when it ends. The
 /// emulator's and the proxy's accept loops both serve their connections so.
-pub fn spawn_connection<H: Send + 'static>(
-    stream: tokio::net::TcpStream,
+pub fn spawn_connection<S, H>(
+    stream: S,
     app: axum::Router,
     header_timeout: Duration,
     mut closed: tokio::sync::watch::Receiver<bool>,
     hold: H,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Send + 'static,
+{
     let service = hyper_util::service::TowerToHyperService::new(app);
     tokio::spawn(async move {
         let io = hyper_util::rt::TokioIo::new(stream);

@@ -384,12 +384,24 @@ async fn restore_journaled(
         Some(j) => j.entries().to_vec(),
         None => return Ok(None),
     };
-    if !entries.is_empty() {
-        progress.note(&format!(
-            "restoring: {} journaled instance(s) are read back and put back where they changed",
-            entries.len()
-        ));
+    if entries.is_empty() {
+        // Nothing was journaled, so nothing was changed (a change is sent only after its
+        // instance is journaled): no restore to report, and no journal left to puzzle over.
+        if let Some(j) = ctx.journal().take() {
+            let path = j.path().to_path_buf();
+            drop(j);
+            let _ = std::fs::remove_file(&path);
+            progress.note(&format!(
+                "journal: no listed instance was changed; {} removed",
+                path.display()
+            ));
+        }
+        return Ok(None);
     }
+    progress.note(&format!(
+        "restoring: {} journaled instance(s) are read back and put back where they changed",
+        entries.len()
+    ));
     let mut report = restore::restore(ctx, &entries, opts.allow_force_stop).await?;
     let mut journal = ctx.journal();
     if let Some(j) = journal.as_mut() {

@@ -67,6 +67,7 @@ impl Setup {
                 tencent: opts.tencent,
                 alibaba: opts.alibaba,
                 rate_limits: false,
+                only: None,
             };
             let embedded = Embedded::start(config, opts.timeout).await?;
             return Ok(Setup {

@@ -4,6 +4,7 @@
 mod cascade;
 mod catches;
 mod cli;
+mod cloud;
 mod detection;
 mod discover;
 mod hostile;
