@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{exit, finish, runtime, say, CredArgs, Failed};
+use super::{exit, finish, runtime, say, CredArgs, Failed, TargetArgs};
 use crate::run::{self, DiscoverError, DiscoverOptions, Target};
 use crate::spec::Product;
 
@@ -33,12 +33,14 @@ message are printed), or the file could not be written."
 
 #[derive(Args)]
 pub(super) struct DiscoverArgs {
-    /// Target base URL (the vendor's endpoint, or an emulator).
-    #[arg(long)]
-    target: String,
-    /// The region to list (`ap-guangzhou`, `cn-hangzhou`).
-    #[arg(long)]
-    region: String,
+    /// Where the read calls go: --target URL (one server), or --cloud (each product's calls to
+    /// its vendor's host for the region, --endpoint PRODUCT=URL to override one).
+    #[command(flatten)]
+    to: TargetArgs,
+    /// The region to list (`ap-guangzhou`, `cn-hangzhou`); repeatable: one world file for
+    /// several regions (and, with --cloud, several products).
+    #[arg(long = "region", required = true)]
+    regions: Vec<String>,
     /// Select the instances (and key pairs) carrying this tag with this value; repeatable (a
     /// resource carrying any of them is selected).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
@@ -91,49 +93,82 @@ pub(super) fn world(cmd: WorldCommand) -> u8 {
 
 fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
     let (tencent, alibaba) = args.creds.resolve();
-    let products: BTreeSet<Product> = if args.products.is_empty() {
-        run::products_for(&args.region, &args.target)
-    } else {
-        args.products
-            .iter()
-            .map(|p| match p {
-                ProductArg::Cvm => Product::Cvm,
-                ProductArg::Ecm => Product::Ecm,
-                ProductArg::Ecs => Product::Ecs,
-            })
-            .collect()
+    let Some(dest) = args.to.destination() else {
+        return Err(Failed::usage(
+            "error: world discover needs --target URL or --cloud\n  = help: e.g. --cloud --region ap-guangzhou --tag apiconform=nightly",
+        ));
     };
-    let opts = DiscoverOptions {
-        region: args.region.clone(),
-        products,
+    let specs = crate::spec::load_embedded().map_err(Failed::usage)?;
+    let dest = run::Destination::parse(&dest).map_err(|e| Failed::usage(format!("error: {e}")))?;
+    let target = Target::connect(
+        &dest,
+        Some(&specs),
+        std::time::Duration::from_secs(args.timeout.max(1)),
+        &args.to.reach()?,
+    )
+    .map_err(|e| Failed::usage(format!("error: {e}")))?;
+    let chosen = |region: &str| -> BTreeSet<Product> {
+        if args.products.is_empty() {
+            run::products_for(region, target.url())
+        } else {
+            args.products
+                .iter()
+                .map(|p| match p {
+                    ProductArg::Cvm => Product::Cvm,
+                    ProductArg::Ecm => Product::Ecm,
+                    ProductArg::Ecs => Product::Ecs,
+                })
+                .collect()
+        }
+    };
+    if !target.is_loopback() {
+        let families = args
+            .regions
+            .iter()
+            .flat_map(|r| chosen(r))
+            .flat_map(|p| match p {
+                Product::Ecs => vec![crate::spec::FamilyId::AliyunRpc],
+                Product::Cvm | Product::Ecm => vec![crate::spec::FamilyId::TencentApi3],
+            });
+        args.creds.require(families, target.url())?;
+    }
+    let mut opts = DiscoverOptions {
+        region: String::new(),
+        products: BTreeSet::new(),
         tags: args.tags.clone(),
         instances: args.instances.clone(),
         key_pairs: args.key_pairs.clone(),
         tencent,
         alibaba,
     };
-    let target = Target::new(
-        &args.target,
-        std::time::Duration::from_secs(args.timeout.max(1)),
-    )
-    .map_err(|e| Failed::usage(format!("error: {e}")))?;
     let rt = runtime()?;
-    let found = rt
-        .block_on(run::discover(&target, &opts))
-        .map_err(|e: DiscoverError| {
-            let usage = e.is_usage();
-            let message = match &e {
-                DiscoverError::Transport(_) => format!(
-                    "error: {e}\n  = help: check that the target is up and the URL is right"
-                ),
-                _ => format!("error: {e}"),
-            };
-            if usage {
-                Failed::usage(message)
-            } else {
-                Failed::target(message)
-            }
-        })?;
+    let mut found = run::Discovered::default();
+    let mut all_products = BTreeSet::new();
+    for region in &args.regions {
+        opts.region = region.clone();
+        opts.products = chosen(region);
+        all_products.extend(opts.products.iter().copied());
+        let part = rt
+            .block_on(run::discover(&target, &opts))
+            .map_err(|e: DiscoverError| {
+                let usage = e.is_usage();
+                let message = match &e {
+                    DiscoverError::Transport(_) => format!(
+                        "error: {e}\n  = help: check that the target is up and the URL is right"
+                    ),
+                    _ => format!("error: {e}"),
+                };
+                if usage {
+                    Failed::usage(message)
+                } else {
+                    Failed::target(message)
+                }
+            })?;
+        found.absorb(part);
+    }
+    // The header names every region and product read.
+    opts.region = args.regions.join(", ");
+    opts.products = all_products;
     for d in &found.dropped {
         eprintln!("dropped: {d}");
     }

@@ -716,6 +716,35 @@ async fn read_product(
 }
 
 impl Discovered {
+    /// Adds what another region's (or product's) discovery found: one world file for all.
+    /// A resource found twice (the same product, region and id) is listed once.
+    pub fn absorb(&mut self, other: Discovered) {
+        for i in other.world.instances {
+            let twice = self
+                .world
+                .instances
+                .iter()
+                .any(|j| j.product == i.product && j.region == i.region && j.id == i.id);
+            if !twice {
+                self.world.instances.push(i);
+            }
+        }
+        for k in other.world.key_pairs {
+            let twice = self
+                .world
+                .key_pairs
+                .iter()
+                .any(|j| j.product == k.product && j.region == k.region && j.id == k.id);
+            if !twice {
+                self.world.key_pairs.push(k);
+            }
+        }
+        self.dropped.extend(other.dropped);
+        self.left_out.extend(other.left_out);
+        self.notes.extend(other.notes);
+        self.requests += other.requests;
+    }
+
     /// The world file: header comment lines (what was selected, what the read APIs could not
     /// show, what was dropped or left out), then the world as YAML.
     pub fn to_yaml(&self, target: &str, opts: &DiscoverOptions) -> String {
