@@ -159,6 +159,71 @@ async fn finish(child: std::process::Child) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_interrupted_midway_puts_back_what_it_changed() {
+    interrupted_midway("-INT").await;
+}
+
+/// SIGTERM (what CI runners and `timeout` send) is read as Ctrl-C: restore, reports, exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_terminated_midway_puts_back_what_it_changed() {
+    interrupted_midway("-TERM").await;
+}
+
+/// A second signal quits at once, and says the exact command that puts the rest back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_signal_quits_and_names_the_restore_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, remote) = remote_looking(Config::default()).await;
+    let before = bindings(&url, "cvm").await;
+    let world = world_file(dir.path());
+    let journal = dir.path().join("journal");
+    let child = spawn_run(
+        &[
+            "--target",
+            &remote,
+            "--world",
+            world.to_str().unwrap(),
+            "--spec",
+            "tencent-cvm",
+            "--cases",
+            "2000",
+            "--rate",
+            "40",
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    until_changed(&url, &before).await;
+    for signal in ["-TERM", "-TERM"] {
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, out) = finish(child).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains(&format!("run `apiconform restore {}`", journal.display())),
+        "{out}"
+    );
+    // What the quit left is put back by that command.
+    let (code, out) = {
+        let out = crate::bin()
+            .args(["restore", journal.to_str().unwrap(), "--target", &remote])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(bindings(&url, "cvm").await, before, "{out}");
+}
+
+async fn interrupted_midway(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (url, remote) = remote_looking(Config::default()).await;
     let before = bindings(&url, "cvm").await;
@@ -183,7 +248,7 @@ async fn a_run_interrupted_midway_puts_back_what_it_changed() {
     );
     until_changed(&url, &before).await;
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
