@@ -323,3 +323,50 @@ async fn a_change_whose_pre_change_read_is_refused_is_not_sent_and_nothing_is_jo
     assert!(!text.contains("restored 0 of 0"), "{text}");
     assert!(!dir.path().join("apiconform.journal").exists(), "{text}");
 }
+
+#[test]
+fn world_discover_reads_a_product_at_its_endpoint_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cvm = host(
+        dir.path(),
+        "tencent-cvm",
+        "127.0.0.5",
+        "cvm.tencentcloudapi.com",
+    );
+    let world = apiconform::world::World::default_world();
+    let picked = world
+        .instances
+        .iter()
+        .find(|i| i.id.starts_with("ins-") && i.region == "ap-guangzhou")
+        .expect("a CVM instance in ap-guangzhou");
+    let out_file = dir.path().join("found.yaml");
+    let out = crate::bin()
+        .args(["world", "discover", "--cloud"])
+        .arg("--endpoint")
+        .arg(format!(
+            "tencent-cvm=https://cvm.tencentcloudapi.com:{}",
+            cvm.port
+        ))
+        .arg("--resolve")
+        .arg(format!("cvm.tencentcloudapi.com:{}:{}", cvm.port, cvm.addr))
+        .arg("--ca-cert")
+        .arg(&cvm.cert)
+        .args([
+            "--region",
+            "ap-guangzhou",
+            "--instance",
+            &picked.id,
+            "--out",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let found = std::fs::read_to_string(&out_file).unwrap();
+    assert!(found.contains(&picked.id), "{found}");
+    assert!(
+        found.contains("target: cloud tencent-cvm=https://cvm.tencentcloudapi.com"),
+        "{found}"
+    );
+}
