@@ -73,26 +73,7 @@ async fn bindings(h: &Host, product: &str) -> BTreeMap<String, (Vec<String>, Str
         .bytes()
         .await
         .unwrap();
-    let world: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    world["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["product"] == product)
-        .map(|i| {
-            let mut keys: Vec<String> = i["keys"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str().map(String::from))
-                .collect();
-            keys.sort();
-            (
-                i["id"].as_str().unwrap().to_string(),
-                (keys, i["state"].as_str().unwrap_or("").to_string()),
-            )
-        })
-        .collect()
+    super::restore::bindings_in(&body, product)
 }
 
 fn world_file(dir: &Path) -> std::path::PathBuf {

@@ -21,7 +21,12 @@ async fn bindings(url: &str, product: &str) -> BTreeMap<String, (Vec<String>, St
         .bytes()
         .await
         .expect("the admin view is read");
-    let world: serde_json::Value = serde_json::from_slice(&body).expect("the admin view is JSON");
+    bindings_in(&body, product)
+}
+
+/// Per instance of `product` in an admin view's answer: its keys (sorted) and state.
+pub(crate) fn bindings_in(body: &[u8], product: &str) -> BTreeMap<String, (Vec<String>, String)> {
+    let world: serde_json::Value = serde_json::from_slice(body).expect("the admin view is JSON");
     world["instances"]
         .as_array()
         .expect("instances")
@@ -39,6 +44,32 @@ async fn bindings(url: &str, product: &str) -> BTreeMap<String, (Vec<String>, St
             (i["id"].as_str().unwrap().to_string(), (keys, state))
         })
         .collect()
+}
+
+/// A paced CVM run against `remote`, journaled, long enough to be stopped midway.
+fn spawn_long_cvm_run(
+    remote: &str,
+    world: &Path,
+    journal: &Path,
+    dir: &Path,
+) -> std::process::Child {
+    spawn_run(
+        &[
+            "--target",
+            remote,
+            "--world",
+            world.to_str().unwrap(),
+            "--spec",
+            "tencent-cvm",
+            "--cases",
+            "2000",
+            "--rate",
+            "40",
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        dir,
+    )
 }
 
 /// The built-in world as a world file: what the emulator holds, listed for the run.
@@ -176,23 +207,7 @@ async fn a_second_signal_quits_and_names_the_restore_command() {
     let before = bindings(&url, "cvm").await;
     let world = world_file(dir.path());
     let journal = dir.path().join("journal");
-    let child = spawn_run(
-        &[
-            "--target",
-            &remote,
-            "--world",
-            world.to_str().unwrap(),
-            "--spec",
-            "tencent-cvm",
-            "--cases",
-            "2000",
-            "--rate",
-            "40",
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let child = spawn_long_cvm_run(&remote, &world, &journal, dir.path());
     until_changed(&url, &before).await;
     for signal in ["-TERM", "-TERM"] {
         Command::new("kill")
@@ -229,23 +244,7 @@ async fn interrupted_midway(signal: &str) {
     let before = bindings(&url, "cvm").await;
     let world = world_file(dir.path());
     let journal = dir.path().join("journal");
-    let child = spawn_run(
-        &[
-            "--target",
-            &remote,
-            "--world",
-            world.to_str().unwrap(),
-            "--spec",
-            "tencent-cvm",
-            "--cases",
-            "2000",
-            "--rate",
-            "40",
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let child = spawn_long_cvm_run(&remote, &world, &journal, dir.path());
     until_changed(&url, &before).await;
     let interrupted = Command::new("kill")
         .args([signal, &child.id().to_string()])
