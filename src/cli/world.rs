@@ -109,7 +109,9 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
     .map_err(|e| Failed::usage(format!("error: {e}")))?;
     let chosen = |region: &str| -> BTreeSet<Product> {
         if args.products.is_empty() {
-            run::products_for(region, target.url())
+            // With --cloud each product has its own host: the region's name decides.
+            let host = if target.is_cloud() { "" } else { target.url() };
+            run::products_for(region, host)
         } else {
             args.products
                 .iter()
@@ -141,12 +143,35 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         tencent,
         alibaba,
     };
+    for id in &args.instances {
+        if let Some(p) = run::product_of_instance(id) {
+            if !args.regions.iter().any(|r| chosen(r).contains(&p)) {
+                return Err(Failed::usage(format!(
+                    "error: --instance {id} is a {} instance, but no --region is read for {}\n  = help: add --product {} (or a region of that product)",
+                    p.as_str(),
+                    p.as_str(),
+                    p.as_str()
+                )));
+            }
+        }
+    }
     let rt = runtime()?;
     let mut found = run::Discovered::default();
     let mut all_products = BTreeSet::new();
     for region in &args.regions {
         opts.region = region.clone();
         opts.products = chosen(region);
+        // Each region reads the --instance ids of its products (an id of no listed product
+        // stays, for discovery to refuse by name).
+        opts.instances = args
+            .instances
+            .iter()
+            .filter(|id| run::product_of_instance(id).is_none_or(|p| opts.products.contains(&p)))
+            .cloned()
+            .collect();
+        if opts.instances.is_empty() && args.tags.is_empty() && !args.instances.is_empty() {
+            continue;
+        }
         all_products.extend(opts.products.iter().copied());
         let part = rt
             .block_on(run::discover(&target, &opts))

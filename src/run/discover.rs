@@ -153,7 +153,7 @@ pub fn products_for(region: &str, target_url: &str) -> BTreeSet<Product> {
 }
 
 /// The product an instance id belongs to, by its prefix.
-fn product_of_instance(id: &str) -> Option<Product> {
+pub fn product_of_instance(id: &str) -> Option<Product> {
     if id.starts_with("ins-") {
         Some(Product::Cvm)
     } else if id.starts_with("ein-") {

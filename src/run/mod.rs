@@ -56,7 +56,9 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
-pub use discover::{discover, products_for, DiscoverError, DiscoverOptions, Discovered};
+pub use discover::{
+    discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
+};
 pub use embedded::Embedded;
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,

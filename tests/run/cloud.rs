@@ -305,6 +305,61 @@ async fn a_change_whose_pre_change_read_is_refused_is_not_sent_and_nothing_is_jo
     assert!(!dir.path().join("apiconform.journal").exists(), "{text}");
 }
 
+/// `world discover --cloud` with two regions: CVM's read at its host, ECS's at its own, one
+/// world file for both.
+#[test]
+fn world_discover_reads_several_products_and_regions_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let cvm = host(
+        dir.path(),
+        "tencent-cvm",
+        "127.0.0.5",
+        "cvm.tencentcloudapi.com",
+    );
+    let ecs = host(dir.path(), "alibaba-ecs", "127.0.0.6", "ecs.aliyuncs.com");
+    let world = apiconform::world::World::default_world();
+    let pick = |prefix: &str, region: &str| {
+        world
+            .instances
+            .iter()
+            .find(|i| i.id.starts_with(prefix) && i.region == region)
+            .unwrap_or_else(|| panic!("an instance {prefix}… in {region}"))
+            .id
+            .clone()
+    };
+    let (ins, i) = (pick("ins-", "ap-guangzhou"), pick("i-", "cn-hangzhou"));
+    let out_file = dir.path().join("found.yaml");
+    let mut cmd = crate::bin();
+    cmd.args(["world", "discover", "--cloud"]);
+    for (product, name, h) in [
+        ("tencent-cvm", "cvm.tencentcloudapi.com", &cvm),
+        ("alibaba-ecs", "ecs.aliyuncs.com", &ecs),
+    ] {
+        cmd.arg("--endpoint")
+            .arg(format!("{product}=https://{name}:{}", h.port))
+            .arg("--resolve")
+            .arg(format!("{name}:{}:{}", h.port, h.addr))
+            .arg("--ca-cert")
+            .arg(&h.cert);
+    }
+    let out = cmd
+        .args(["--region", "ap-guangzhou", "--region", "cn-hangzhou"])
+        .args(["--instance", &ins, "--instance", &i, "--out"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let found: apiconform::world::World =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    let ids: Vec<&str> = found.instances.iter().map(|x| x.id.as_str()).collect();
+    assert!(
+        ids.contains(&ins.as_str()) && ids.contains(&i.as_str()),
+        "{ids:?} {text}"
+    );
+    assert_eq!(ids.len(), 2, "only what was selected: {ids:?}");
+}
+
 #[test]
 fn world_discover_reads_a_product_at_its_endpoint_over_tls() {
     let dir = tempfile::tempdir().unwrap();
