@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::{AuthFault, Case};
 use crate::spec::{
-    ApiSpec, BatchMode, Check, EffectKind, FamilySpec, InstanceState, ParamType, Parameter,
-    Product, ResourceKind, Rule, Situation,
+    ApiSpec, BatchMode, Check, CheckKind, EffectKind, FamilySpec, InstanceState, ParamType,
+    Parameter, Product, ResourceKind, Rule, Situation,
 };
 use crate::world::{Lookup, World};
 
@@ -146,12 +146,12 @@ fn count(v: &Value, kind: ParamType) -> usize {
 pub fn auth_rule(family: &FamilySpec, fault: AuthFault) -> Option<&Rule> {
     let kind = match fault {
         AuthFault::None => return None,
-        AuthFault::WrongSecret | AuthFault::TamperedSignature => "signature",
-        AuthFault::UnknownSecretId => "secret_id_known",
-        AuthFault::ExpiredTimestamp => "timestamp_window",
-        AuthFault::ReusedNonce => "nonce_unique",
+        AuthFault::WrongSecret | AuthFault::TamperedSignature => CheckKind::Signature,
+        AuthFault::UnknownSecretId => CheckKind::SecretIdKnown,
+        AuthFault::ExpiredTimestamp => CheckKind::TimestampWindow,
+        AuthFault::ReusedNonce => CheckKind::NonceUnique,
     };
-    family.rules.iter().find(|r| r.check.kind_name() == kind)
+    family.rules.iter().find(|r| r.check.kind() == kind)
 }
 
 /// Whether a boolean flag is on. Abstract params carry JSON booleans; nothing else is true.
@@ -215,6 +215,8 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
         let resource = resource_of(spec, p);
         let item_level = per_item && pname == spec.batch.param;
         let broken = match &rule.check {
+            // Judged above, on the value's absence.
+            Check::Required { .. } => false,
             Check::NonEmpty { .. } => is_empty(v, p.kind),
             Check::MaxItems { limit, .. } => count(v, p.kind) > *limit as usize,
             Check::ValueType { .. } => !type_ok(v, p.kind),
@@ -314,7 +316,21 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
                     }
                 }
             }
-            _ => false,
+            // Not broken by a request's parameters: the response-level kinds (judged on
+            // the answer), the family's authentication kinds (broken by `case.auth`, below) and
+            // the wire forms (a form the documents show is valid).
+            Check::BindsKeys
+            | Check::UnbindsKeys
+            | Check::SuccessShape
+            | Check::ErrorShape
+            | Check::PerItemConsistency
+            | Check::ResponseFormat
+            | Check::Signature
+            | Check::SecretIdKnown
+            | Check::TimestampWindow { .. }
+            | Check::NonceUnique
+            | Check::DocumentedCode
+            | Check::WireForms => false,
         };
         if broken && rule.open.is_some() {
             // The documents neither state nor rule out this rule: breaking it leaves the

@@ -758,7 +758,24 @@ impl Ctx {
                     Check::InstanceOs { .. } => !self.bad_os.is_empty(),
                     Check::InstanceState { .. } => !self.bad_state.is_empty(),
                     Check::Exists { .. } => p.references.is_some(),
-                    _ => true,
+                    Check::Required { .. }
+                    | Check::MaxItems { .. }
+                    | Check::NonEmpty { .. }
+                    | Check::ValueType { .. } => true,
+                    // Not broken through a parameter: judged on the answer, or broken by an
+                    // authentication fault (`auth`), or a valid wire form.
+                    Check::BindsKeys
+                    | Check::UnbindsKeys
+                    | Check::SuccessShape
+                    | Check::ErrorShape
+                    | Check::PerItemConsistency
+                    | Check::ResponseFormat
+                    | Check::Signature
+                    | Check::SecretIdKnown
+                    | Check::TimestampWindow { .. }
+                    | Check::NonceUnique
+                    | Check::DocumentedCode
+                    | Check::WireForms => false,
                 }
             })
             .map(|r| r.id.clone())
@@ -871,7 +888,19 @@ impl Ctx {
                     })
                     .boxed()
             }
-            _ => return None,
+            // No parameter breaks these (see `breakable_rules`).
+            Check::BindsKeys
+            | Check::UnbindsKeys
+            | Check::SuccessShape
+            | Check::ErrorShape
+            | Check::PerItemConsistency
+            | Check::ResponseFormat
+            | Check::Signature
+            | Check::SecretIdKnown
+            | Check::TimestampWindow { .. }
+            | Check::NonceUnique
+            | Check::DocumentedCode
+            | Check::WireForms => return None,
         })
     }
 

@@ -24,8 +24,8 @@ use serde_json::Value;
 use crate::case::Case;
 use crate::protocol::{BodyFormat, Outcome, OutcomeResult, ResponseFormat, SignatureMethod};
 use crate::spec::{
-    ApiSpec, BatchMode, Check, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi, Precedence,
-    Rule, Situation, Source, SpecSet,
+    ApiSpec, BatchMode, Check, CheckKind, EffectKind, Envelope, FamilySpec, FieldType, LoadedApi,
+    Precedence, Rule, Situation, Source, SpecSet,
 };
 use crate::world::{Lookup, World};
 
@@ -168,17 +168,21 @@ fn rule_codes(spec: &ApiSpec, family: &FamilySpec, id: &str) -> RuleCodes {
     }
 }
 
-fn rule_by_kind<'a>(spec: &'a ApiSpec, family: &'a FamilySpec, kind: &str) -> Option<&'a Rule> {
-    all_rule_defs(spec, family).find(|r| r.check.kind_name() == kind)
+fn rule_by_kind<'a>(
+    spec: &'a ApiSpec,
+    family: &'a FamilySpec,
+    kind: CheckKind,
+) -> Option<&'a Rule> {
+    all_rule_defs(spec, family).find(|r| r.check.kind() == kind)
 }
 
 /// The effect rule of an API (`binds_keys` or `unbinds_keys`).
 pub fn effect_rule(spec: &ApiSpec) -> Option<&Rule> {
     let kind = match spec.effect.kind {
-        EffectKind::BindReplace => "binds_keys",
-        EffectKind::Unbind => "unbinds_keys",
+        EffectKind::BindReplace => CheckKind::BindsKeys,
+        EffectKind::Unbind => CheckKind::UnbindsKeys,
     };
-    spec.rules.iter().find(|r| r.check.kind_name() == kind)
+    spec.rules.iter().find(|r| r.check.kind() == kind)
 }
 
 /// Every rule of the API and its family (the coverage denominator).
@@ -278,7 +282,7 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
     // A case in a wire form the documents show besides the SDKs' (an example's 1-based list,
     // its spelling of the action) relies on the target accepting it: a rejection names that.
     if uses_documented_forms(spec, case) {
-        if let Some(r) = rule_by_kind(spec, family, "wire_forms") {
+        if let Some(r) = rule_by_kind(spec, family, CheckKind::WireForms) {
             exp.lifted.push(r.id.clone());
             exp.rules.push(r.id.clone());
         }
@@ -337,7 +341,7 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
         exp.after = after(spec, look, case, |id| {
             exp.items.iter().all(|i| i.item != id || i.success)
         });
-        for kind in ["success_shape", "per_item_consistency"] {
+        for kind in [CheckKind::SuccessShape, CheckKind::PerItemConsistency] {
             if let Some(r) = rule_by_kind(spec, family, kind) {
                 exp.rules.push(r.id.clone());
             }
@@ -347,7 +351,7 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
         }
     }
     if exp.error_ok {
-        for kind in ["error_shape", "documented_code"] {
+        for kind in [CheckKind::ErrorShape, CheckKind::DocumentedCode] {
             if let Some(r) = rule_by_kind(spec, family, kind) {
                 exp.rules.push(r.id.clone());
             }
@@ -685,8 +689,8 @@ fn judge_response(
 ) -> Verdict {
     let spec = &api.spec;
     let family = set.family(spec.api.family);
-    let error_shape = rule_by_kind(spec, family, "error_shape");
-    let success_shape = rule_by_kind(spec, family, "success_shape");
+    let error_shape = rule_by_kind(spec, family, CheckKind::ErrorShape);
+    let success_shape = rule_by_kind(spec, family, CheckKind::SuccessShape);
     let first_broken = |rules: &[String]| {
         rules
             .first()
@@ -698,7 +702,7 @@ fn judge_response(
         VerdictKind::Pass
     };
     let sits = format!("{:?}", exp.situations);
-    if let Some(rule) = rule_by_kind(spec, family, "response_format") {
+    if let Some(rule) = rule_by_kind(spec, family, CheckKind::ResponseFormat) {
         // RPC signature 1.0 requests name their format; XML is the default when they do not.
         let want = match case.transport.format {
             ResponseFormat::Json => BodyFormat::Json,
@@ -1062,7 +1066,7 @@ fn per_item_check(
     exp: &Expectation,
     body: &Value,
 ) -> Option<Verdict> {
-    let rule = rule_by_kind(spec, family, "per_item_consistency")?;
+    let rule = rule_by_kind(spec, family, CheckKind::PerItemConsistency)?;
     let fail = |expected: String, actual: String, detail: &str| {
         Some(verdict(
             VerdictKind::Fail,

@@ -601,30 +601,6 @@ fn check_wire(file: &SourceFile, spec: &ApiSpec, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Check kinds as spec files write them (the names [`Check::kind_name`] gives).
-const CHECK_KINDS: &[&str] = &[
-    "required",
-    "max_items",
-    "non_empty",
-    "pattern",
-    "value_type",
-    "exists",
-    "instance_os",
-    "instance_state",
-    "binds_keys",
-    "unbinds_keys",
-    "success_shape",
-    "error_shape",
-    "per_item_consistency",
-    "response_format",
-    "signature",
-    "secret_id_known",
-    "timestamp_window",
-    "nonce_unique",
-    "documented_code",
-    "wire_forms",
-];
-
 /// A code's `means` names rules that exist and kinds that exist.
 fn check_means(
     file: &SourceFile,
@@ -653,7 +629,7 @@ fn check_means(
         }
         for kind in &means.kinds {
             let n = occ.next("means", kind);
-            if !CHECK_KINDS.contains(&kind.as_str()) {
+            if CheckKind::from_name(kind).is_none() {
                 problems.push(locate(
                     file,
                     "means",
@@ -663,7 +639,10 @@ fn check_means(
                         "error code `{}` means check kind `{kind}`, which does not exist",
                         entry.code
                     ),
-                    format!("name one of: {}", CHECK_KINDS.join(", ")),
+                    format!(
+                        "name one of: {}",
+                        CheckKind::ALL.map(CheckKind::name).join(", ")
+                    ),
                 ));
             }
         }

@@ -564,34 +564,154 @@ impl Check {
             | Check::Exists { param }
             | Check::InstanceOs { param, .. }
             | Check::InstanceState { param, .. } => Some(param),
-            _ => None,
+            Check::BindsKeys
+            | Check::UnbindsKeys
+            | Check::SuccessShape
+            | Check::ErrorShape
+            | Check::PerItemConsistency
+            | Check::ResponseFormat
+            | Check::Signature
+            | Check::SecretIdKnown
+            | Check::TimestampWindow { .. }
+            | Check::NonceUnique
+            | Check::DocumentedCode
+            | Check::WireForms => None,
+        }
+    }
+
+    /// The kind of check, without its arguments.
+    pub fn kind(&self) -> CheckKind {
+        match self {
+            Check::Required { .. } => CheckKind::Required,
+            Check::MaxItems { .. } => CheckKind::MaxItems,
+            Check::NonEmpty { .. } => CheckKind::NonEmpty,
+            Check::Pattern { .. } => CheckKind::Pattern,
+            Check::ValueType { .. } => CheckKind::ValueType,
+            Check::Exists { .. } => CheckKind::Exists,
+            Check::InstanceOs { .. } => CheckKind::InstanceOs,
+            Check::InstanceState { .. } => CheckKind::InstanceState,
+            Check::BindsKeys => CheckKind::BindsKeys,
+            Check::UnbindsKeys => CheckKind::UnbindsKeys,
+            Check::SuccessShape => CheckKind::SuccessShape,
+            Check::ErrorShape => CheckKind::ErrorShape,
+            Check::PerItemConsistency => CheckKind::PerItemConsistency,
+            Check::ResponseFormat => CheckKind::ResponseFormat,
+            Check::Signature => CheckKind::Signature,
+            Check::SecretIdKnown => CheckKind::SecretIdKnown,
+            Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
+            Check::NonceUnique => CheckKind::NonceUnique,
+            Check::DocumentedCode => CheckKind::DocumentedCode,
+            Check::WireForms => CheckKind::WireForms,
         }
     }
 
     /// The kind's name as written in spec files.
     pub fn kind_name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// A rule kind without its arguments: what code dispatches on where it needs no more than the
+/// kind (the rule a response-level judgement uses, a code's `means`). Exhaustive matches over it
+/// (and over [`Check`]) are the checklist of what a new kind must say at each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckKind {
+    /// `required`.
+    Required,
+    /// `max_items`.
+    MaxItems,
+    /// `non_empty`.
+    NonEmpty,
+    /// `pattern`.
+    Pattern,
+    /// `value_type`.
+    ValueType,
+    /// `exists`.
+    Exists,
+    /// `instance_os`.
+    InstanceOs,
+    /// `instance_state`.
+    InstanceState,
+    /// `binds_keys`.
+    BindsKeys,
+    /// `unbinds_keys`.
+    UnbindsKeys,
+    /// `success_shape`.
+    SuccessShape,
+    /// `error_shape`.
+    ErrorShape,
+    /// `per_item_consistency`.
+    PerItemConsistency,
+    /// `response_format`.
+    ResponseFormat,
+    /// `signature`.
+    Signature,
+    /// `secret_id_known`.
+    SecretIdKnown,
+    /// `timestamp_window`.
+    TimestampWindow,
+    /// `nonce_unique`.
+    NonceUnique,
+    /// `documented_code`.
+    DocumentedCode,
+    /// `wire_forms`.
+    WireForms,
+}
+
+impl CheckKind {
+    /// Every kind, in the order of [`Check`].
+    pub const ALL: [CheckKind; 20] = [
+        CheckKind::Required,
+        CheckKind::MaxItems,
+        CheckKind::NonEmpty,
+        CheckKind::Pattern,
+        CheckKind::ValueType,
+        CheckKind::Exists,
+        CheckKind::InstanceOs,
+        CheckKind::InstanceState,
+        CheckKind::BindsKeys,
+        CheckKind::UnbindsKeys,
+        CheckKind::SuccessShape,
+        CheckKind::ErrorShape,
+        CheckKind::PerItemConsistency,
+        CheckKind::ResponseFormat,
+        CheckKind::Signature,
+        CheckKind::SecretIdKnown,
+        CheckKind::TimestampWindow,
+        CheckKind::NonceUnique,
+        CheckKind::DocumentedCode,
+        CheckKind::WireForms,
+    ];
+
+    /// The name as written in spec files (`check: {kind: max_items}`).
+    pub fn name(self) -> &'static str {
         match self {
-            Check::Required { .. } => "required",
-            Check::MaxItems { .. } => "max_items",
-            Check::NonEmpty { .. } => "non_empty",
-            Check::Pattern { .. } => "pattern",
-            Check::ValueType { .. } => "value_type",
-            Check::Exists { .. } => "exists",
-            Check::InstanceOs { .. } => "instance_os",
-            Check::InstanceState { .. } => "instance_state",
-            Check::BindsKeys => "binds_keys",
-            Check::UnbindsKeys => "unbinds_keys",
-            Check::SuccessShape => "success_shape",
-            Check::ErrorShape => "error_shape",
-            Check::PerItemConsistency => "per_item_consistency",
-            Check::ResponseFormat => "response_format",
-            Check::Signature => "signature",
-            Check::SecretIdKnown => "secret_id_known",
-            Check::TimestampWindow { .. } => "timestamp_window",
-            Check::NonceUnique => "nonce_unique",
-            Check::DocumentedCode => "documented_code",
-            Check::WireForms => "wire_forms",
+            CheckKind::Required => "required",
+            CheckKind::MaxItems => "max_items",
+            CheckKind::NonEmpty => "non_empty",
+            CheckKind::Pattern => "pattern",
+            CheckKind::ValueType => "value_type",
+            CheckKind::Exists => "exists",
+            CheckKind::InstanceOs => "instance_os",
+            CheckKind::InstanceState => "instance_state",
+            CheckKind::BindsKeys => "binds_keys",
+            CheckKind::UnbindsKeys => "unbinds_keys",
+            CheckKind::SuccessShape => "success_shape",
+            CheckKind::ErrorShape => "error_shape",
+            CheckKind::PerItemConsistency => "per_item_consistency",
+            CheckKind::ResponseFormat => "response_format",
+            CheckKind::Signature => "signature",
+            CheckKind::SecretIdKnown => "secret_id_known",
+            CheckKind::TimestampWindow => "timestamp_window",
+            CheckKind::NonceUnique => "nonce_unique",
+            CheckKind::DocumentedCode => "documented_code",
+            CheckKind::WireForms => "wire_forms",
         }
+    }
+
+    /// The kind a spec file names, if there is one.
+    pub fn from_name(name: &str) -> Option<CheckKind> {
+        CheckKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
