@@ -107,6 +107,19 @@ async fn busy(mut stream: tokio::net::TcpStream) {
     let _ = tokio::time::timeout(HEADER_TIMEOUT, stream.write_all(answer.as_bytes())).await;
 }
 
+/// Why a request's framing is refused with 400 before anything else is read: RFC 9112 § 3.2
+/// ("a server MUST respond with a 400 ... to any request message that contains more than one
+/// Host header field line").
+pub fn framing_error(parts: &axum::http::request::Parts) -> Option<String> {
+    let hosts = parts
+        .headers
+        .get_all(axum::http::header::HOST)
+        .iter()
+        .count();
+    (hosts > 1)
+        .then(|| format!("the request has {hosts} Host header fields; RFC 9112 § 3.2 allows one"))
+}
+
 async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or_else(
@@ -129,6 +142,14 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
         headers,
         body: Vec::new(),
     };
+    if let Some(why) = framing_error(&parts) {
+        let mut err = parameter_error(&http, why);
+        err.status = 400;
+        let mut resp = protocol::request_error_response(&err, &emu.request_id(err.family));
+        resp.status = 400;
+        resp.headers.push(("Connection".into(), "close".into()));
+        return reply(resp);
+    }
     // A declared length over the limit is refused before a byte of the body is awaited.
     let declared = http
         .header("content-length")
@@ -141,10 +162,12 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
     };
     let resp = match read {
         Err(_) => {
-            let mut err = too_large(&http);
-            err.message = format!(
-                "the request body did not arrive within {} s of its headers",
-                BODY_TIMEOUT.as_secs()
+            let err = parameter_error(
+                &http,
+                format!(
+                    "the request body did not arrive within {} s of its headers",
+                    BODY_TIMEOUT.as_secs()
+                ),
             );
             protocol::request_error_response(&err, &emu.request_id(err.family))
         }
@@ -155,10 +178,14 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
             emu.handle(&http, now)
         }
         Ok(Err(_)) => {
-            let err = too_large(&http);
+            let err = parameter_error(&http, format!("the request body exceeds {MAX_BODY} bytes"));
             protocol::request_error_response(&err, &emu.request_id(err.family))
         }
     };
+    reply(resp)
+}
+
+fn reply(resp: protocol::HttpResponse) -> Response {
     let mut builder = Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(k.as_str(), v.as_str());
@@ -168,7 +195,8 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn too_large(req: &HttpRequest) -> RequestError {
+/// The family's parameter error for a request refused before it is decoded, saying `message`.
+fn parameter_error(req: &HttpRequest, message: String) -> RequestError {
     let family = if req.path() == "/v2/index.php" {
         FamilyId::TencentV2
     } else if req.header("x-acs-action").is_some() || req.query().contains("AccessKeyId=") {
@@ -184,7 +212,7 @@ fn too_large(req: &HttpRequest) -> RequestError {
     RequestError {
         family,
         code: code.into(),
-        message: format!("the request body exceeds {MAX_BODY} bytes"),
+        message,
         status,
         action: None,
         format: ResponseFormat::Default,

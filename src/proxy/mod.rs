@@ -197,6 +197,10 @@ pub struct Summary {
     pub admin: usize,
     /// Requests answered 502: the target could not be reached.
     pub unreachable: usize,
+    /// Requests refused with 400 and not forwarded: a target that is not a path (absolute-,
+    /// authority- or asterisk-form), a path that could read as another host, two `Host`s.
+    #[serde(default)]
+    pub refused: usize,
     /// Repro files written.
     pub recorded: Vec<PathBuf>,
 }
@@ -240,13 +244,17 @@ impl Summary {
             ));
         }
         out.push_str(&format!(
-            "{} requests, {} exchanges judged, {} client-side and {} server-side findings, {} admin calls, {} answered 502\n",
+            "{} requests, {} exchanges judged, {} client-side and {} server-side findings, {} admin calls, {} answered 502{}\n",
             self.requests,
             self.judged,
             self.findings_on(Some(Side::Client)),
             self.findings_on(Some(Side::Server)),
             self.admin,
-            self.unreachable
+            self.unreachable,
+            match self.refused {
+                0 => String::new(),
+                n => format!(", {n} refused (400, not forwarded)"),
+            }
         ));
         for f in &self.findings {
             let g = &f.finding;
@@ -465,11 +473,10 @@ fn now() -> i64 {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    // An absolute-form target (a client using the proxy as its HTTP proxy) keeps its path.
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
+    let path_and_query = parts.uri.path_and_query().map_or_else(
+        || parts.uri.path().to_string(),
+        |pq| pq.as_str().to_string(),
+    );
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -482,22 +489,26 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .collect();
     let mut http = HttpRequest {
         method: parts.method.as_str().to_string(),
-        target,
+        target: path_and_query,
         headers,
         body: Vec::new(),
     };
+    // Only an origin-form target with one Host is forwarded; nothing of it can name another
+    // host (the forwarder builds the URL from --target's origin in any case).
+    if let Some(why) = crate::emulator::server::framing_error(&parts)
+        .or_else(|| forward::refuse_target(&parts.method, &parts.uri))
+    {
+        shared.tally().summary.refused += 1;
+        return reply(forward::bad_request(&http, &why));
+    }
     let declared = http
         .header("content-length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > forward::MAX_BODY as u64) {
         return reply(forward::too_large(&http, declared));
     }
-    match tokio::time::timeout(
-        HEADER_TIMEOUT,
-        axum::body::to_bytes(body, forward::MAX_BODY),
-    )
-    .await
-    {
+    let wait = HEADER_TIMEOUT;
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, forward::MAX_BODY)).await {
         Ok(Ok(bytes)) => http.body = bytes.to_vec(),
         Ok(Err(_)) => return reply(forward::too_large(&http, None)),
         Err(_) => {
@@ -507,7 +518,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 ("InvalidParameter", "4000", "InvalidParameter"),
                 format!(
                     "apiconform proxy: the request body did not arrive within {} s",
-                    HEADER_TIMEOUT.as_secs()
+                    wait.as_secs()
                 ),
             ))
         }

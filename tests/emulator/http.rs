@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use apiconform::emulator::{server, Config, Emulator};
 use apiconform::protocol::{self, Clock};
@@ -123,5 +124,29 @@ async fn slow_lying_and_idle_clients_cannot_hold_the_server() {
     .await
     .expect("a half-sent request is cut off");
     assert!(matches!(closed, Ok(0) | Err(_)) || answer.starts_with(b"HTTP/1.1 408"));
+    let _ = stop.send(());
+}
+
+/// A request with two `Host` header fields is answered 400 (RFC 9112 § 3.2), in the family's
+/// envelope, and not handled.
+#[tokio::test]
+async fn two_host_headers_are_refused_with_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _emu, stop) = start().await;
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET /__apiconform/world HTTP/1.1\r\nHost: {addr}\r\nHost: 127.0.0.3\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("Host header"), "{text}");
     let _ = stop.send(());
 }

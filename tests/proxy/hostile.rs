@@ -1,8 +1,138 @@
-//! The proxy under a hostile client (issue 23): a wrongly signed request fishing for a valid
-//! signature. Loopback only.
+//! The proxy under a hostile client (issue 23): request-targets that name another host, a
+//! wrongly signed request fishing for a valid signature, two `Host` headers, and arbitrary
+//! request-targets and headers. Loopback only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 use apiconform::protocol::{self, FamilyId, NonceStore};
+
+/// A listener the proxy must never reach: it counts connections and answers each with 200.
+struct Decoy {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn decoy(ip: [u8; 4]) -> Decoy {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    Decoy { addr, hits }
+}
+
+/// Sends raw bytes to `addr` and reads the answer until the server closes (the requests say
+/// `Connection: close`), for at most 5 s.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request with `target` as its request-target, a Host naming the proxy and a TC3
+/// Authorization (the client's credentials must not travel elsewhere).
+fn request_to(method: &str, target: &str, proxy: SocketAddr, extra: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: {proxy}\r\nAuthorization: TC3-HMAC-SHA256 Credential={}/2026-01-01/cvm/tc3_request, SignedHeaders=content-type;host, Signature=00\r\nContent-Type: application/json\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n",
+        apiconform::emulator::TENCENT_DEFAULT.0
+    )
+    .into_bytes()
+}
+
+/// A request-target that names another host — `//HOST:PORT/x`, backslashes raw and
+/// percent-encoded, absolute-form, authority-form — is refused with 400 and never reaches that
+/// host (nor the target); a path that merely contains such characters further on stays on the
+/// target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_targets_naming_another_host_get_400_and_reach_nothing() {
+    let (emu, proxy, _) = proxied(&[], None).await;
+    let elsewhere = decoy([127, 0, 0, 3]).await;
+    let beside = decoy([127, 0, 0, 1]).await;
+    let (d3, d1, me) = (elsewhere.addr, beside.addr, proxy.addr());
+    let refused = [
+        ("GET", format!("//{d3}/x")),
+        ("POST", format!("//{d3}/?Action=DescribeInstances")),
+        ("GET", format!("//{d1}/")),
+        ("GET", format!("/\\{d3}/x")),
+        ("GET", format!("/\\\\{d3}/x")),
+        ("GET", format!("/%5C%5C{d3}/x")),
+        ("GET", format!("/%5c{d3}/x")),
+        ("GET", format!("/%2F{d3}/x")),
+        ("GET", format!("/%2f%2f{d3}/x")),
+        ("GET", format!("\\\\{d3}/x")),
+        ("GET", format!("http://{d3}/x")),
+        ("GET", format!("https://{d3}/x")),
+        ("GET", format!("http://{me}/")),
+        ("CONNECT", format!("{d3}")),
+        ("OPTIONS", "*".to_string()),
+    ];
+    for (method, target) in &refused {
+        let answer = raw(me, &request_to(method, target, me, "")).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{method} {target}: {answer}"
+        );
+    }
+    assert_eq!(proxy.summary().requests, 0, "nothing was forwarded");
+    // Paths that hold the characters further on are paths on the target.
+    for target in [
+        format!("/@{d3}/x"),
+        format!("/..//{d3}/x"),
+        format!("/x//{d3}/"),
+    ] {
+        let answer = raw(me, &request_to("GET", &target, me, "")).await;
+        assert!(answer.starts_with("HTTP/1.1 "), "{target}: {answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        elsewhere.hits.load(Ordering::SeqCst),
+        0,
+        "127.0.0.3 reached"
+    );
+    assert_eq!(
+        beside.hits.load(Ordering::SeqCst),
+        0,
+        "another port reached"
+    );
+    let summary = proxy.stop().await;
+    emu.stop().await;
+    assert!(summary.refused >= 10, "{}", summary.table());
+}
+
+/// Two `Host` header fields: 400 (RFC 9112 § 3.2), not forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_get_400_and_are_not_forwarded() {
+    let (emu, proxy, _) = proxied(&[], None).await;
+    let me = proxy.addr();
+    let answer = raw(me, &request_to("POST", "/", me, "Host: 127.0.0.3\r\n")).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Host header"), "{answer}");
+    let summary = proxy.stop().await;
+    emu.stop().await;
+    assert_eq!(summary.requests, 0, "{}", summary.table());
+    assert_eq!(summary.refused, 1);
+}
 
 /// Accepts every nonce: only the signature is in question.
 struct AnyNonce;
@@ -222,4 +352,133 @@ async fn a_wrongly_signed_request_gets_nothing_the_target_would_accept() {
         let all = texts.join("\n");
         assert!(!all.contains(&good), "the valid signature {good} was shown");
     }
+}
+
+/// A request-target and headers as a fuzzer makes them: the pieces that name hosts (the
+/// decoys' addresses among them), slashes, backslashes and their encodings.
+fn hostile(
+    hosts: Vec<String>,
+) -> impl proptest::strategy::Strategy<Value = (String, String, Vec<(String, String)>)> {
+    use proptest::prelude::*;
+    let mut parts: Vec<String> = [
+        "/",
+        "//",
+        "\\",
+        "%5C",
+        "%5c",
+        "%2F",
+        "%2f",
+        "@",
+        ":",
+        "?",
+        "#",
+        ".",
+        "..",
+        "http://",
+        "https:",
+        "x",
+        "Action=DescribeInstances",
+        "&",
+        "%00",
+        " ",
+        "*",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    parts.extend(hosts.clone());
+    let part = prop::sample::select(parts);
+    // Most targets start the way a host-naming one does, then name a host (or not), then
+    // anything.
+    let prefix = prop::sample::select(vec![
+        "", "/", "//", "/\\", "\\\\", "/%5C%5C", "/%5c", "/%2F", "/%2f%2f", "http://", "https://",
+        "//@", "/..//", "///",
+    ]);
+    let host = prop::sample::select([hosts, vec![String::new(), "x".into()]].concat());
+    let shaped = (prefix, host, prop::collection::vec(part.clone(), 0..4))
+        .prop_map(|(p, h, rest)| format!("{p}{h}{}", rest.concat()));
+    let target = prop_oneof![
+        3 => shaped,
+        1 => prop::collection::vec(part.clone(), 1..8).prop_map(|v| v.concat()),
+        1 => "[!-~]{1,30}",
+    ];
+    let method = prop::sample::select(vec!["GET", "POST", "CONNECT", "OPTIONS", "HEAD", "PUT"])
+        .prop_map(String::from);
+    let name = prop::sample::select(vec![
+        "Host",
+        "X-Forwarded-Host",
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Forwarded-Proto",
+        "Via",
+        "Referer",
+        "Max-Forwards",
+        "Proxy-Authorization",
+        "X-TC-Action",
+    ])
+    .prop_map(String::from);
+    let value =
+        prop::collection::vec(part, 0..5).prop_map(|v| v.concat().replace(['\r', '\n'], ""));
+    let headers = prop::collection::vec((name, value), 0..5);
+    (method, target, headers)
+}
+
+/// A property over arbitrary request-targets and header sets, each sent as raw bytes: every
+/// one gets an HTTP answer (none panics the proxy or hangs), and none reaches any host but
+/// the target.
+#[test]
+fn arbitrary_request_targets_and_headers_reach_only_the_target() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (emu, proxy, elsewhere, beside) = rt.block_on(async {
+        let (emu, proxy, _) = proxied(&[], None).await;
+        (
+            emu,
+            proxy,
+            decoy([127, 0, 0, 3]).await,
+            decoy([127, 0, 0, 1]).await,
+        )
+    });
+    let me = proxy.addr();
+    let hosts = vec![
+        elsewhere.addr.to_string(),
+        beside.addr.to_string(),
+        format!("127.0.0.3:{}", elsewhere.addr.port()),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&hostile(hosts), |(method, target, headers)| {
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        let request = request_to(&method, &target, me, &extra);
+        let hits = || elsewhere.hits.load(Ordering::SeqCst) + beside.hits.load(Ordering::SeqCst);
+        let before = hits();
+        let answer = rt.block_on(raw(me, &request));
+        proptest::prop_assert!(
+            answer.starts_with("HTTP/1.1 "),
+            "no answer to {method} {target} {headers:?}"
+        );
+        proptest::prop_assert_eq!(hits(), before, "another host was reached");
+        Ok(())
+    });
+    rt.block_on(async {
+        proxy.stop().await;
+        emu.stop().await;
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert_eq!(elsewhere.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(beside.hits.load(Ordering::SeqCst), 0);
 }
