@@ -34,6 +34,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
+use crate::emulator::gate::Limits;
 use crate::oracle::{Revision, Strength, VerdictKind};
 use crate::protocol::describe::ADMIN_PREFIX;
 use crate::protocol::redact::{curl, redact, scrub, secrets_in};
@@ -113,6 +114,8 @@ pub struct ProxyOptions {
     /// Whether the target must answer a connection at start (`false`: start anyway, and
     /// answer 502 while it is down).
     pub require_target: bool,
+    /// Connections per peer and in all, and the waits on each ([`Limits::PROXY`]).
+    pub limits: Limits,
 }
 
 /// Why the proxy could not start.
@@ -291,6 +294,8 @@ struct Shared {
     seq: AtomicU64,
     /// One permit per exchange being judged; stopping waits for all of them.
     judging: Arc<tokio::sync::Semaphore>,
+    /// The listener's limits.
+    limits: Limits,
 }
 
 #[derive(Default)]
@@ -370,9 +375,10 @@ impl Proxy {
             record: opts.record.clone(),
             seq: AtomicU64::new(0),
             judging: Arc::new(tokio::sync::Semaphore::new(MAX_JUDGING)),
+            limits: opts.limits,
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), opts.limits, stopped));
         Ok(Proxy {
             addr,
             shared,
@@ -427,44 +433,19 @@ async fn reachable(target: &Target, timeout: Duration) -> Result<(), ProxyError>
     }
 }
 
-/// Longest wait for a request's headers; a client that sends half a request is cut off.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    limits: Limits,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(shared.clone());
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_JUDGING));
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = async { stopped.wait_for(|s| *s).await.map(|_| ()) } => break,
-            accepted = listener.accept() => match accepted {
-                Ok(s) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = connections.clone().acquire_owned().await else {
-            break;
-        };
-        crate::emulator::server::spawn_connection(
-            stream,
-            app.clone(),
-            HEADER_TIMEOUT,
-            stopped.clone(),
-            permit,
-        );
-    }
-    // Connections finish the request in flight, then close.
-    let _ =
-        tokio::time::timeout(HEADER_TIMEOUT, connections.acquire_many(MAX_JUDGING as u32)).await;
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    crate::emulator::server::accept_loop(listener, app, limits, "proxy", stop).await;
 }
 
 fn now() -> i64 {
@@ -507,7 +488,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if declared.is_some_and(|n| n > forward::MAX_BODY as u64) {
         return reply(forward::too_large(&http, declared));
     }
-    let wait = HEADER_TIMEOUT;
+    let wait = shared.limits.body_timeout;
     match tokio::time::timeout(wait, axum::body::to_bytes(body, forward::MAX_BODY)).await {
         Ok(Ok(bytes)) => http.body = bytes.to_vec(),
         Ok(Err(_)) => return reply(forward::too_large(&http, None)),
@@ -523,6 +504,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             ))
         }
     }
+    crate::emulator::server::body_received(&parts);
     reply(shared.exchange(http).await)
 }
 
@@ -933,6 +915,7 @@ pub async fn measure_latency(
         revision: Revision::Both,
         timeout,
         require_target: true,
+        limits: Limits::PROXY,
     };
     let (tencent, alibaba) = (opts.tencent.clone(), opts.alibaba.clone());
     let proxy = Proxy::start(set, opts).await?;

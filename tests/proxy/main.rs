@@ -43,6 +43,7 @@ fn options(target: &str) -> ProxyOptions {
         revision: apiconform::oracle::Revision::Both,
         timeout: Duration::from_secs(10),
         require_target: true,
+        limits: apiconform::emulator::gate::Limits::PROXY,
     }
 }
 
