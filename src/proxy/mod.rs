@@ -486,6 +486,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .header("content-length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > forward::MAX_BODY as u64) {
+        // Answered before a byte of the body is read; what the client is still writing is then
+        // read and dropped for a moment, so that it reads the answer instead of a reset.
+        tokio::spawn(discard(body));
         return reply(forward::too_large(&http, declared));
     }
     let wait = shared.limits.body_timeout;
@@ -506,6 +509,22 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
     crate::emulator::server::body_received(&parts);
     reply(shared.exchange(http).await)
+}
+
+/// Reads and drops a refused body: at most twice the largest forwarded, for at most 2 s.
+async fn discard(body: Body) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len();
+            if read > 2 * forward::MAX_BODY {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn reply(resp: HttpResponse) -> Response {
