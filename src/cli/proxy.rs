@@ -79,6 +79,7 @@ fn proxy_inner(args: ProxyArgs) -> Result<u8, Failed> {
         revision: RevisionArg::revision(args.source),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         require_target: !args.allow_down,
+        limits: crate::emulator::gate::Limits::PROXY,
     };
     runtime()?.block_on(async move {
         let proxy = Proxy::start(&set, opts).await.map_err(|e| match e {

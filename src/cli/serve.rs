@@ -204,7 +204,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
             }
             eprintln!("apiconform emulator: shutting down");
         };
-        emulator::server::serve_on(listener, emu, tls, shutdown)
+        emulator::server::serve_on(listener, emu, emulator::server::Limits::EMULATOR, tls, shutdown)
             .await
             .map_err(|e| Failed::target(format!("error: server failed: {e}")))?;
         Ok(exit::OK)

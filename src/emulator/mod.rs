@@ -9,6 +9,7 @@
 
 mod actions;
 pub mod faults;
+pub mod gate;
 pub mod server;
 pub mod tls;
 pub mod variants;

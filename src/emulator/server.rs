@@ -8,6 +8,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 
+pub use super::gate::Limits;
+use super::gate::{self, Conn, Gate, Held, Phase, Refused};
 use super::Emulator;
 use crate::protocol::{self, FamilyId, HttpRequest, RequestError, ResponseFormat};
 
@@ -17,90 +19,144 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// Longest wait for a request's headers (on a new connection, or the next request on a kept-alive
 /// one): a client that sends half a request, or nothing, is cut off after this.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_TIMEOUT: Duration = Limits::EMULATOR.header_timeout;
 
 /// Longest wait for a request's body once its headers arrived (a `Content-Length` that lies is
 /// not waited out).
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_TIMEOUT: Duration = Limits::EMULATOR.body_timeout;
 
-/// Connections served at once; one more is answered `503` and closed, so that a flood of idle
-/// connections cannot starve the descriptors new requests need.
-pub const MAX_CONNECTIONS: usize = 256;
+/// Connections one peer (one IP address) may hold at once; one more is answered `503` and
+/// closed, so that one peer's flood of idle or slow connections cannot starve the others.
+pub const PER_PEER: usize = gate::PER_PEER;
 
-/// Serves `emu` on `listener` until `shutdown` completes; requests in flight then get up to
-/// [`HEADER_TIMEOUT`] to finish.
+/// Serves `emu` on `listener` until `shutdown` completes, with the emulator's [`Limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     emu: Arc<Emulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(listener, emu, None, shutdown).await
+    serve_with(listener, emu, Limits::EMULATOR, shutdown).await
 }
 
-/// [`serve`], over TLS when `tls` is given (`serve --tls`): each accepted connection completes
-/// its handshake within [`HEADER_TIMEOUT`] or is dropped, then is served as a plain one is.
+/// Serves `emu` on `listener` with `limits` until `shutdown` completes; requests in flight then
+/// get up to the header timeout to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    emu: Arc<Emulator>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_on(listener, emu, limits, None, shutdown).await
+}
+
+/// [`serve_with`], over TLS when `tls` is given (`serve --tls`): each admitted connection
+/// completes its handshake within the header timeout or is dropped, then is served as a plain
+/// one is.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     emu: Arc<Emulator>,
+    limits: Limits,
     tls: Option<super::tls::Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = axum::Router::new().fallback(handle).with_state(emu);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state((emu, limits));
+    accept_loop(listener, app, limits, "emulator", tls, shutdown).await;
+    Ok(())
+}
+
+/// Accepts connections on `listener` and serves each with `app` (HTTP/1.1, keep-alive) until
+/// `shutdown` completes; then every connection finishes the request in flight and closes, for
+/// up to the header timeout. Who is let in is the [`Gate`]'s call: a connection it refuses is
+/// answered 503 naming `who` (the emulator, the proxy) and closed; one it sheds is closed. The
+/// emulator's and the proxy's listeners both run this loop.
+pub async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    who: &'static str,
+    tls: Option<super::tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let gate = Gate::new(limits);
     // Told to every connection on shutdown: finish the request in flight, then close.
     let (closing, closed) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut sweep =
+        tokio::time::interval((limits.pressed_timeout / 4).max(Duration::from_millis(50)));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
+            _ = sweep.tick() => {
+                gate.sweep();
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
-                // Out of descriptors, say: wait a moment rather than spin.
+                // Out of descriptors, say: wait a moment rather than spin (the sweep frees
+                // some under pressure).
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tokio::spawn(busy(stream));
-            continue;
-        };
-        match &tls {
-            None => spawn_connection(stream, app.clone(), HEADER_TIMEOUT, closed.clone(), permit),
-            Some(tls) => {
+        let _ = stream.set_nodelay(true);
+        match (gate.admit(peer.ip()), &tls) {
+            (Ok(held), None) => {
+                spawn_connection(stream, app.clone(), &limits, closed.clone(), held)
+            }
+            (Ok(held), Some(tls)) => {
                 let (acceptor, app, closed) = (tls.acceptor.clone(), app.clone(), closed.clone());
                 tokio::spawn(async move {
-                    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
-                    if let Ok(Ok(stream)) = handshake.await {
-                        spawn_connection(stream, app, HEADER_TIMEOUT, closed, permit);
+                    let handshake = acceptor.accept(stream);
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.header_timeout, handshake).await
+                    {
+                        spawn_connection(stream, app, &limits, closed, held);
                     }
                 });
+            }
+            (Err(why), _) => {
+                tokio::spawn(busy(stream, who, why, limits.per_peer));
             }
         }
     }
     let _ = closing.send(true);
     // Let what is in flight finish, for a bounded time.
-    let _ =
-        tokio::time::timeout(HEADER_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
-    Ok(())
+    let _ = tokio::time::timeout(limits.header_timeout, gate.drained()).await;
 }
 
-/// Serves one accepted connection — HTTP/1.1 with keep-alive, headers read within
-/// `header_timeout` — until the peer closes it or `closed` turns true (the request in flight
-/// then finishes); `hold` (a permit of the accept loop's bound) is dropped when it ends. The
-/// emulator's and the proxy's accept loops both serve their connections so.
-pub fn spawn_connection<S, H>(
+/// Serves one admitted connection — HTTP/1.1 with keep-alive, headers read within the header
+/// timeout — until the peer closes it, the gate sheds it (closed at once), or `closed` turns
+/// true (the request in flight then finishes). Each request carries the connection's [`Conn`]
+/// in its extensions, so the handler can say when its body arrived ([`body_received`]).
+fn spawn_connection<S>(
     stream: S,
     app: axum::Router,
-    header_timeout: Duration,
+    limits: &Limits,
     mut closed: tokio::sync::watch::Receiver<bool>,
-    hold: H,
+    held: Held,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    H: Send + 'static,
 {
-    let service = hyper_util::service::TowerToHyperService::new(app);
+    let conn = held.conn().clone();
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            conn.enter(Phase::Body);
+            req.extensions_mut().insert(conn.clone());
+            let answer = hyper::service::Service::call(&inner, req);
+            let conn = conn.clone();
+            async move {
+                let answered = answer.await;
+                conn.enter(Phase::Waiting);
+                answered
+            }
+        });
+    let header_timeout = limits.header_timeout;
     tokio::spawn(async move {
         let io = hyper_util::rt::TokioIo::new(stream);
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -110,29 +166,60 @@ pub fn spawn_connection<S, H>(
             .keep_alive(true);
         let conn = builder.serve_connection(io, service);
         let mut conn = std::pin::pin!(conn);
+        let shed = held.conn().clone();
         tokio::select! {
             _ = conn.as_mut() => {}
+            // Dropped: the socket closes.
+            _ = shed.shed() => {}
             _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
         }
-        drop(hold);
+        drop(held);
     });
 }
 
-/// The answer to a connection over [`MAX_CONNECTIONS`]: 503, said plainly, then closed.
-async fn busy(mut stream: tokio::net::TcpStream) {
+/// Marks the request's connection as working: its body arrived, so pressure no longer sheds it
+/// for waiting. Handlers call it once they hold the body.
+pub fn body_received(parts: &axum::http::request::Parts) {
+    if let Some(conn) = parts.extensions.get::<Arc<Conn>>() {
+        conn.enter(Phase::Work);
+    }
+}
+
+/// The answer to a connection the gate refused: 503, said plainly, then closed.
+async fn busy(mut stream: tokio::net::TcpStream, who: &str, why: Refused, per_peer: usize) {
     use tokio::io::AsyncWriteExt;
-    let body = "the emulator is serving its maximum of connections; retry shortly";
+    let body = match why {
+        Refused::PeerFull => format!(
+            "this address holds the maximum of connections the {who} serves one peer ({per_peer}); close some or retry shortly"
+        ),
+        Refused::Full => format!(
+            "the {who} is serving its maximum of connections; retry shortly"
+        ),
+    };
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = tokio::time::timeout(HEADER_TIMEOUT, stream.write_all(answer.as_bytes())).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
 }
 
-async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
+/// Why a request's framing is refused with 400 before anything else is read: RFC 9112 § 3.2
+/// ("a server MUST respond with a 400 ... to any request message that contains more than one
+/// Host header field line").
+pub fn framing_error(parts: &axum::http::request::Parts) -> Option<String> {
+    let hosts = parts
+        .headers
+        .get_all(axum::http::header::HOST)
+        .iter()
+        .count();
+    (hosts > 1)
+        .then(|| format!("the request has {hosts} Host header fields; RFC 9112 § 3.2 allows one"))
+}
+
+async fn handle(State((emu, limits)): State<(Arc<Emulator>, Limits)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or_else(
         || parts.uri.path().to_string(),
@@ -154,22 +241,33 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
         headers,
         body: Vec::new(),
     };
+    if let Some(why) = framing_error(&parts) {
+        let mut err = parameter_error(&http, why);
+        err.status = 400;
+        let mut resp = protocol::request_error_response(&err, &emu.request_id(err.family));
+        resp.status = 400;
+        resp.headers.push(("Connection".into(), "close".into()));
+        return reply(resp);
+    }
     // A declared length over the limit is refused before a byte of the body is awaited.
     let declared = http
         .header("content-length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     let read = match declared {
         Some(n) if n > MAX_BODY as u64 => Ok(Err(())),
-        _ => tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
+        _ => tokio::time::timeout(limits.body_timeout, axum::body::to_bytes(body, MAX_BODY))
             .await
             .map(|r| r.map_err(|_| ())),
     };
+    body_received(&parts);
     let resp = match read {
         Err(_) => {
-            let mut err = too_large(&http);
-            err.message = format!(
-                "the request body did not arrive within {} s of its headers",
-                BODY_TIMEOUT.as_secs()
+            let err = parameter_error(
+                &http,
+                format!(
+                    "the request body did not arrive within {} s of its headers",
+                    limits.body_timeout.as_secs()
+                ),
             );
             protocol::request_error_response(&err, &emu.request_id(err.family))
         }
@@ -180,10 +278,14 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
             emu.handle(&http, now)
         }
         Ok(Err(_)) => {
-            let err = too_large(&http);
+            let err = parameter_error(&http, format!("the request body exceeds {MAX_BODY} bytes"));
             protocol::request_error_response(&err, &emu.request_id(err.family))
         }
     };
+    reply(resp)
+}
+
+fn reply(resp: protocol::HttpResponse) -> Response {
     let mut builder = Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(k.as_str(), v.as_str());
@@ -193,7 +295,8 @@ async fn handle(State(emu): State<Arc<Emulator>>, req: Request) -> Response {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn too_large(req: &HttpRequest) -> RequestError {
+/// The family's parameter error for a request refused before it is decoded, saying `message`.
+fn parameter_error(req: &HttpRequest, message: String) -> RequestError {
     let family = if req.path() == "/v2/index.php" {
         FamilyId::TencentV2
     } else if req.header("x-acs-action").is_some() || req.query().contains("AccessKeyId=") {
@@ -209,7 +312,7 @@ fn too_large(req: &HttpRequest) -> RequestError {
     RequestError {
         family,
         code: code.into(),
-        message: format!("the request body exceeds {MAX_BODY} bytes"),
+        message,
         status,
         action: None,
         format: ResponseFormat::Default,

@@ -2,6 +2,12 @@
 //! step, so that a request that does not verify can be told apart at the step where the
 //! client's signing diverges (the proxy's client side; `apiconform sign` prints the same
 //! strings for a request the harness makes).
+//!
+//! The signature the verifier computes is compared and dropped, never kept: it is a valid
+//! signature, made with the configured secret, over bytes the sender chose. Told back, it would
+//! turn whoever shows the divergence (the proxy) into a signing oracle. What is kept is what an
+//! honest client needs to find its mistake and holds no secret: the step, the canonical request,
+//! the string to sign, the signed headers, the credential scope and the signature sent.
 
 use serde::Serialize;
 
@@ -22,8 +28,9 @@ pub struct Divergence {
     pub string_to_sign: String,
     /// The signature the request carries.
     pub sent: String,
-    /// The signature of that string to sign with the configured secret.
-    pub expected: String,
+    /// The headers the request says it signed, as it names them (TC3, ACS3; empty for the
+    /// query-signed schemes).
+    pub signed_headers: Vec<String>,
 }
 
 /// Recomputes the signature of `req` with `secret`; `None` when it matches (every step holds).
@@ -43,7 +50,7 @@ fn step(step: &str, why: impl Into<String>) -> Divergence {
         canonical_request: String::new(),
         string_to_sign: String::new(),
         sent: String::new(),
-        expected: String::new(),
+        signed_headers: Vec::new(),
     }
 }
 
@@ -112,7 +119,7 @@ fn tc3(req: &HttpRequest, parsed: &ParsedRequest, secret: &str) -> Option<Diverg
         canonical_request: parts.canonical_request,
         string_to_sign: parts.string_to_sign,
         sent: auth.signature,
-        expected: parts.signature,
+        signed_headers: auth.signed_headers,
     })
 }
 
@@ -144,7 +151,7 @@ fn v1(req: &HttpRequest, parsed: &ParsedRequest, secret: &str) -> Option<Diverge
         canonical_request: canonical,
         string_to_sign: sts,
         sent,
-        expected,
+        signed_headers: Vec::new(),
     })
 }
 
@@ -169,7 +176,7 @@ fn rpc(req: &HttpRequest, secret: &str) -> Option<Divergence> {
         canonical_request: canonical,
         string_to_sign: sts,
         sent,
-        expected,
+        signed_headers: Vec::new(),
     })
 }
 
@@ -221,6 +228,6 @@ fn acs3(req: &HttpRequest, secret: &str) -> Option<Divergence> {
         canonical_request: canonical,
         string_to_sign: sts,
         sent: auth.signature,
-        expected,
+        signed_headers: auth.signed_headers,
     })
 }

@@ -234,12 +234,26 @@ fn authenticate(
     // The signature alone: the window and the nonce are checked below, each by its rule.
     let signed = protocol::verify(req, parsed, creds, parsed.timestamp, &AnyNonce);
     if let Err(e) = signed {
+        // Never the signature the proxy computes: that would sign, with the configured
+        // secret, whatever bytes the client chose (see `protocol::received`).
         let d = received::divergence(req, parsed, &secret);
         let detail = match &d {
-            Some(d) => format!(
-                "diverges at step `{}`: {}\ncanonical request (from the bytes received):\n{}\nstring to sign:\n{}\nsignature sent:     {}\nsignature expected: {}",
-                d.step, d.why, d.canonical_request, d.string_to_sign, d.sent, d.expected
-            ),
+            Some(d) => {
+                let mut text = format!(
+                    "diverges at step `{}`: {}\nsecret id {} is the configured one; compare these strings with the ones your client signed (`apiconform sign` prints them for a request you describe)",
+                    d.step, d.why, parsed.secret_id
+                );
+                if !d.signed_headers.is_empty() {
+                    text.push_str(&format!("\nsigned headers: {}", d.signed_headers.join(";")));
+                }
+                if !d.canonical_request.is_empty() {
+                    text.push_str(&format!(
+                        "\ncanonical request (from the bytes received):\n{}\nstring to sign:\n{}",
+                        d.canonical_request, d.string_to_sign
+                    ));
+                }
+                text
+            }
             None => format!("{}: {}", e.code, e.message),
         };
         return find(

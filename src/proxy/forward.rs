@@ -75,7 +75,9 @@ impl Forwarder {
 
     /// Sends the client's request as it came; the answer as it came, or why there is none.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
-        let url = self.base.join(&req.target).map_err(|e| e.to_string())?;
+        // The target's origin with the client's path and query: nothing the client sends can
+        // name another host.
+        let url = crate::run::target::on_origin(&self.base, &req.target)?;
         let method =
             reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
         let connection = req.header("connection");
@@ -134,6 +136,50 @@ impl Forwarder {
             body,
         })
     }
+}
+
+/// Why a request-target is refused with 400 rather than forwarded, if it is: anything but
+/// origin-form (absolute-form, authority-form, `CONNECT`, asterisk-form), and a path that
+/// could be read as naming a host — one starting with `//`, or holding a backslash (which URL
+/// parsers read as `/`), as sent or percent-decoded. The APIs' paths (`/`, `/v2/index.php`,
+/// the emulator's admin view) are none of these.
+pub fn refuse_target(method: &axum::http::Method, uri: &axum::http::Uri) -> Option<String> {
+    let refuse = |what: &str| {
+        Some(format!(
+            "apiconform proxy: {what}; the proxy forwards only to its --target and takes origin-form request-targets (a path such as `/` or `/v2/index.php`); not forwarded"
+        ))
+    };
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return refuse("the request-target names a host (absolute-form or authority-form)");
+    }
+    if method == axum::http::Method::CONNECT {
+        return refuse("CONNECT asks for a tunnel");
+    }
+    let path = uri.path();
+    if !path.starts_with('/') {
+        return refuse("the request-target is not a path");
+    }
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    for p in [path.as_bytes(), decoded.as_slice()] {
+        if p.starts_with(b"//") || p.contains(&b'\\') {
+            return refuse(
+                "the path starts with `//` or holds a backslash, which could read as another host",
+            );
+        }
+    }
+    None
+}
+
+/// 400: a request the proxy refuses to forward; the body says why.
+pub fn bad_request(req: &HttpRequest, why: &str) -> HttpResponse {
+    let mut resp = own_answer(
+        req,
+        400,
+        ("InvalidParameter", "4000", "InvalidParameter"),
+        why.to_string(),
+    );
+    resp.headers.push(("Connection".into(), "close".into()));
+    resp
 }
 
 /// The family a request that could not be decoded most likely belongs to, told apart as the
@@ -236,5 +282,101 @@ mod tests {
         assert_eq!(body["code"], 6200);
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("http://127.0.0.1:9") && message.contains("connection refused"));
+    }
+
+    /// What request-targets are made of when they try to name another host: slashes,
+    /// backslashes and their percent-encodings, schemes, userinfo, ports, dot segments.
+    fn hostile_target() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let part = prop::sample::select(vec![
+            "/",
+            "//",
+            "\\",
+            "%5C",
+            "%5c",
+            "%2F",
+            "%2f",
+            "%252F",
+            "@",
+            ":",
+            "?",
+            "#",
+            ".",
+            "..",
+            "http:",
+            "https:",
+            "http://",
+            "127.0.0.3",
+            "127.0.0.3:9",
+            "evil.example",
+            ":80",
+            "[::1]",
+            "%00",
+            "%40",
+            "x",
+            "Action=Describe",
+            "&",
+        ]);
+        prop_oneof![
+            prop::collection::vec(part, 0..10).prop_map(|v| v.concat()),
+            "[ -~]{0,40}",
+            any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the request-target, the URL a request is forwarded to has the target's
+        /// scheme, host and port, or there is none; and telling a target apart never panics.
+        #[test]
+        fn any_request_target_stays_on_the_target_origin(
+            target in hostile_target(),
+            method in proptest::sample::select(vec!["GET", "POST", "CONNECT", "OPTIONS", "HEAD"]),
+        ) {
+            let base = reqwest::Url::parse("http://127.0.0.1:9000").unwrap();
+            if let Ok(url) = crate::run::target::on_origin(&base, &target) {
+                proptest::prop_assert_eq!(url.scheme(), "http");
+                proptest::prop_assert_eq!(url.host_str(), Some("127.0.0.1"));
+                proptest::prop_assert_eq!(url.port(), Some(9000));
+                // As reqwest hands it to hyper: the same authority.
+                let uri: axum::http::Uri = url.as_str().parse().unwrap();
+                proptest::prop_assert_eq!(uri.authority().map(|a| a.as_str()), Some("127.0.0.1:9000"));
+            }
+            if let Ok(uri) = target.parse::<axum::http::Uri>() {
+                let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap();
+                if refuse_target(&method, &uri).is_none() {
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    proptest::prop_assert!(crate::run::target::on_origin(&base, path).is_ok());
+                    proptest::prop_assert!(!path.starts_with("//"));
+                }
+            }
+        }
+    }
+
+    /// The forms that named another host are refused; the APIs' paths are not.
+    #[test]
+    fn only_origin_form_paths_are_forwarded() {
+        let get = axum::http::Method::GET;
+        for refused in [
+            "//127.0.0.3:9/x",
+            "/\\127.0.0.3:9/x",
+            "/%5C%5C127.0.0.3:9/x",
+            "/%2f%2f127.0.0.3/x",
+            "http://127.0.0.3:9/x",
+            "*",
+        ] {
+            let uri: axum::http::Uri = refused.parse().unwrap();
+            assert!(refuse_target(&get, &uri).is_some(), "{refused}");
+        }
+        let connect: axum::http::Uri = "127.0.0.3:9".parse().unwrap();
+        assert!(refuse_target(&axum::http::Method::CONNECT, &connect).is_some());
+        for fine in [
+            "/",
+            "/?Action=X&Signature=a%2Fb%3D",
+            "/v2/index.php?a=b",
+            "/__apiconform/world",
+        ] {
+            let uri: axum::http::Uri = fine.parse().unwrap();
+            assert!(refuse_target(&get, &uri).is_none(), "{fine}");
+        }
     }
 }

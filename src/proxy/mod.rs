@@ -34,6 +34,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
+use crate::emulator::gate::Limits;
 use crate::oracle::{Revision, Strength, VerdictKind};
 use crate::protocol::describe::ADMIN_PREFIX;
 use crate::protocol::redact::{curl, redact, scrub, secrets_in};
@@ -113,6 +114,8 @@ pub struct ProxyOptions {
     /// Whether the target must answer a connection at start (`false`: start anyway, and
     /// answer 502 while it is down).
     pub require_target: bool,
+    /// Connections per peer and in all, and the waits on each ([`Limits::PROXY`]).
+    pub limits: Limits,
 }
 
 /// Why the proxy could not start.
@@ -197,6 +200,10 @@ pub struct Summary {
     pub admin: usize,
     /// Requests answered 502: the target could not be reached.
     pub unreachable: usize,
+    /// Requests refused with 400 and not forwarded: a target that is not a path (absolute-,
+    /// authority- or asterisk-form), a path that could read as another host, two `Host`s.
+    #[serde(default)]
+    pub refused: usize,
     /// Repro files written.
     pub recorded: Vec<PathBuf>,
 }
@@ -240,13 +247,17 @@ impl Summary {
             ));
         }
         out.push_str(&format!(
-            "{} requests, {} exchanges judged, {} client-side and {} server-side findings, {} admin calls, {} answered 502\n",
+            "{} requests, {} exchanges judged, {} client-side and {} server-side findings, {} admin calls, {} answered 502{}\n",
             self.requests,
             self.judged,
             self.findings_on(Some(Side::Client)),
             self.findings_on(Some(Side::Server)),
             self.admin,
-            self.unreachable
+            self.unreachable,
+            match self.refused {
+                0 => String::new(),
+                n => format!(", {n} refused (400, not forwarded)"),
+            }
         ));
         for f in &self.findings {
             let g = &f.finding;
@@ -283,6 +294,8 @@ struct Shared {
     seq: AtomicU64,
     /// One permit per exchange being judged; stopping waits for all of them.
     judging: Arc<tokio::sync::Semaphore>,
+    /// The listener's limits.
+    limits: Limits,
 }
 
 #[derive(Default)]
@@ -364,9 +377,10 @@ impl Proxy {
             record: opts.record.clone(),
             seq: AtomicU64::new(0),
             judging: Arc::new(tokio::sync::Semaphore::new(MAX_JUDGING)),
+            limits: opts.limits,
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), opts.limits, stopped));
         Ok(Proxy {
             addr,
             shared,
@@ -421,44 +435,19 @@ async fn reachable(target: &Target, timeout: Duration) -> Result<(), ProxyError>
     }
 }
 
-/// Longest wait for a request's headers; a client that sends half a request is cut off.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    limits: Limits,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(shared.clone());
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_JUDGING));
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = async { stopped.wait_for(|s| *s).await.map(|_| ()) } => break,
-            accepted = listener.accept() => match accepted {
-                Ok(s) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = connections.clone().acquire_owned().await else {
-            break;
-        };
-        crate::emulator::server::spawn_connection(
-            stream,
-            app.clone(),
-            HEADER_TIMEOUT,
-            stopped.clone(),
-            permit,
-        );
-    }
-    // Connections finish the request in flight, then close.
-    let _ =
-        tokio::time::timeout(HEADER_TIMEOUT, connections.acquire_many(MAX_JUDGING as u32)).await;
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    crate::emulator::server::accept_loop(listener, app, limits, "proxy", None, stop).await;
 }
 
 fn now() -> i64 {
@@ -467,11 +456,10 @@ fn now() -> i64 {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    // An absolute-form target (a client using the proxy as its HTTP proxy) keeps its path.
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
+    let path_and_query = parts.uri.path_and_query().map_or_else(
+        || parts.uri.path().to_string(),
+        |pq| pq.as_str().to_string(),
+    );
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -484,22 +472,29 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .collect();
     let mut http = HttpRequest {
         method: parts.method.as_str().to_string(),
-        target,
+        target: path_and_query,
         headers,
         body: Vec::new(),
     };
+    // Only an origin-form target with one Host is forwarded; nothing of it can name another
+    // host (the forwarder builds the URL from --target's origin in any case).
+    if let Some(why) = crate::emulator::server::framing_error(&parts)
+        .or_else(|| forward::refuse_target(&parts.method, &parts.uri))
+    {
+        shared.tally().summary.refused += 1;
+        return reply(forward::bad_request(&http, &why));
+    }
     let declared = http
         .header("content-length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > forward::MAX_BODY as u64) {
+        // Answered before a byte of the body is read; what the client is still writing is then
+        // read and dropped for a moment, so that it reads the answer instead of a reset.
+        tokio::spawn(discard(body));
         return reply(forward::too_large(&http, declared));
     }
-    match tokio::time::timeout(
-        HEADER_TIMEOUT,
-        axum::body::to_bytes(body, forward::MAX_BODY),
-    )
-    .await
-    {
+    let wait = shared.limits.body_timeout;
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, forward::MAX_BODY)).await {
         Ok(Ok(bytes)) => http.body = bytes.to_vec(),
         Ok(Err(_)) => return reply(forward::too_large(&http, None)),
         Err(_) => {
@@ -509,12 +504,29 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 ("InvalidParameter", "4000", "InvalidParameter"),
                 format!(
                     "apiconform proxy: the request body did not arrive within {} s",
-                    HEADER_TIMEOUT.as_secs()
+                    wait.as_secs()
                 ),
             ))
         }
     }
+    crate::emulator::server::body_received(&parts);
     reply(shared.exchange(http).await)
+}
+
+/// Reads and drops a refused body: at most twice the largest forwarded, for at most 2 s.
+async fn discard(body: Body) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len();
+            if read > 2 * forward::MAX_BODY {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn reply(resp: HttpResponse) -> Response {
@@ -924,6 +936,7 @@ pub async fn measure_latency(
         revision: Revision::Both,
         timeout,
         require_target: true,
+        limits: Limits::PROXY,
     };
     let (tencent, alibaba) = (opts.tencent.clone(), opts.alibaba.clone());
     let proxy = Proxy::start(set, opts).await?;

@@ -37,6 +37,33 @@ pub enum TransportError {
     },
 }
 
+/// The URL of `target` (a request-target: path and query) on `base`'s scheme, host and port.
+///
+/// Built by setting the path and the query on `base`, never by resolving `target` against it:
+/// resolution reads `//host/x` (or `/\\host/x`, which URL parsers take for `//host/x`) as another
+/// host, so a request-target could send a signed request elsewhere. Whatever `target` holds, the
+/// URL's scheme, host and port are `base`'s; a target that is not a path is refused.
+pub fn on_origin(base: &reqwest::Url, target: &str) -> Result<reqwest::Url, String> {
+    if !target.starts_with('/') {
+        return Err("the request-target is not a path (origin-form, starting with `/`)".into());
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let mut url = base.clone();
+    url.set_fragment(None);
+    url.set_path(path);
+    url.set_query(query);
+    if url.scheme() != base.scheme()
+        || url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
+        return Err("the request-target would change the target's origin".into());
+    }
+    Ok(url)
+}
+
 /// Where requests go: one server for everything, or each product to its vendor's host.
 ///
 /// Written as text in journals and reports (`http://127.0.0.1:9000`, or `cloud` followed by the
@@ -435,15 +462,11 @@ impl Target {
     /// [`crate::protocol::TRUNCATED`]).
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let base = self.resolve(req)?;
-        // The path and query are set on the base, never joined onto it: a request-target such as
-        // `//other-host/x` must not choose the host.
-        let mut url = base.clone();
-        let (path, query) = match req.target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (req.target.as_str(), None),
-        };
-        url.set_path(path);
-        url.set_query(query);
+        let url = on_origin(&base, &req.target).map_err(|reason| TransportError::BadUrl {
+            // The path only: the query may carry a secret id and a signature.
+            url: req.path().to_string(),
+            reason,
+        })?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| {
             TransportError::BadUrl {
                 url: req.method.clone(),

@@ -5,6 +5,8 @@
 //! a target that is down gets a clear 502; many clients at once are each judged, and bodies up
 //! to the documented size pass while larger ones get 413.
 
+mod hostile;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ fn options(target: &str) -> ProxyOptions {
         revision: apiconform::oracle::Revision::Both,
         timeout: Duration::from_secs(10),
         require_target: true,
+        limits: apiconform::emulator::gate::Limits::PROXY,
     }
 }
 
