@@ -126,6 +126,9 @@ pub(super) struct RunArgs {
     /// Stop starting cases after this long: 90s, 45m, 2h (then as --max-requests).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_duration: Option<std::time::Duration>,
+    /// Seconds between `progress:` lines on stderr when it is not a terminal (tests).
+    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 10.0)]
+    progress_every: f64,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -192,16 +195,23 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i - 1, n))
 }
 
-/// Live progress on stderr when it is a terminal and not under CI.
+/// Live progress on stderr when it is a terminal and not under CI; elsewhere (a CI log, a
+/// pipe) a `progress:` line every `every` so that a long run is never silent.
 pub(super) struct Bar {
     enabled: bool,
+    every: std::time::Duration,
+    /// When the last `progress:` line was printed (or the run started).
+    last: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Bar {
-    pub(super) fn new() -> Bar {
+    /// A bar that prints a `progress:` line every `every` where the live bar is off.
+    pub(super) fn every(every: std::time::Duration) -> Bar {
         Bar {
             enabled: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("CI").is_none(),
+            every,
+            last: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 }
@@ -225,6 +235,19 @@ impl Progress for Bar {
     fn waiting(&self, what: &str) {
         // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
         eprintln!("waiting: {what}");
+    }
+
+    fn status(&self, status: &run::Status) {
+        if self.enabled {
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        // The status comes about once a second: print when the next one would be late.
+        let tick = std::time::Duration::from_millis(500);
+        if last.elapsed() + tick >= self.every {
+            *last = std::time::Instant::now();
+            eprintln!("{}", status.line());
+        }
     }
 }
 
@@ -324,7 +347,9 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             setup.world.clone(),
             &setup.target,
             &opts,
-            &Bar::new(),
+            &Bar::every(std::time::Duration::from_secs_f64(
+                args.progress_every.clamp(0.5, 3600.0),
+            )),
             &stop,
         )
         .await;

@@ -19,6 +19,18 @@ use crate::protocol::OutcomeResult;
 pub(super) struct Counts {
     pub(super) done: AtomicUsize,
     pub(super) failed: AtomicUsize,
+    /// Cases done per API, by the API's index in the spec set (the progress lines).
+    pub(super) per_api: HashMap<usize, AtomicUsize>,
+}
+
+impl Counts {
+    /// Counters for the APIs of these spec-set indices.
+    pub(super) fn new(apis: impl IntoIterator<Item = usize>) -> Counts {
+        Counts {
+            per_api: apis.into_iter().map(|i| (i, AtomicUsize::new(0))).collect(),
+            ..Counts::default()
+        }
+    }
 }
 
 /// What the run's progress reporting needs.
@@ -51,6 +63,7 @@ pub(super) async fn run_api<'a>(
         codes_documented: oracle::documented_codes(api).into_iter().collect(),
         ..Default::default()
     };
+    let api_done = watch.counts.per_api.get(&api_index);
     let jobs = ctx.opts.jobs.max(1);
     let mut in_flight = tokio::task::JoinSet::new();
     let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
@@ -95,6 +108,9 @@ pub(super) async fn run_api<'a>(
             if kept.len() > CANDIDATES {
                 kept.pop_last();
             }
+        }
+        if let Some(n) = api_done {
+            n.fetch_add(1, Ordering::Relaxed);
         }
         let done = watch.counts.done.fetch_add(1, Ordering::Relaxed) + 1;
         let failed = watch.counts.failed.load(Ordering::Relaxed);

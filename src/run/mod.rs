@@ -63,7 +63,7 @@ pub use journal::{
 };
 pub use outcome::{
     ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
-    Shard, Tally,
+    Shard, Status, Tally,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
@@ -179,7 +179,7 @@ pub async fn run(
         ctx.keep_journal(Journal::create(path, target.url())?);
     }
     let budget = Budget::new(opts, target);
-    let counts = Counts::default();
+    let counts = Counts::new(lanes.iter().flatten().map(|s| s.api));
     let watch = Watch {
         progress,
         total: apis * opts.cases,
@@ -217,14 +217,19 @@ pub async fn run(
     // Every few seconds of a wait the target asked for, the progress output says so: a run
     // waiting on Retry-After is not a hung one.
     let lanes_done = futures::future::join_all(runs);
+    // Every second, where the run stands (a log that is not a terminal prints it now and then).
     let notices = async {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
+        let mut n = 0u64;
         loop {
             tick.tick().await;
-            if let Some(what) = ctx.longest_wait() {
-                progress.waiting(&what);
+            n += 1;
+            let waiting = ctx.longest_wait();
+            if let (Some(what), 0) = (&waiting, n % 2) {
+                progress.waiting(what);
             }
+            progress.status(&status(set, &lanes, &counts, opts.cases, &ctx, waiting));
         }
     };
     let finished = tokio::select! {
@@ -276,6 +281,40 @@ pub async fn run(
         }),
         merged: None,
     })
+}
+
+/// Where the run stands now: cases done in all and per API, the current wait.
+fn status(
+    set: &SpecSet,
+    lanes: &[Vec<plan::Step>],
+    counts: &Counts,
+    cases: usize,
+    ctx: &Ctx,
+    waiting: Option<String>,
+) -> Status {
+    let mut steps: Vec<&plan::Step> = lanes.iter().flatten().collect();
+    steps.sort_by_key(|s| s.position);
+    let apis: Vec<(String, usize, usize)> = steps
+        .iter()
+        .map(|s| {
+            let done = counts
+                .per_api
+                .get(&s.api)
+                .map_or(0, |n| n.load(Ordering::Relaxed));
+            (set.apis[s.api].name.clone(), done, cases)
+        })
+        .collect();
+    let waiting = waiting.or_else(|| {
+        ctx.pace_wait()
+            .map(|d| format!("rate limit {:.1}s", d.as_secs_f64()))
+    });
+    Status {
+        done: counts.done.load(Ordering::Relaxed),
+        total: apis.len() * cases,
+        failed: counts.failed.load(Ordering::Relaxed),
+        apis,
+        waiting,
+    }
 }
 
 /// Puts back what the run of a journal changed (`apiconform restore`): every journaled

@@ -355,6 +355,51 @@ pub trait Progress: Send + Sync {
     /// Something a person watching should know now (a restore under way, what it did when the
     /// run itself ended in an error).
     fn note(&self, _what: &str) {}
+
+    /// Where the run stands, about once a second while it runs: what a log that is not a
+    /// terminal prints now and then (`progress: ...`).
+    fn status(&self, _status: &Status) {}
+}
+
+/// Where a run stands: cases done in all and per API, failures so far, the current wait.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Cases done.
+    pub done: usize,
+    /// Cases planned.
+    pub total: usize,
+    /// Failed cases so far.
+    pub failed: usize,
+    /// Per API in selection order: its name, cases done, cases planned.
+    pub apis: Vec<(String, usize, usize)>,
+    /// What the run waits for now, if anything: a rate limit's slot, or the target's
+    /// `Retry-After`.
+    pub waiting: Option<String>,
+}
+
+impl Status {
+    /// One line: `progress: 1200/1500 cases (tencent-cvm/AssociateInstancesKeyPairs 300/300,
+    /// ...) 0 failed, waiting for rate limit 0.4s`. APIs not started yet are left out.
+    pub fn line(&self) -> String {
+        let apis: Vec<String> = self
+            .apis
+            .iter()
+            .filter(|(_, done, _)| *done > 0)
+            .map(|(api, done, total)| format!("{api} {done}/{total}"))
+            .collect();
+        let apis = match apis.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", apis.join(", ")),
+        };
+        let waiting = match &self.waiting {
+            Some(w) => format!(", waiting for {w}"),
+            None => String::new(),
+        };
+        format!(
+            "progress: {}/{} cases{apis} {} failed{waiting}",
+            self.done, self.total, self.failed
+        )
+    }
 }
 
 /// No progress output.

@@ -10,6 +10,7 @@ mod hostile;
 mod html;
 mod plan;
 mod probes;
+mod progress;
 mod rerun;
 mod restore;
 mod selftest;
