@@ -41,6 +41,10 @@ pub(super) struct MergeArgs {
     /// Write the merged report as one self-contained HTML file here.
     #[arg(long, value_name = "FILE")]
     report_html: Option<PathBuf>,
+    /// Count a rule no case of any merged report exercised as a failure (exit 1), as
+    /// `run --require-exercised` does for one run.
+    #[arg(long)]
+    require_exercised: bool,
 }
 
 pub(super) fn report(cmd: ReportCommand) -> u8 {
@@ -55,7 +59,8 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
     for file in &args.files {
         inputs.push((file.clone(), merge::load(file).map_err(usage)?));
     }
-    let report = merge::merge(inputs).map_err(usage)?;
+    let mut report = merge::merge(inputs).map_err(usage)?;
+    report.require_exercised |= args.require_exercised;
     say(crate::report::table(&report).trim_end());
     let merged = report.merged.clone().unwrap_or_default();
     say(format!("merged: {}", merged.summary()));
@@ -73,7 +78,7 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
     )?;
     Ok(if report.interrupted || !merged.missing.is_empty() {
         exit::TARGET
-    } else if report.failed() > 0 {
+    } else if report.failed() > 0 || (report.require_exercised && !report.all_exercised()) {
         exit::NONCONFORMANCE
     } else {
         exit::OK

@@ -126,6 +126,11 @@ pub(super) struct RunArgs {
     /// Stop starting cases after this long: 90s, 45m, 2h (then as --max-requests).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_duration: Option<std::time::Duration>,
+    /// Count a rule no judged case exercised as a failure (exit 1), for CI: a run that left a
+    /// rule untested (no instance in the world for a valid case, cases held back, a budget
+    /// ...) does not pass. The reports list each such rule with why.
+    #[arg(long)]
+    require_exercised: bool,
     /// Seconds between `progress:` lines on stderr when it is not a terminal (tests).
     #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 10.0)]
     progress_every: f64,
@@ -358,7 +363,8 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             e => e.into(),
         });
         setup.finish().await;
-        let report = result?;
+        let mut report = result?;
+        report.require_exercised = args.require_exercised;
         say(crate::report::table(&report).trim_end());
         super::report::write_reports(
             &report,
@@ -379,7 +385,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         }
         Ok(if report.interrupted {
             exit::TARGET
-        } else if report.failed() > 0 {
+        } else if report.failed() > 0 || (report.require_exercised && !report.all_exercised()) {
             exit::NONCONFORMANCE
         } else if report.stopped_by.is_some() {
             exit::BUDGET
@@ -426,6 +432,11 @@ fn plan(
     }
     if plans.iter().any(|p| !p.rate_documented) {
         say("* no rate documented: the pace kept against remote targets".to_string());
+    }
+    for p in &plans {
+        for w in &p.warnings {
+            say(format!("warning: {}: {w}", p.api));
+        }
     }
     for p in plans.iter().filter(|p| !p.instances.is_empty()) {
         say(format!("{} may change: {}", p.api, p.instances.join(", ")));

@@ -14,7 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::run::{ApiStats, Failure, Merged, ProbeStatus, RunReport};
+use crate::run::{ApiStats, Failure, Merged, NotExercised, ProbeStatus, RunReport};
+use crate::run::{Why, WhyKind};
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +165,7 @@ pub fn merge(inputs: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError>
     Ok(RunReport {
         target: first.target.clone(),
         seed: first.seed,
-        apis: merge_apis(&reports),
+        apis: merge_apis(&reports, (&missing, count)),
         seconds: reports.iter().map(|r| r.seconds).fold(0.0, f64::max),
         probe_seconds: reports.iter().map(|r| r.probe_seconds).fold(0.0, f64::max),
         interrupted: reports.iter().any(|r| r.interrupted),
@@ -205,12 +206,13 @@ pub fn merge(inputs: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError>
             shards,
             missing,
         }),
+        require_exercised: reports.iter().any(|r| r.require_exercised),
     })
 }
 
 /// The APIs of every shard, in the order of the shard listing the most (an interrupted shard
 /// may have stopped before its last APIs), then any others.
-fn merge_apis(reports: &[&RunReport]) -> Vec<ApiStats> {
+fn merge_apis(reports: &[&RunReport], missing: (&[usize], usize)) -> Vec<ApiStats> {
     let mut order: Vec<&str> = Vec::new();
     let mut by_length: Vec<&&RunReport> = reports.iter().collect();
     by_length.sort_by_key(|r| std::cmp::Reverse(r.apis.len()));
@@ -228,13 +230,14 @@ fn merge_apis(reports: &[&RunReport]) -> Vec<ApiStats> {
                 .iter()
                 .filter_map(|r| r.apis.iter().find(|a| a.api == name))
                 .collect();
-            merge_api(name, &parts)
+            merge_api(name, &parts, missing)
         })
         .collect()
 }
 
-/// One API's stats from its shards' (in shard order).
-fn merge_api(name: &str, parts: &[&ApiStats]) -> ApiStats {
+/// One API's stats from its shards' (in shard order). `missing` is the run's missing shards
+/// and its shard count.
+fn merge_api(name: &str, parts: &[&ApiStats], (missing, count): (&[usize], usize)) -> ApiStats {
     let mut out = ApiStats {
         api: name.to_string(),
         ..Default::default()
@@ -246,7 +249,11 @@ fn merge_api(name: &str, parts: &[&ApiStats]) -> ApiStats {
     // a run lists them).
     let mut failures: BTreeMap<&str, &Failure> = BTreeMap::new();
     let mut probe_failures: Vec<&Failure> = Vec::new();
+    let mut reasons: BTreeMap<&str, BTreeSet<&Why>> = BTreeMap::new();
     for p in parts {
+        for n in &p.rules_not_exercised {
+            reasons.entry(&n.rule).or_default().extend(&n.reasons);
+        }
         out.cases += p.cases;
         out.pass += p.pass;
         out.fail += p.fail;
@@ -301,7 +308,53 @@ fn merge_api(name: &str, parts: &[&ApiStats]) -> ApiStats {
         .chain(probe_failures)
         .cloned()
         .collect();
+    out.rules_not_exercised = not_exercised(&out, &reasons, (missing, count));
     out
+}
+
+/// The rules no shard exercised, with the shards' reasons: "another shard may" is settled by
+/// the merge (a missing shard is said instead), and a rule no reason explains was simply not
+/// drawn.
+fn not_exercised(
+    out: &ApiStats,
+    reasons: &BTreeMap<&str, BTreeSet<&Why>>,
+    (missing, count): (&[usize], usize),
+) -> Vec<NotExercised> {
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    out.rules_total
+        .iter()
+        .filter(|r| !out.rules_exercised.contains(*r))
+        .map(|rule| {
+            let mut why: Vec<Why> = reasons
+                .get(rule.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|w| w.kind != WhyKind::OtherShard)
+                .map(|w| (*w).clone())
+                .collect();
+            if !missing.is_empty() {
+                why.push(Why {
+                    kind: WhyKind::OtherShard,
+                    detail: format!(
+                        "shard(s) {} of {count} are missing from the merge: their cases may exercise it",
+                        list(missing)
+                    ),
+                });
+            }
+            if why.is_empty() {
+                why.push(crate::run::not_drawn(out.cases));
+            }
+            NotExercised {
+                rule: rule.clone(),
+                reasons: why,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::coverage::Withheld;
 use super::ctx::Ctx;
 use super::exchange::{exchange, queue, Judged};
 use super::plan::Cases;
@@ -41,17 +42,11 @@ pub(super) struct Watch<'a> {
     pub(super) stop: &'a AtomicBool,
 }
 
-/// Runs one API's cases; only counters and, per broken rule, the first few failing cases'
-/// value trees (for shrinking) outlive a case.
-pub(super) async fn run_api<'a>(
-    ctx: &Arc<Ctx>,
-    api_index: usize,
-    mut cases: Cases<'a>,
-    watch: &Watch<'_>,
-) -> Result<(ApiStats, Cases<'a>), RunError> {
+/// An API's counters before its first case: its rules and documented codes.
+pub(super) fn new_stats(ctx: &Ctx, api_index: usize) -> ApiStats {
     let api = &ctx.set.apis[api_index];
     let family = ctx.set.family(api.spec.api.family);
-    let mut stats = ApiStats {
+    ApiStats {
         api: api.name.clone(),
         rules_total: api
             .spec
@@ -62,7 +57,21 @@ pub(super) async fn run_api<'a>(
             .collect(),
         codes_documented: oracle::documented_codes(api).into_iter().collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// Runs one API's cases; only counters and, per broken rule, the first few failing cases'
+/// value trees (for shrinking) outlive a case. Also returns, per rule, the cases that would
+/// have exercised it but were not judged (held back, or only throttled).
+pub(super) async fn run_api<'a>(
+    ctx: &Arc<Ctx>,
+    api_index: usize,
+    mut cases: Cases<'a>,
+    watch: &Watch<'_>,
+) -> Result<(ApiStats, Cases<'a>, Withheld), RunError> {
+    let api = &ctx.set.apis[api_index];
+    let mut stats = new_stats(ctx, api_index);
+    let mut withheld = Withheld::default();
     let api_done = watch.counts.per_api.get(&api_index);
     let jobs = ctx.opts.jobs.max(1);
     let mut in_flight = tokio::task::JoinSet::new();
@@ -88,19 +97,27 @@ pub(super) async fn run_api<'a>(
             let ctx = Arc::clone(ctx);
             in_flight.spawn(async move {
                 let api = &ctx.set.apis[api_index];
-                (i, exchange(&ctx, api, &case, Some(ticket)).await)
+                let judged = exchange(&ctx, api, &case, Some(ticket)).await;
+                (i, case, judged)
             });
         }
         let Some(joined) = in_flight.join_next().await else {
             break;
         };
-        let (i, result) = match joined {
+        let (i, case, result) = match joined {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("case task cancelled: {e}"),
         };
         let tree = pending.remove(&i).expect("a tree per case in flight");
         let judged = result?;
+        if judged.throttled {
+            // Not judged: the rules it would have exercised, as the oracle expects them of the
+            // case in the model as it stands.
+            let before = ctx.model().reach(&case);
+            let rules = oracle::expect(&ctx.set, api, &before, &case).rules;
+            withheld.add(&rules, judged.not_sent);
+        }
         if let Some(rule) = count(&mut stats, &judged) {
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
             let kept = to_shrink.entry(rule).or_default();
@@ -126,7 +143,7 @@ pub(super) async fn run_api<'a>(
         failure.found_after = first;
         stats.failures.push(failure);
     }
-    Ok((stats, cases))
+    Ok((stats, cases, withheld))
 }
 
 /// Adds a judged case to the counters; the rule it fails, if it fails.

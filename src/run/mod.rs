@@ -22,6 +22,7 @@
 //! when the case may change the instance, shared among cases that must fail as a whole.
 //! Parallelism never produces a false failure against a conforming target.
 
+mod coverage;
 mod ctx;
 mod discover;
 mod dispatch;
@@ -56,14 +57,15 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub(crate) use coverage::not_drawn;
 pub use discover::{discover, products_for, DiscoverError, DiscoverOptions, Discovered};
 pub use embedded::Embedded;
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };
 pub use outcome::{
-    ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
-    Shard, Status, Tally,
+    ApiStats, Failure, Merged, NoProgress, NotExercised, ProbeStatus, Progress, RateProbe,
+    RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
@@ -173,7 +175,8 @@ pub async fn run(
     let lanes = plan::lanes(set, &opts.patterns)?;
     let started = Instant::now();
     let apis: usize = lanes.iter().map(Vec::len).sum();
-    let (world, notes) = plan::guard(set, &world, target, opts)?;
+    let given = world;
+    let (world, notes) = plan::guard(set, &given, target, opts)?;
     let ctx = Ctx::new(set, world.clone(), target, opts);
     if let Some(path) = &opts.journal {
         ctx.keep_journal(Journal::create(path, target.url())?);
@@ -187,7 +190,7 @@ pub async fn run(
         stop,
     };
     let runs = lanes.iter().map(|lane| {
-        let (ctx, watch, world) = (&ctx, &watch, &world);
+        let (ctx, watch, world, given) = (&ctx, &watch, &world, &given);
         async move {
             let mut out = Vec::new();
             let mut probing = Duration::ZERO;
@@ -197,7 +200,10 @@ pub async fn run(
                     break;
                 }
                 let cases = Cases::new(set, *step, &start, opts);
-                let (mut stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                let (mut stats, cases, withheld) = run_api(ctx, step.api, cases, watch).await?;
+                let mut facts = coverage::Facts::new(set, &set.apis[step.api], given, &start);
+                facts.withheld = withheld;
+                facts.cut_short = stop.load(Ordering::Relaxed);
                 // The lane waits for the probe's back-off: nothing else goes to the product
                 // before the target's window is over.
                 let api = &set.apis[step.api];
@@ -209,7 +215,7 @@ pub async fn run(
                 if n + 1 < lane.len() {
                     start = cases.planned_world();
                 }
-                out.push((step.position, stats));
+                out.push((step.position, stats, facts));
             }
             Ok::<_, RunError>((out, probing))
         }
@@ -261,12 +267,36 @@ pub async fn run(
         done.extend(stats);
         probing = probing.max(spent);
     }
-    done.sort_by_key(|(i, _)| *i);
+    // An API the run stopped before is reported too, with none of its rules exercised.
+    for step in lanes.iter().flatten() {
+        if !done.iter().any(|(i, ..)| *i == step.position) {
+            let api = &set.apis[step.api];
+            let mut facts = coverage::Facts::new(set, api, &given, &world);
+            facts.cut_short = true;
+            done.push((step.position, dispatch::new_stats(&ctx, step.api), facts));
+        }
+    }
+    done.sort_by_key(|(i, ..)| *i);
     let stopped_by = budget.spent();
+    let ending = coverage::Ending {
+        stopped: match (&stopped_by, stop.load(Ordering::Relaxed)) {
+            (Some(budget), _) => Some(budget.as_str()),
+            (None, true) => Some("interrupted"),
+            (None, false) => None,
+        },
+        shard: opts.shard,
+    };
+    let apis = done
+        .into_iter()
+        .map(|(_, mut stats, facts)| {
+            stats.rules_not_exercised = coverage::explain(&stats, &facts, &ending);
+            stats
+        })
+        .collect();
     Ok(RunReport {
         target: target.url().to_string(),
         seed: opts.seed,
-        apis: done.into_iter().map(|(_, stats)| stats).collect(),
+        apis,
         interrupted: stop.load(Ordering::Relaxed) && stopped_by.is_none(),
         stopped_by,
         notes,
@@ -280,6 +310,7 @@ pub async fn run(
             count: n,
         }),
         merged: None,
+        require_exercised: false,
     })
 }
 

@@ -169,6 +169,10 @@ pub struct ApiStats {
     /// list, or could stop a RUNNING instance without `--allow-force-stop`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_sent: BTreeMap<String, usize>,
+    /// The rules of `rules_total` no judged case exercised, each with why (empty when every
+    /// rule was); in files written before it was recorded, empty whatever was exercised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules_not_exercised: Vec<NotExercised>,
     /// Failures, shrunk, one per rule (a failed rate-limit probe among them).
     pub failures: Vec<Failure>,
     /// The API's documented rate limits, probed after its cases (or why not).
@@ -176,7 +180,71 @@ pub struct ApiStats {
     pub rate_probes: Vec<RateProbe>,
 }
 
+/// A rule of an API that no judged case exercised, and why.
+///
+/// A rule counts as exercised when at least one case that was sent and judged (not throttled
+/// throughout, not held back) tested it: for a rule a case breaks, the case itself; for a
+/// success, shape or effect rule, a case that could succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotExercised {
+    /// The rule id.
+    pub rule: String,
+    /// Why, most specific first (at least one).
+    pub reasons: Vec<Why>,
+}
+
+/// One reason a rule went unexercised: a kind for machines, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Why {
+    /// What kind of reason.
+    pub kind: WhyKind,
+    /// The reason in words, with what would exercise the rule.
+    pub detail: String,
+}
+
+/// The kinds of [`Why`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WhyKind {
+    /// The world lists no instance of the API's product for its cases to use.
+    NoInstance,
+    /// The world lists some, but the API's changes cannot be undone and the run keeps its
+    /// cases off them (`--allow-irreversible` lets them).
+    Irreversible,
+    /// Cases that would have exercised it could stop a RUNNING instance and were not sent
+    /// (`--allow-force-stop` lets them).
+    ForceStop,
+    /// Cases that would have exercised it were not sent for another reason (the guard found
+    /// the target holding an instance the world does not list, ...).
+    NotSent,
+    /// Cases that would have exercised it got only the target's throttling answers.
+    Throttled,
+    /// The run stopped (a budget, Ctrl-C) before it was exercised.
+    Stopped,
+    /// This report is one shard of a run: another shard's cases may exercise it.
+    OtherShard,
+    /// None of the cases drawn exercised it (more `--cases`, another `--seed`).
+    NotDrawn,
+}
+
+impl NotExercised {
+    /// The reasons in one line.
+    pub fn reasons_line(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|w| w.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl ApiStats {
+    /// How many of the API's rules judged cases exercised.
+    pub fn exercised_count(&self) -> usize {
+        self.rules_exercised.intersection(&self.rules_total).count()
+    }
+
     /// Rate-limit probes that failed.
     pub fn failed_probes(&self) -> usize {
         self.rate_probes
@@ -225,6 +293,10 @@ pub struct RunReport {
     /// For a report merged from shards (`apiconform report merge`): which were merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
+    /// Whether a rule no case exercised counts as a failure (`--require-exercised`): the
+    /// reports then show each as failed, and the exit code is 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_exercised: bool,
 }
 
 /// One shard of a run, as the command line names it: `index` of `count`, from 1.
@@ -278,6 +350,19 @@ impl RunReport {
     pub fn failed(&self) -> usize {
         self.apis.iter().map(|a| a.fail + a.failed_probes()).sum()
     }
+    /// Rules exercised and rules in all, over every API: `(N, M)` of "N of M rules exercised".
+    pub fn rules_exercised(&self) -> (usize, usize) {
+        self.apis.iter().fold((0, 0), |(n, m), a| {
+            (n + a.exercised_count(), m + a.rules_total.len())
+        })
+    }
+
+    /// Whether every rule of every API was exercised.
+    pub fn all_exercised(&self) -> bool {
+        let (n, m) = self.rules_exercised();
+        n == m
+    }
+
     /// The failures of every API, in report order.
     pub fn failures(&self) -> impl Iterator<Item = &Failure> {
         self.apis.iter().flat_map(|a| &a.failures)

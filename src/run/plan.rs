@@ -340,6 +340,8 @@ pub struct ApiPlan {
     pub documented_rate: f64,
     /// Whether a document states the rate.
     pub rate_documented: bool,
+    /// What a person should know before the run: no instance in the world for a valid case.
+    pub warnings: Vec<String>,
 }
 
 /// The plan of a run, summarised per API: what may change, whether the specs can undo it, how
@@ -360,6 +362,7 @@ pub fn plan_summary(
         forced: BTreeSet<String>,
     }
     let mut seen: std::collections::BTreeMap<String, Touched> = Default::default();
+    let (guarded, _) = guard(set, world, target, opts)?;
     dry_run(set, world, target, opts, |p| {
         let Some(api) = set.apis.iter().find(|a| a.name == p.api) else {
             return true;
@@ -377,6 +380,13 @@ pub fn plan_summary(
                 seconds_at_documented_rate: 0.0,
                 documented_rate: rate,
                 rate_documented: !api.spec.api.rate_limits.is_empty(),
+                warnings: super::coverage::no_instance(
+                    api.spec.instance_product(),
+                    count(world, api),
+                    count(&guarded, api),
+                )
+                .map(|w| vec![format!("{}: a run exercises none of its rules that only a valid case can (success shape, effect)", w.detail)])
+                .unwrap_or_default(),
             });
             seen.insert(p.api.clone(), Touched::default());
         }
@@ -423,6 +433,16 @@ pub fn plan_summary(
         plan.seconds_at_documented_rate = plan.requests as f64 / plan.documented_rate;
     }
     Ok(plans)
+}
+
+/// Instances of `api`'s product in `world`.
+fn count(world: &World, api: &LoadedApi) -> usize {
+    let product = api.spec.instance_product();
+    world
+        .instances
+        .iter()
+        .filter(|i| i.product == product)
+        .count()
 }
 
 /// Whether the specs hold the calls that put back what this API changes. A binding replaced

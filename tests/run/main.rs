@@ -4,6 +4,7 @@
 mod cascade;
 mod catches;
 mod cli;
+mod coverage;
 mod detection;
 mod discover;
 mod hostile;
