@@ -163,7 +163,7 @@ fn header(out: &mut String, r: &RunReport) {
         row("restore", restore.summary());
     }
     out.push_str("</dl>\n");
-    if let Some(m) = r.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+    if let Some(m) = r.merged.as_ref().filter(|m| m.incomplete()) {
         let _ = writeln!(
             out,
             "<p class=\"warn\">{}: the totals lack the cases of the missing shard(s).</p>",

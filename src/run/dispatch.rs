@@ -42,7 +42,7 @@ pub(super) struct Watch<'a> {
     pub(super) stop: &'a AtomicBool,
 }
 
-/// An API's counters before its first case: its rules and documented codes.
+/// An API's counters before its first case: its rules, documented codes and spec digest.
 pub(super) fn new_stats(ctx: &Ctx, api_index: usize) -> ApiStats {
     let api = &ctx.set.apis[api_index];
     let family = ctx.set.family(api.spec.api.family);
@@ -56,8 +56,18 @@ pub(super) fn new_stats(ctx: &Ctx, api_index: usize) -> ApiStats {
             .map(|r| r.id.clone())
             .collect(),
         codes_documented: oracle::documented_codes(api).into_iter().collect(),
+        spec_digest: spec_digest(api, family),
         ..Default::default()
     }
+}
+
+/// A short digest of what the run read of an API's spec and its family's.
+fn spec_digest(api: &crate::spec::LoadedApi, family: &crate::spec::FamilySpec) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(serde_json::to_vec(&api.spec).unwrap_or_default());
+    hash.update(serde_json::to_vec(family).unwrap_or_default());
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// Runs one API's cases; only counters and, per broken rule, the first few failing cases'

@@ -64,8 +64,8 @@ pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };
 pub use outcome::{
-    ApiStats, Failure, Merged, NoProgress, NotExercised, ProbeStatus, Progress, RateProbe,
-    RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
+    ApiStats, Failure, Merged, MergedRun, NoProgress, NotExercised, ProbeStatus, Progress,
+    RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
@@ -310,6 +310,7 @@ pub async fn run(
             count: n,
         }),
         merged: None,
+        version: env!("CARGO_PKG_VERSION").to_string(),
         require_exercised: false,
     })
 }

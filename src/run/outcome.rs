@@ -173,6 +173,11 @@ pub struct ApiStats {
     /// rule was); in files written before it was recorded, empty whatever was exercised.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules_not_exercised: Vec<NotExercised>,
+    /// A digest of the API's spec and its family's, as loaded by the run (`--specs-dir` or the
+    /// built-in ones): reports merged must agree on it. Empty in files written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec_digest: String,
     /// Failures, shrunk, one per rule (a failed rate-limit probe among them).
     pub failures: Vec<Failure>,
     /// The API's documented rate limits, probed after its cases (or why not).
@@ -293,6 +298,10 @@ pub struct RunReport {
     /// For a report merged from shards (`apiconform report merge`): which were merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
+    /// The apiconform version that wrote the report (reports merged must agree on it); empty
+    /// in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
     /// Whether a rule no case exercised counts as a failure (`--require-exercised`): the
     /// reports then show each as failed, and the exit code is 1.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -317,28 +326,81 @@ pub struct Merged {
     pub shards: Vec<usize>,
     /// The shards not given: the totals are short of a whole run's by their cases.
     pub missing: Vec<usize>,
+    /// When reports of several runs were merged (different `--spec` selections, each whole or
+    /// sharded): each of them, and `count`, `shards` and `missing` above are then 0 and empty.
+    /// Empty when the shards of one run were merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<MergedRun>,
+}
+
+/// One run among several merged into one report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRun {
+    /// Its `--spec` patterns (empty: every spec).
+    pub patterns: Vec<String>,
+    /// Its seed.
+    pub seed: u64,
+    /// Its cases per API.
+    pub cases_per_api: usize,
+    /// How many shards it was cut into (1: not sharded).
+    pub count: usize,
+    /// The shards merged (1-based, ascending).
+    pub shards: Vec<usize>,
+    /// The shards not given.
+    pub missing: Vec<usize>,
+    /// Its APIs.
+    pub apis: Vec<String>,
 }
 
 impl Merged {
-    /// One line for people: `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`.
+    /// One line for people: `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`; for
+    /// several runs, `2 runs: --spec tencent-ecm (whole run); --spec alibaba-ecs (shards 1,2 of 2)`.
     pub fn summary(&self) -> String {
-        let list = |v: &[usize]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let mut out = format!("shards {} of {}", list(&self.shards), self.count);
-        if !self.missing.is_empty() {
-            let word = if self.missing.len() == 1 {
-                "shard"
-            } else {
-                "shards"
-            };
-            out += &format!(": {word} {} missing", list(&self.missing));
+        if self.runs.is_empty() {
+            return shards_summary(&self.shards, self.count, &self.missing);
         }
-        out
+        let runs: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let spec = match r.patterns.is_empty() {
+                    true => "every spec".to_string(),
+                    false => format!("--spec {}", r.patterns.join(",")),
+                };
+                let part = match r.count {
+                    1 => "whole run".to_string(),
+                    _ => shards_summary(&r.shards, r.count, &r.missing),
+                };
+                format!("{spec} ({part})")
+            })
+            .collect();
+        format!("{} runs: {}", self.runs.len(), runs.join("; "))
     }
+
+    /// Whether a shard of some run is missing: the totals are short of the whole's.
+    pub fn incomplete(&self) -> bool {
+        !self.missing.is_empty() || self.runs.iter().any(|r| !r.missing.is_empty())
+    }
+}
+
+/// `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`.
+fn shards_summary(shards: &[usize], count: usize, missing: &[usize]) -> String {
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = format!("shards {} of {count}", list(shards));
+    if !missing.is_empty() {
+        let word = if missing.len() == 1 {
+            "shard"
+        } else {
+            "shards"
+        };
+        out += &format!(": {word} {} missing", list(missing));
+    }
+    out
 }
 
 impl RunReport {
