@@ -404,14 +404,15 @@ fn plan(
 ) -> Result<u8, Failed> {
     let plans = run::plan_summary(set, &setup.world, &setup.target, opts)?;
     say(format!(
-        "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  undone by",
-        "API", "requests", "at doc. rate", "instances", "key pairs", "force-stops"
+        "{:<42} {:>8} {:>6} {:>14} {:>9} {:>9} {:>12}  undone by",
+        "API", "requests", "reads", "at doc. rate", "instances", "key pairs", "force-stops"
     ));
     for p in &plans {
         say(format!(
-            "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  {}",
+            "{:<42} {:>8} {:>6} {:>14} {:>9} {:>9} {:>12}  {}",
             p.api,
             p.requests,
+            p.reads,
             format!(
                 "{:.0} s ({}/s{})",
                 p.seconds_at_documented_rate.ceil(),
@@ -433,6 +434,14 @@ fn plan(
     if plans.iter().any(|p| !p.rate_documented) {
         say("* no rate documented: the pace kept against remote targets".to_string());
     }
+    let estimate = run::estimated_seconds(set, &plans);
+    say(match estimate {
+        Some(s) => format!(
+            "estimated time: {:.0} s at this run's pace (requests and the reads that go with them; the products' lanes run at once; the restore after)",
+            s.ceil()
+        ),
+        None => "estimated time: not paced (a loopback target without --rate): as fast as the target answers".to_string(),
+    });
     for p in &plans {
         for w in &p.warnings {
             say(format!("warning: {}: {w}", p.api));
@@ -449,8 +458,10 @@ fn plan(
         }
     }
     if let Some(path) = json {
-        let text =
-            serde_json::to_string_pretty(&serde_json::json!({ "plan": plans })).unwrap_or_default();
+        let text = serde_json::to_string_pretty(
+            &serde_json::json!({ "plan": plans, "estimated_seconds": estimate }),
+        )
+        .unwrap_or_default();
         std::fs::write(path, text + "\n")
             .map_err(|e| Failed::usage(format!("cannot write {}: {e}", path.display())))?;
     }

@@ -12,6 +12,9 @@
 //! - `send` and `pace`: signing, rate limits, retries; `observe`: the read calls;
 //! - `model`: what the runner believes the target holds; `ctx`: the state a run shares;
 //! - `shrink`: the one shrink loop; `outcome`: stats, failures, the report, errors;
+//! - `coverage`: which rules no judged case exercised, and why (`rules_not_exercised`);
+//! - `estimate`: how long a paced run takes, the read calls paced with its cases included
+//!   (`--plan`);
 //! - `probe`: after an API's cases, a burst over each documented rate limit (loopback targets
 //!   only unless asked), which must meet the family's throttling code;
 //! - `embedded`: the in-process emulator;
@@ -27,6 +30,7 @@ mod ctx;
 mod discover;
 mod dispatch;
 mod embedded;
+mod estimate;
 mod exchange;
 mod journal;
 mod model;
@@ -68,7 +72,7 @@ pub use outcome::{
     RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
 };
 pub use pace::{rate_for, Limiter};
-pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};
+pub use plan::{dry_run, estimated_seconds, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
 pub use restore::{RestoreReport, RestoreStatus, RestoredInstance};
 pub use selftest::{
