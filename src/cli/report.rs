@@ -1,5 +1,5 @@
 //! `apiconform report`: work on reports already written — `merge` combines the JSON reports of
-//! a run's shards into the whole run's report (JSON, JUnit, HTML).
+//! a run's shards, or of runs of different spec selections, into one report (JSON, JUnit, HTML).
 
 use std::path::{Path, PathBuf};
 
@@ -11,25 +11,30 @@ use crate::run::RunReport;
 
 #[derive(Subcommand)]
 pub(super) enum ReportCommand {
-    /// Merge the JSON reports of `run --shard I/N` runs into the report of the whole run.
+    /// Merge JSON run reports into one: the shards of a run (`run --shard I/N`), runs of
+    /// different spec selections (one per product or region), or both.
     #[command(
-        after_help = "The shards must come from one run: the same --seed, --cases and \
---spec, the same N in --shard I/N, each shard once. The merged report has the totals a single \
-run of that seed and case count gives: per API the counts summed, the rules exercised and codes \
-provoked unioned, one failure per broken rule (the lowest shard's), the rate-limit probes from \
-shard 1 (the only one that sends them). A missing shard is said (\"shards 1,3 of 3: shard 2 \
-missing\"); the reports are still written.\n\nExamples:\n  apiconform report merge \
-report-1.json report-2.json report-3.json\n  apiconform report merge report-*.json --junit \
-junit.xml --report-html report.html --report-json report.json\n\nExit codes: 0 every check \
-passed in every shard; 1 nonconformance; 2 a file is unreadable, not a run report, or not a \
-shard of the same run; 3 a shard is missing or was interrupted."
+        after_help = "Reports of the same --seed, --cases, --spec and N in --shard I/N are the \
+shards of one run, each given once; every other report is a run of its own, and runs must share \
+no API (its cases would count twice). Every report must come from the same apiconform, and an \
+API's spec must be the same in all of its shards. The shards of a run merge into the totals a \
+single run of that seed and case count gives: per API the counts summed (not_sent included), the \
+rules exercised and codes provoked unioned, one failure per broken rule (the one earliest in the \
+plan), the rate-limit probes from shard 1 (the only one that sends them). The runs' APIs are put \
+side by side. A missing shard is said (\"shards 1,3 of 3: shard 2 missing\"); the reports are \
+still written.\n\nExamples:\n  apiconform report merge report-1.json report-2.json \
+report-3.json\n  apiconform report merge cvm.json ecm.json ecs.json --require-exercised\n  \
+apiconform report merge report-*.json --junit junit.xml --report-html report.html --report-json \
+report.json\n\nExit codes: 0 every check passed in every report; 1 nonconformance (with \
+--require-exercised, also a rule no report exercised); 2 a file is unreadable, not a run report, \
+or does not fit with the others; 3 a shard is missing or was interrupted."
     )]
     Merge(MergeArgs),
 }
 
 #[derive(clap::Args)]
 pub(super) struct MergeArgs {
-    /// The shards' JSON reports (`run --shard I/N --report-json FILE`), in any order.
+    /// The JSON reports (`run --report-json FILE`, sharded or not), in any order.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Write the merged JSON report here.
@@ -41,6 +46,10 @@ pub(super) struct MergeArgs {
     /// Write the merged report as one self-contained HTML file here.
     #[arg(long, value_name = "FILE")]
     report_html: Option<PathBuf>,
+    /// Count a rule no case of any merged report exercised as a failure (exit 1), as
+    /// `run --require-exercised` does for one run.
+    #[arg(long)]
+    require_exercised: bool,
 }
 
 pub(super) fn report(cmd: ReportCommand) -> u8 {
@@ -55,11 +64,12 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
     for file in &args.files {
         inputs.push((file.clone(), merge::load(file).map_err(usage)?));
     }
-    let report = merge::merge(inputs).map_err(usage)?;
+    let mut report = merge::merge(inputs).map_err(usage)?;
+    report.require_exercised |= args.require_exercised;
     say(crate::report::table(&report).trim_end());
     let merged = report.merged.clone().unwrap_or_default();
     say(format!("merged: {}", merged.summary()));
-    if !merged.missing.is_empty() {
+    if merged.incomplete() {
         eprintln!(
             "warning: {}: the totals lack those shards' cases\n  = help: the missing shard wrote no report (it crashed or was cancelled before the end); run it again with the same --seed and --cases and merge again",
             merged.summary()
@@ -71,9 +81,9 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
         args.junit.as_deref(),
         args.report_html.as_deref(),
     )?;
-    Ok(if report.interrupted || !merged.missing.is_empty() {
+    Ok(if report.interrupted || merged.incomplete() {
         exit::TARGET
-    } else if report.failed() > 0 {
+    } else if report.failed() > 0 || (report.require_exercised && !report.all_exercised()) {
         exit::NONCONFORMANCE
     } else {
         exit::OK

@@ -128,6 +128,14 @@ pub(super) struct RunArgs {
     /// Stop starting cases after this long: 90s, 45m, 2h (then as --max-requests).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_duration: Option<std::time::Duration>,
+    /// Count a rule no judged case exercised as a failure (exit 1), for CI: a run that left a
+    /// rule untested (no instance in the world for a valid case, cases held back, a budget
+    /// ...) does not pass. The reports list each such rule with why.
+    #[arg(long)]
+    require_exercised: bool,
+    /// Seconds between `progress:` lines on stderr when it is not a terminal (tests).
+    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 10.0)]
+    progress_every: f64,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -194,16 +202,23 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i - 1, n))
 }
 
-/// Live progress on stderr when it is a terminal and not under CI.
+/// Live progress on stderr when it is a terminal and not under CI; elsewhere (a CI log, a
+/// pipe) a `progress:` line every `every` so that a long run is never silent.
 pub(super) struct Bar {
     enabled: bool,
+    every: std::time::Duration,
+    /// When the last `progress:` line was printed (or the run started).
+    last: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Bar {
-    pub(super) fn new() -> Bar {
+    /// A bar that prints a `progress:` line every `every` where the live bar is off.
+    pub(super) fn every(every: std::time::Duration) -> Bar {
         Bar {
             enabled: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("CI").is_none(),
+            every,
+            last: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 }
@@ -227,6 +242,19 @@ impl Progress for Bar {
     fn waiting(&self, what: &str) {
         // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
         eprintln!("waiting: {what}");
+    }
+
+    fn status(&self, status: &run::Status) {
+        if self.enabled {
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        // The status comes about once a second: print when the next one would be late.
+        let tick = std::time::Duration::from_millis(500);
+        if last.elapsed() + tick >= self.every {
+            *last = std::time::Instant::now();
+            eprintln!("{}", status.line());
+        }
     }
 }
 
@@ -337,7 +365,9 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             setup.world.clone(),
             &setup.target,
             &opts,
-            &Bar::new(),
+            &Bar::every(std::time::Duration::from_secs_f64(
+                args.progress_every.clamp(0.5, 3600.0),
+            )),
             &stop,
         )
         .await;
@@ -346,7 +376,8 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             e => e.into(),
         });
         setup.finish().await;
-        let report = result?;
+        let mut report = result?;
+        report.require_exercised = args.require_exercised;
         say(crate::report::table(&report).trim_end());
         super::report::write_reports(
             &report,
@@ -369,7 +400,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             exit::NOT_RESTORED
         } else if report.interrupted {
             exit::TARGET
-        } else if report.failed() > 0 {
+        } else if report.failed() > 0 || (report.require_exercised && !report.all_exercised()) {
             exit::NONCONFORMANCE
         } else if report.stopped_by.is_some() {
             exit::BUDGET
@@ -430,14 +461,15 @@ fn plan(
 ) -> Result<u8, Failed> {
     let plans = run::plan_summary(set, &setup.world, &setup.target, opts)?;
     say(format!(
-        "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  undone by",
-        "API", "requests", "at doc. rate", "instances", "key pairs", "force-stops"
+        "{:<42} {:>8} {:>6} {:>14} {:>9} {:>9} {:>12}  undone by",
+        "API", "requests", "reads", "at doc. rate", "instances", "key pairs", "force-stops"
     ));
     for p in &plans {
         say(format!(
-            "{:<42} {:>8} {:>14} {:>9} {:>9} {:>12}  {}",
+            "{:<42} {:>8} {:>6} {:>14} {:>9} {:>9} {:>12}  {}",
             p.api,
             p.requests,
+            p.reads,
             format!(
                 "{:.0} s ({}/s{})",
                 p.seconds_at_documented_rate.ceil(),
@@ -459,6 +491,19 @@ fn plan(
     if plans.iter().any(|p| !p.rate_documented) {
         say("* no rate documented: the pace kept against remote targets".to_string());
     }
+    let estimate = run::estimated_seconds(set, &plans);
+    say(match estimate {
+        Some(s) => format!(
+            "estimated time: {:.0} s at this run's pace (requests and the reads that go with them; the products' lanes run at once; the restore after)",
+            s.ceil()
+        ),
+        None => "estimated time: not paced (a loopback target without --rate): as fast as the target answers".to_string(),
+    });
+    for p in &plans {
+        for w in &p.warnings {
+            say(format!("warning: {}: {w}", p.api));
+        }
+    }
     for p in plans.iter().filter(|p| !p.instances.is_empty()) {
         say(format!("{} may change: {}", p.api, p.instances.join(", ")));
         if !p.force_stopped.is_empty() {
@@ -470,8 +515,10 @@ fn plan(
         }
     }
     if let Some(path) = json {
-        let text =
-            serde_json::to_string_pretty(&serde_json::json!({ "plan": plans })).unwrap_or_default();
+        let text = serde_json::to_string_pretty(
+            &serde_json::json!({ "plan": plans, "estimated_seconds": estimate }),
+        )
+        .unwrap_or_default();
         std::fs::write(path, text + "\n")
             .map_err(|e| Failed::usage(format!("cannot write {}: {e}", path.display())))?;
     }

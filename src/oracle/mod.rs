@@ -357,6 +357,13 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
             }
         }
     }
+    // Every answer to an RPC signature 1.0 request is judged on its format ([`judge`]), valid
+    // case or not: the case exercises the rule.
+    if case.transport.signature == SignatureMethod::RpcHmacSha1 {
+        if let Some(r) = rule_by_kind(spec, family, CheckKind::ResponseFormat) {
+            exp.rules.push(r.id.clone());
+        }
+    }
     exp.rules = dedup(std::mem::take(&mut exp.rules));
     exp
 }

@@ -94,10 +94,22 @@ pub fn html(report: &RunReport) -> String {
 fn header(out: &mut String, r: &RunReport) {
     out.push_str("<header>\n<h1>apiconform conformance report</h1>\n");
     let failed = r.failed();
-    let (class, words) = match (failed, r.interrupted) {
-        (0, false) => ("pass", "every check passed".to_string()),
-        (0, true) => ("open", "interrupted: no failure in what ran".to_string()),
-        (n, _) => ("fail", format!("{n} failed (cases and rate-limit probes)")),
+    let (exercised, rules) = r.rules_exercised();
+    let (class, words) = match (failed, r.interrupted, exercised == rules) {
+        (0, false, true) => ("pass", "every check passed".to_string()),
+        (0, true, _) => ("open", "interrupted: no failure in what ran".to_string()),
+        (0, false, false) if r.require_exercised => (
+            "fail",
+            format!(
+                "{} rule(s) not exercised (--require-exercised): {exercised} of {rules} rules exercised",
+                rules - exercised
+            ),
+        ),
+        (0, false, false) => (
+            "open",
+            format!("no failure, but only {exercised} of {rules} rules exercised"),
+        ),
+        (n, ..) => ("fail", format!("{n} failed (cases and rate-limit probes)")),
     };
     let _ = writeln!(
         out,
@@ -135,6 +147,7 @@ fn header(out: &mut String, r: &RunReport) {
             sum(|a| a.failed_probes()),
         ),
     );
+    row("rules exercised", format!("{exercised} of {rules}"));
     row("time", format!("{:.2} s", r.seconds));
     row(
         "interrupted",
@@ -150,7 +163,7 @@ fn header(out: &mut String, r: &RunReport) {
         row("restore", restore.summary());
     }
     out.push_str("</dl>\n");
-    if let Some(m) = r.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+    if let Some(m) = r.merged.as_ref().filter(|m| m.incomplete()) {
         let _ = writeln!(
             out,
             "<p class=\"warn\">{}: the totals lack the cases of the missing shard(s).</p>",
@@ -174,7 +187,7 @@ fn header(out: &mut String, r: &RunReport) {
             a.pass,
             a.fail,
             a.unspecified,
-            a.rules_exercised.intersection(&a.rules_total).count(),
+            a.exercised_count(),
             a.rules_total.len(),
             a.codes_provoked.len(),
             a.codes_documented.len(),
@@ -215,6 +228,7 @@ fn api_section(out: &mut String, a: &ApiStats) {
         out.push_str("</table>\n");
     }
     rules_matrix(out, a);
+    not_exercised(out, a);
     codes_matrix(out, a);
     if !a.rate_probes.is_empty() {
         out.push_str("<h3>Rate-limit probes</h3>\n<table><tr><th>limit</th><th>stated in</th><th>outcome</th><th>sent</th><th>throttled</th><th>answers</th><th>detail</th></tr>\n");
@@ -280,6 +294,33 @@ fn rules_matrix(out: &mut String, a: &ApiStats) {
     if !counted {
         out.push_str("<p>This report was written before outcomes were counted per rule.</p>\n");
     }
+}
+
+/// The rules no case exercised, grouped by why.
+fn not_exercised(out: &mut String, a: &ApiStats) {
+    let groups = super::grouped_not_exercised(a);
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h3>Rules not exercised ({} of {} rules exercised)</h3>\n<table class=\"unexercised\"><tr><th>rules</th><th>why</th></tr>",
+        a.exercised_count(),
+        a.rules_total.len()
+    );
+    for (why, rules) in groups {
+        let rules: Vec<String> = rules
+            .iter()
+            .map(|r| format!("<code>{}</code>", escape(r)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            rules.join(", "),
+            escape(&why)
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 /// Each documented code: provoked by some case or not.

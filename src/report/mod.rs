@@ -11,7 +11,7 @@ mod selftest;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::run::{Failure, ProbeStatus, RateProbe, RunReport};
+use crate::run::{ApiStats, Failure, ProbeStatus, RateProbe, RunReport};
 
 pub use selftest::{fault_line, selftest_table, variant_line};
 
@@ -36,11 +36,7 @@ pub fn table(report: &RunReport) -> String {
                 "{:.0}%",
                 100.0 * a.unspecified as f64 / a.cases.max(1) as f64
             ),
-            format!(
-                "{}/{}",
-                a.rules_exercised.intersection(&a.rules_total).count(),
-                a.rules_total.len()
-            ),
+            format!("{}/{}", a.exercised_count(), a.rules_total.len()),
             format!("{}/{}", a.codes_provoked.len(), a.codes_documented.len()),
         );
     }
@@ -58,9 +54,10 @@ pub fn table(report: &RunReport) -> String {
         (None, Some(s)) => format!(", shard {}/{}", s.index, s.count),
         (None, None) => String::new(),
     };
+    let (exercised, rules) = report.rules_exercised();
     let _ = writeln!(
         out,
-        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, seed {}{part}{}",
+        "{} cases in {:.2}s{probes} ({:.0} cases/s), {} failed, {exercised} of {rules} rules exercised, seed {}{part}{}",
         cases,
         report.seconds,
         rate,
@@ -74,6 +71,9 @@ pub fn table(report: &RunReport) -> String {
     );
     for note in &report.notes {
         let _ = writeln!(out, "note: {note}");
+    }
+    for line in not_exercised_lines(report) {
+        let _ = writeln!(out, "{line}");
     }
     let retries: usize = report.apis.iter().map(|a| a.retries).sum();
     if retries > 0 {
@@ -114,6 +114,59 @@ pub fn table(report: &RunReport) -> String {
         let _ = writeln!(out, "\n{}", render_failure(f));
     }
     out
+}
+
+/// Per API whose rules were not all exercised: `N of M rules exercised`, then its unexercised
+/// rules, grouped by their reasons, one line each.
+pub fn not_exercised_lines(report: &RunReport) -> Vec<String> {
+    let lead = match report.require_exercised {
+        true => "FAIL not exercised (--require-exercised)",
+        false => "not exercised",
+    };
+    let mut out = Vec::new();
+    for a in &report.apis {
+        if a.exercised_count() == a.rules_total.len() {
+            continue;
+        }
+        out.push(format!(
+            "{lead}: {}: {} of {} rules exercised",
+            a.api,
+            a.exercised_count(),
+            a.rules_total.len()
+        ));
+        for (why, rules) in grouped_not_exercised(a) {
+            out.push(format!("  {}: {why}", rules.join(", ")));
+        }
+    }
+    out
+}
+
+/// An API's unexercised rules grouped by their reasons (in words), in rule order. A report
+/// written before the reasons were recorded gives its unexercised rules without one.
+pub fn grouped_not_exercised(a: &ApiStats) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let unexplained = a
+        .rules_total
+        .iter()
+        .filter(|r| !a.rules_exercised.contains(*r))
+        .filter(|r| !a.rules_not_exercised.iter().any(|n| &n.rule == *r))
+        .map(|r| {
+            (
+                r.clone(),
+                "no reason recorded (an older report)".to_string(),
+            )
+        });
+    let explained = a
+        .rules_not_exercised
+        .iter()
+        .map(|n| (n.rule.clone(), n.reasons_line()));
+    for (rule, why) in explained.chain(unexplained) {
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, rules)) => rules.push(rule),
+            None => groups.push((why, vec![rule])),
+        }
+    }
+    groups
 }
 
 /// A rate-limit probe in one line.
@@ -213,15 +266,25 @@ fn xml_escape(s: &str) -> String {
 /// repro.
 pub fn junit(report: &RunReport) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // Under --require-exercised a rule no case exercised is a failure, else skipped.
+    let unexercised = |a: &ApiStats| match report.require_exercised {
+        true => a.rules_total.len() - a.exercised_count(),
+        false => 0,
+    };
+    let (exercised, rules) = report.rules_exercised();
     let _ = writeln!(
         out,
-        "<testsuites name=\"apiconform\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"apiconform: {exercised} of {rules} rules exercised\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
         report
             .apis
             .iter()
             .map(|a| a.rules_total.len() + a.rate_probes.len())
             .sum::<usize>(),
-        report.apis.iter().map(|a| a.failures.len()).sum::<usize>(),
+        report
+            .apis
+            .iter()
+            .map(|a| a.failures.len() + unexercised(a))
+            .sum::<usize>(),
         report.seconds
     );
     for a in &report.apis {
@@ -230,7 +293,13 @@ pub fn junit(report: &RunReport) -> String {
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
             xml_escape(&a.api),
             a.rules_total.len() + a.rate_probes.len(),
-            a.failures.len()
+            a.failures.len() + unexercised(a)
+        );
+        let _ = writeln!(
+            out,
+            "    <properties><property name=\"rules exercised\" value=\"{} of {}\"/></properties>",
+            a.exercised_count(),
+            a.rules_total.len()
         );
         for rule in &a.rules_total {
             let _ = write!(
@@ -242,9 +311,21 @@ pub fn junit(report: &RunReport) -> String {
             if let Some(f) = a.failures.iter().find(|f| &f.rule == rule) {
                 out.push_str(&junit_failure(f));
             } else if !a.rules_exercised.contains(rule) {
+                let why = a
+                    .rules_not_exercised
+                    .iter()
+                    .find(|n| &n.rule == rule)
+                    .map_or("not exercised by this run".to_string(), |n| {
+                        format!("not exercised: {}", n.reasons_line())
+                    });
+                let element = match report.require_exercised {
+                    true => "failure",
+                    false => "skipped",
+                };
                 let _ = writeln!(
                     out,
-                    ">\n      <skipped message=\"not exercised by this run\"/>\n    </testcase>"
+                    ">\n      <{element} message=\"{}\"/>\n    </testcase>",
+                    xml_escape(&why)
                 );
             } else {
                 out.push_str("/>\n");

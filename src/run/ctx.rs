@@ -93,6 +93,16 @@ impl Ctx {
             })
     }
 
+    /// The longest wait for a rate limiter's slot a request asking now would have.
+    pub(super) fn pace_wait(&self) -> Option<std::time::Duration> {
+        let all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        all.values()
+            .flatten()
+            .map(|l| l.ahead())
+            .max()
+            .filter(|d| !d.is_zero())
+    }
+
     /// Nonces counted from zero instead of a random start: a dry run prints the same text for
     /// the same plan, so two dry runs can be compared line by line.
     pub(super) fn counting_nonces_from_zero(&self) {

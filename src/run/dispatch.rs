@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::coverage::Withheld;
 use super::ctx::Ctx;
 use super::exchange::{exchange, queue, Judged};
 use super::plan::Cases;
@@ -19,6 +20,18 @@ use crate::protocol::OutcomeResult;
 pub(super) struct Counts {
     pub(super) done: AtomicUsize,
     pub(super) failed: AtomicUsize,
+    /// Cases done per API, by the API's index in the spec set (the progress lines).
+    pub(super) per_api: HashMap<usize, AtomicUsize>,
+}
+
+impl Counts {
+    /// Counters for the APIs of these spec-set indices.
+    pub(super) fn new(apis: impl IntoIterator<Item = usize>) -> Counts {
+        Counts {
+            per_api: apis.into_iter().map(|i| (i, AtomicUsize::new(0))).collect(),
+            ..Counts::default()
+        }
+    }
 }
 
 /// What the run's progress reporting needs.
@@ -29,17 +42,11 @@ pub(super) struct Watch<'a> {
     pub(super) stop: &'a AtomicBool,
 }
 
-/// Runs one API's cases; only counters and, per broken rule, the first few failing cases'
-/// value trees (for shrinking) outlive a case.
-pub(super) async fn run_api<'a>(
-    ctx: &Arc<Ctx>,
-    api_index: usize,
-    mut cases: Cases<'a>,
-    watch: &Watch<'_>,
-) -> Result<(ApiStats, Cases<'a>), RunError> {
+/// An API's counters before its first case: its rules, documented codes and spec digest.
+pub(super) fn new_stats(ctx: &Ctx, api_index: usize) -> ApiStats {
     let api = &ctx.set.apis[api_index];
     let family = ctx.set.family(api.spec.api.family);
-    let mut stats = ApiStats {
+    ApiStats {
         api: api.name.clone(),
         rules_total: api
             .spec
@@ -49,8 +56,33 @@ pub(super) async fn run_api<'a>(
             .map(|r| r.id.clone())
             .collect(),
         codes_documented: oracle::documented_codes(api).into_iter().collect(),
+        spec_digest: spec_digest(api, family),
         ..Default::default()
-    };
+    }
+}
+
+/// A short digest of what the run read of an API's spec and its family's.
+fn spec_digest(api: &crate::spec::LoadedApi, family: &crate::spec::FamilySpec) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(serde_json::to_vec(&api.spec).unwrap_or_default());
+    hash.update(serde_json::to_vec(family).unwrap_or_default());
+    hex::encode(&hash.finalize()[..8])
+}
+
+/// Runs one API's cases; only counters and, per broken rule, the first few failing cases'
+/// value trees (for shrinking) outlive a case. Also returns, per rule, the cases that would
+/// have exercised it but were not judged (held back, or only throttled).
+pub(super) async fn run_api<'a>(
+    ctx: &Arc<Ctx>,
+    api_index: usize,
+    mut cases: Cases<'a>,
+    watch: &Watch<'_>,
+) -> Result<(ApiStats, Cases<'a>, Withheld), RunError> {
+    let api = &ctx.set.apis[api_index];
+    let mut stats = new_stats(ctx, api_index);
+    let mut withheld = Withheld::default();
+    let api_done = watch.counts.per_api.get(&api_index);
     let jobs = ctx.opts.jobs.max(1);
     let mut in_flight = tokio::task::JoinSet::new();
     let mut pending: HashMap<usize, Tree> = HashMap::with_capacity(jobs);
@@ -75,19 +107,27 @@ pub(super) async fn run_api<'a>(
             let ctx = Arc::clone(ctx);
             in_flight.spawn(async move {
                 let api = &ctx.set.apis[api_index];
-                (i, exchange(&ctx, api, &case, Some(ticket)).await)
+                let judged = exchange(&ctx, api, &case, Some(ticket)).await;
+                (i, case, judged)
             });
         }
         let Some(joined) = in_flight.join_next().await else {
             break;
         };
-        let (i, result) = match joined {
+        let (i, case, result) = match joined {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("case task cancelled: {e}"),
         };
         let tree = pending.remove(&i).expect("a tree per case in flight");
         let judged = result?;
+        if judged.throttled {
+            // Not judged: the rules it would have exercised, as the oracle expects them of the
+            // case in the model as it stands.
+            let before = ctx.model().reach(&case);
+            let rules = oracle::expect(&ctx.set, api, &before, &case).rules;
+            withheld.add(&rules, judged.not_sent);
+        }
         if let Some(rule) = count(&mut stats, &judged) {
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
             let kept = to_shrink.entry(rule).or_default();
@@ -95,6 +135,9 @@ pub(super) async fn run_api<'a>(
             if kept.len() > CANDIDATES {
                 kept.pop_last();
             }
+        }
+        if let Some(n) = api_done {
+            n.fetch_add(1, Ordering::Relaxed);
         }
         let done = watch.counts.done.fetch_add(1, Ordering::Relaxed) + 1;
         let failed = watch.counts.failed.load(Ordering::Relaxed);
@@ -110,7 +153,7 @@ pub(super) async fn run_api<'a>(
         failure.found_after = first;
         stats.failures.push(failure);
     }
-    Ok((stats, cases))
+    Ok((stats, cases, withheld))
 }
 
 /// Adds a judged case to the counters; the rule it fails, if it fails.

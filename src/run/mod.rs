@@ -12,6 +12,9 @@
 //! - `send` and `pace`: signing, rate limits, retries; `observe`: the read calls;
 //! - `model`: what the runner believes the target holds; `ctx`: the state a run shares;
 //! - `shrink`: the one shrink loop; `outcome`: stats, failures, the report, errors;
+//! - `coverage`: which rules no judged case exercised, and why (`rules_not_exercised`);
+//! - `estimate`: how long a paced run takes, the read calls paced with its cases included
+//!   (`--plan`);
 //! - `probe`: after an API's cases, a burst over each documented rate limit (loopback targets
 //!   only unless asked), which must meet the family's throttling code;
 //! - `embedded`: the in-process emulator;
@@ -22,10 +25,12 @@
 //! when the case may change the instance, shared among cases that must fail as a whole.
 //! Parallelism never produces a false failure against a conforming target.
 
+mod coverage;
 mod ctx;
 mod discover;
 mod dispatch;
 mod embedded;
+mod estimate;
 mod exchange;
 mod journal;
 mod model;
@@ -56,6 +61,7 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub(crate) use coverage::not_drawn;
 pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
 };
@@ -64,11 +70,11 @@ pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };
 pub use outcome::{
-    ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
-    Shard, Tally,
+    ApiStats, Failure, Merged, MergedRun, NoProgress, NotExercised, ProbeStatus, Progress,
+    RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
 };
 pub use pace::{rate_for, Limiter};
-pub use plan::{dry_run, families_sent, plan_summary, select, ApiPlan, Planned};
+pub use plan::{dry_run, estimated_seconds, families_sent, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
 pub use restore::{RestoreReport, RestoreStatus, RestoredInstance};
 pub use selftest::{
@@ -175,13 +181,14 @@ pub async fn run(
     let lanes = plan::lanes(set, &opts.patterns)?;
     let started = Instant::now();
     let apis: usize = lanes.iter().map(Vec::len).sum();
-    let (world, notes) = plan::guard(set, &world, target, opts)?;
+    let given = world;
+    let (world, notes) = plan::guard(set, &given, target, opts)?;
     let ctx = Ctx::new(set, world.clone(), target, opts);
     if let Some(path) = &opts.journal {
         ctx.keep_journal(Journal::create(path, target.url())?);
     }
     let budget = Budget::new(opts, target);
-    let counts = Counts::default();
+    let counts = Counts::new(lanes.iter().flatten().map(|s| s.api));
     let watch = Watch {
         progress,
         total: apis * opts.cases,
@@ -189,7 +196,7 @@ pub async fn run(
         stop,
     };
     let runs = lanes.iter().map(|lane| {
-        let (ctx, watch, world) = (&ctx, &watch, &world);
+        let (ctx, watch, world, given) = (&ctx, &watch, &world, &given);
         async move {
             let mut out = Vec::new();
             let mut probing = Duration::ZERO;
@@ -199,7 +206,10 @@ pub async fn run(
                     break;
                 }
                 let cases = Cases::new(set, *step, &start, opts);
-                let (mut stats, cases) = run_api(ctx, step.api, cases, watch).await?;
+                let (mut stats, cases, withheld) = run_api(ctx, step.api, cases, watch).await?;
+                let mut facts = coverage::Facts::new(set, &set.apis[step.api], given, &start);
+                facts.withheld = withheld;
+                facts.cut_short = stop.load(Ordering::Relaxed);
                 // The lane waits for the probe's back-off: nothing else goes to the product
                 // before the target's window is over.
                 let api = &set.apis[step.api];
@@ -211,7 +221,7 @@ pub async fn run(
                 if n + 1 < lane.len() {
                     start = cases.planned_world();
                 }
-                out.push((step.position, stats));
+                out.push((step.position, stats, facts));
             }
             Ok::<_, RunError>((out, probing))
         }
@@ -219,14 +229,19 @@ pub async fn run(
     // Every few seconds of a wait the target asked for, the progress output says so: a run
     // waiting on Retry-After is not a hung one.
     let lanes_done = futures::future::join_all(runs);
+    // Every second, where the run stands (a log that is not a terminal prints it now and then).
     let notices = async {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
+        let mut n = 0u64;
         loop {
             tick.tick().await;
-            if let Some(what) = ctx.longest_wait() {
-                progress.waiting(&what);
+            n += 1;
+            let waiting = ctx.longest_wait();
+            if let (Some(what), 0) = (&waiting, n % 2) {
+                progress.waiting(what);
             }
+            progress.status(&status(set, &lanes, &counts, opts.cases, &ctx, waiting));
         }
     };
     let finished = tokio::select! {
@@ -258,12 +273,36 @@ pub async fn run(
         done.extend(stats);
         probing = probing.max(spent);
     }
-    done.sort_by_key(|(i, _)| *i);
+    // An API the run stopped before is reported too, with none of its rules exercised.
+    for step in lanes.iter().flatten() {
+        if !done.iter().any(|(i, ..)| *i == step.position) {
+            let api = &set.apis[step.api];
+            let mut facts = coverage::Facts::new(set, api, &given, &world);
+            facts.cut_short = true;
+            done.push((step.position, dispatch::new_stats(&ctx, step.api), facts));
+        }
+    }
+    done.sort_by_key(|(i, ..)| *i);
     let stopped_by = budget.spent();
+    let ending = coverage::Ending {
+        stopped: match (&stopped_by, stop.load(Ordering::Relaxed)) {
+            (Some(budget), _) => Some(budget.as_str()),
+            (None, true) => Some("interrupted"),
+            (None, false) => None,
+        },
+        shard: opts.shard,
+    };
+    let apis = done
+        .into_iter()
+        .map(|(_, mut stats, facts)| {
+            stats.rules_not_exercised = coverage::explain(&stats, &facts, &ending);
+            stats
+        })
+        .collect();
     Ok(RunReport {
         target: target.url().to_string(),
         seed: opts.seed,
-        apis: done.into_iter().map(|(_, stats)| stats).collect(),
+        apis,
         interrupted: stop.load(Ordering::Relaxed) && stopped_by.is_none(),
         stopped_by,
         notes,
@@ -277,7 +316,43 @@ pub async fn run(
             count: n,
         }),
         merged: None,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        require_exercised: false,
     })
+}
+
+/// Where the run stands now: cases done in all and per API, the current wait.
+fn status(
+    set: &SpecSet,
+    lanes: &[Vec<plan::Step>],
+    counts: &Counts,
+    cases: usize,
+    ctx: &Ctx,
+    waiting: Option<String>,
+) -> Status {
+    let mut steps: Vec<&plan::Step> = lanes.iter().flatten().collect();
+    steps.sort_by_key(|s| s.position);
+    let apis: Vec<(String, usize, usize)> = steps
+        .iter()
+        .map(|s| {
+            let done = counts
+                .per_api
+                .get(&s.api)
+                .map_or(0, |n| n.load(Ordering::Relaxed));
+            (set.apis[s.api].name.clone(), done, cases)
+        })
+        .collect();
+    let waiting = waiting.or_else(|| {
+        ctx.pace_wait()
+            .map(|d| format!("rate limit {:.1}s", d.as_secs_f64()))
+    });
+    Status {
+        done: counts.done.load(Ordering::Relaxed),
+        total: apis.len() * cases,
+        failed: counts.failed.load(Ordering::Relaxed),
+        apis,
+        waiting,
+    }
 }
 
 /// Puts back what the run of a journal changed (`apiconform restore`): every journaled

@@ -169,6 +169,15 @@ pub struct ApiStats {
     /// list, or could stop a RUNNING instance without `--allow-force-stop`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_sent: BTreeMap<String, usize>,
+    /// The rules of `rules_total` no judged case exercised, each with why (empty when every
+    /// rule was); in files written before it was recorded, empty whatever was exercised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules_not_exercised: Vec<NotExercised>,
+    /// A digest of the API's spec and its family's, as loaded by the run (`--specs-dir` or the
+    /// built-in ones): reports merged must agree on it. Empty in files written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec_digest: String,
     /// Failures, shrunk, one per rule (a failed rate-limit probe among them).
     pub failures: Vec<Failure>,
     /// The API's documented rate limits, probed after its cases (or why not).
@@ -176,7 +185,71 @@ pub struct ApiStats {
     pub rate_probes: Vec<RateProbe>,
 }
 
+/// A rule of an API that no judged case exercised, and why.
+///
+/// A rule counts as exercised when at least one case that was sent and judged (not throttled
+/// throughout, not held back) tested it: for a rule a case breaks, the case itself; for a
+/// success, shape or effect rule, a case that could succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotExercised {
+    /// The rule id.
+    pub rule: String,
+    /// Why, most specific first (at least one).
+    pub reasons: Vec<Why>,
+}
+
+/// One reason a rule went unexercised: a kind for machines, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Why {
+    /// What kind of reason.
+    pub kind: WhyKind,
+    /// The reason in words, with what would exercise the rule.
+    pub detail: String,
+}
+
+/// The kinds of [`Why`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WhyKind {
+    /// The world lists no instance of the API's product for its cases to use.
+    NoInstance,
+    /// The world lists some, but the API's changes cannot be undone and the run keeps its
+    /// cases off them (`--allow-irreversible` lets them).
+    Irreversible,
+    /// Cases that would have exercised it could stop a RUNNING instance and were not sent
+    /// (`--allow-force-stop` lets them).
+    ForceStop,
+    /// Cases that would have exercised it were not sent for another reason (the guard found
+    /// the target holding an instance the world does not list, ...).
+    NotSent,
+    /// Cases that would have exercised it got only the target's throttling answers.
+    Throttled,
+    /// The run stopped (a budget, Ctrl-C) before it was exercised.
+    Stopped,
+    /// This report is one shard of a run: another shard's cases may exercise it.
+    OtherShard,
+    /// None of the cases drawn exercised it (more `--cases`, another `--seed`).
+    NotDrawn,
+}
+
+impl NotExercised {
+    /// The reasons in one line.
+    pub fn reasons_line(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|w| w.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl ApiStats {
+    /// How many of the API's rules judged cases exercised.
+    pub fn exercised_count(&self) -> usize {
+        self.rules_exercised.intersection(&self.rules_total).count()
+    }
+
     /// Rate-limit probes that failed.
     pub fn failed_probes(&self) -> usize {
         self.rate_probes
@@ -225,6 +298,14 @@ pub struct RunReport {
     /// For a report merged from shards (`apiconform report merge`): which were merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
+    /// The apiconform version that wrote the report (reports merged must agree on it); empty
+    /// in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// Whether a rule no case exercised counts as a failure (`--require-exercised`): the
+    /// reports then show each as failed, and the exit code is 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_exercised: bool,
 }
 
 /// One shard of a run, as the command line names it: `index` of `count`, from 1.
@@ -245,28 +326,81 @@ pub struct Merged {
     pub shards: Vec<usize>,
     /// The shards not given: the totals are short of a whole run's by their cases.
     pub missing: Vec<usize>,
+    /// When reports of several runs were merged (different `--spec` selections, each whole or
+    /// sharded): each of them, and `count`, `shards` and `missing` above are then 0 and empty.
+    /// Empty when the shards of one run were merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<MergedRun>,
+}
+
+/// One run among several merged into one report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRun {
+    /// Its `--spec` patterns (empty: every spec).
+    pub patterns: Vec<String>,
+    /// Its seed.
+    pub seed: u64,
+    /// Its cases per API.
+    pub cases_per_api: usize,
+    /// How many shards it was cut into (1: not sharded).
+    pub count: usize,
+    /// The shards merged (1-based, ascending).
+    pub shards: Vec<usize>,
+    /// The shards not given.
+    pub missing: Vec<usize>,
+    /// Its APIs.
+    pub apis: Vec<String>,
 }
 
 impl Merged {
-    /// One line for people: `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`.
+    /// One line for people: `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`; for
+    /// several runs, `2 runs: --spec tencent-ecm (whole run); --spec alibaba-ecs (shards 1,2 of 2)`.
     pub fn summary(&self) -> String {
-        let list = |v: &[usize]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let mut out = format!("shards {} of {}", list(&self.shards), self.count);
-        if !self.missing.is_empty() {
-            let word = if self.missing.len() == 1 {
-                "shard"
-            } else {
-                "shards"
-            };
-            out += &format!(": {word} {} missing", list(&self.missing));
+        if self.runs.is_empty() {
+            return shards_summary(&self.shards, self.count, &self.missing);
         }
-        out
+        let runs: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let spec = match r.patterns.is_empty() {
+                    true => "every spec".to_string(),
+                    false => format!("--spec {}", r.patterns.join(",")),
+                };
+                let part = match r.count {
+                    1 => "whole run".to_string(),
+                    _ => shards_summary(&r.shards, r.count, &r.missing),
+                };
+                format!("{spec} ({part})")
+            })
+            .collect();
+        format!("{} runs: {}", self.runs.len(), runs.join("; "))
     }
+
+    /// Whether a shard of some run is missing: the totals are short of the whole's.
+    pub fn incomplete(&self) -> bool {
+        !self.missing.is_empty() || self.runs.iter().any(|r| !r.missing.is_empty())
+    }
+}
+
+/// `shards 1,2,3 of 3`, or `shards 1,3 of 3: shard 2 missing`.
+fn shards_summary(shards: &[usize], count: usize, missing: &[usize]) -> String {
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = format!("shards {} of {count}", list(shards));
+    if !missing.is_empty() {
+        let word = if missing.len() == 1 {
+            "shard"
+        } else {
+            "shards"
+        };
+        out += &format!(": {word} {} missing", list(missing));
+    }
+    out
 }
 
 impl RunReport {
@@ -278,6 +412,19 @@ impl RunReport {
     pub fn failed(&self) -> usize {
         self.apis.iter().map(|a| a.fail + a.failed_probes()).sum()
     }
+    /// Rules exercised and rules in all, over every API: `(N, M)` of "N of M rules exercised".
+    pub fn rules_exercised(&self) -> (usize, usize) {
+        self.apis.iter().fold((0, 0), |(n, m), a| {
+            (n + a.exercised_count(), m + a.rules_total.len())
+        })
+    }
+
+    /// Whether every rule of every API was exercised.
+    pub fn all_exercised(&self) -> bool {
+        let (n, m) = self.rules_exercised();
+        n == m
+    }
+
     /// The failures of every API, in report order.
     pub fn failures(&self) -> impl Iterator<Item = &Failure> {
         self.apis.iter().flat_map(|a| &a.failures)
@@ -355,6 +502,51 @@ pub trait Progress: Send + Sync {
     /// Something a person watching should know now (a restore under way, what it did when the
     /// run itself ended in an error).
     fn note(&self, _what: &str) {}
+
+    /// Where the run stands, about once a second while it runs: what a log that is not a
+    /// terminal prints now and then (`progress: ...`).
+    fn status(&self, _status: &Status) {}
+}
+
+/// Where a run stands: cases done in all and per API, failures so far, the current wait.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Cases done.
+    pub done: usize,
+    /// Cases planned.
+    pub total: usize,
+    /// Failed cases so far.
+    pub failed: usize,
+    /// Per API in selection order: its name, cases done, cases planned.
+    pub apis: Vec<(String, usize, usize)>,
+    /// What the run waits for now, if anything: a rate limit's slot, or the target's
+    /// `Retry-After`.
+    pub waiting: Option<String>,
+}
+
+impl Status {
+    /// One line: `progress: 1200/1500 cases (tencent-cvm/AssociateInstancesKeyPairs 300/300,
+    /// ...) 0 failed, waiting for rate limit 0.4s`. APIs not started yet are left out.
+    pub fn line(&self) -> String {
+        let apis: Vec<String> = self
+            .apis
+            .iter()
+            .filter(|(_, done, _)| *done > 0)
+            .map(|(api, done, total)| format!("{api} {done}/{total}"))
+            .collect();
+        let apis = match apis.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", apis.join(", ")),
+        };
+        let waiting = match &self.waiting {
+            Some(w) => format!(", waiting for {w}"),
+            None => String::new(),
+        };
+        format!(
+            "progress: {}/{} cases{apis} {} failed{waiting}",
+            self.done, self.total, self.failed
+        )
+    }
 }
 
 /// No progress output.

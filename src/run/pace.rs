@@ -30,6 +30,12 @@ impl Limiter {
         };
         tokio::time::sleep_until(at).await;
     }
+
+    /// How long a request asking now would wait for its slot.
+    pub fn ahead(&self) -> Duration {
+        let next = *self.next.lock().expect("limiter lock");
+        next.saturating_duration_since(tokio::time::Instant::now())
+    }
 }
 
 /// Requests per second for an API against this target: `--rate`, else the documented limit

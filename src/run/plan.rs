@@ -20,7 +20,7 @@ use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 
 use crate::generate::{self, GenOptions};
 use crate::protocol::HttpRequest;
-use crate::spec::{FamilyId, LoadedApi, SpecSet};
+use crate::spec::{FamilyId, LoadedApi, Product, SpecSet};
 use crate::world::World;
 
 /// Selects the APIs whose names match any pattern (all when none given).
@@ -350,8 +350,23 @@ pub struct ApiPlan {
     pub requests: usize,
     /// Of them, the bursts' requests (0 where the bursts are not sent).
     pub burst_requests: usize,
-    /// Seconds the requests take at the documented rate (the pace against a remote target).
+    /// Read calls sent with the cases, paced with them (see [`super::estimate`]): confirming
+    /// that unlisted ids are absent, journaling an instance before its first change, observing
+    /// an effect.
+    pub reads: usize,
+    /// Requests the restore may send at the end for the instances this product's cases
+    /// journal (on the product's last API; 0 on the others).
+    pub restore_requests: usize,
+    /// Seconds the paced requests and reads (and the bursts' back-offs) take at the documented
+    /// rate (the pace against a remote target).
     pub seconds_at_documented_rate: f64,
+    /// The pace this run keeps, requests per second (`--rate`, else the documented rate
+    /// against a remote target); `None`: not paced (a loopback target).
+    pub run_rate: Option<f64>,
+    /// Seconds the same take at `run_rate`; `None` when not paced.
+    pub seconds_at_run_rate: Option<f64>,
+    /// What a person should know before the run: no instance in the world for a valid case.
+    pub warnings: Vec<String>,
     /// The rate used, requests per second: the documented one, else the pace the harness
     /// keeps against remote targets for an API that documents none.
     pub documented_rate: f64,
@@ -375,8 +390,13 @@ pub fn plan_summary(
         instances: BTreeSet<String>,
         keys: BTreeSet<String>,
         forced: BTreeSet<String>,
+        bursts: usize,
     }
     let mut seen: std::collections::BTreeMap<String, Touched> = Default::default();
+    let (guarded, _) = guard(set, world, target, opts)?;
+    let journal = opts.journal.is_some() || !target.is_loopback();
+    let mut reads =
+        super::estimate::Reads::new(&guarded, target.is_loopback(), journal, opts.admin);
     dry_run(set, world, target, opts, |p| {
         let Some(api) = set.apis.iter().find(|a| a.name == p.api) else {
             return true;
@@ -391,9 +411,20 @@ pub fn plan_summary(
                 reversible: reversible(set, api),
                 requests: 0,
                 burst_requests: 0,
+                reads: 0,
+                restore_requests: 0,
                 seconds_at_documented_rate: 0.0,
+                run_rate: super::pace::rate_for(api, target.is_loopback(), opts.rate),
+                seconds_at_run_rate: None,
                 documented_rate: rate,
                 rate_documented: !api.spec.api.rate_limits.is_empty(),
+                warnings: super::coverage::no_instance(
+                    api.spec.instance_product(),
+                    count(world, api),
+                    count(&guarded, api),
+                )
+                .map(|w| vec![format!("{}: a run exercises none of its rules that only a valid case can (success shape, effect)", w.detail)])
+                .unwrap_or_default(),
             });
             seen.insert(p.api.clone(), Touched::default());
         }
@@ -402,8 +433,10 @@ pub fn plan_summary(
         plan.requests += p.sends;
         if p.probe.is_some() {
             plan.burst_requests += p.sends;
+            touched.bursts += usize::from(p.sends > 0);
             return true;
         }
+        plan.reads += reads.case(api, &p.case);
         if p.case.must_fail_whole(api) {
             return true;
         }
@@ -431,15 +464,61 @@ pub fn plan_summary(
         }
         true
     })?;
+    // The restore's requests go with the last API of each product.
+    for product in [Product::Cvm, Product::Ecm, Product::Ecs] {
+        let last = plans.iter_mut().rev().find(|p| {
+            set.find(&p.api)
+                .is_some_and(|a| a.spec.instance_product() == product)
+        });
+        if let Some(last) = last {
+            last.restore_requests = reads.restore_requests(product);
+        }
+    }
     for plan in plans.iter_mut() {
+        let bursts = seen.get(&plan.api).map_or(0, |t| t.bursts);
         if let Some(t) = seen.remove(&plan.api) {
             plan.instances = t.instances.into_iter().collect();
             plan.key_pairs = t.keys.into_iter().collect();
             plan.force_stopped = t.forced.into_iter().collect();
         }
-        plan.seconds_at_documented_rate = plan.requests as f64 / plan.documented_rate;
+        let paced = plan.requests - plan.burst_requests + plan.reads;
+        plan.seconds_at_documented_rate =
+            super::estimate::seconds(paced, bursts, plan.documented_rate);
+        plan.seconds_at_run_rate = plan
+            .run_rate
+            .map(|r| super::estimate::seconds(paced, bursts, r));
     }
     Ok(plans)
+}
+
+/// Instances of `api`'s product in `world`.
+fn count(world: &World, api: &LoadedApi) -> usize {
+    let product = api.spec.instance_product();
+    world
+        .instances
+        .iter()
+        .filter(|i| i.product == product)
+        .count()
+}
+
+/// How long the run of these plans takes at its pace: each product's lane runs its APIs one
+/// after the other while the lanes run at once, then the restore puts back what changed.
+/// `None` when nothing is paced (a loopback target without `--rate`): as fast as the target
+/// answers.
+pub fn estimated_seconds(set: &SpecSet, plans: &[ApiPlan]) -> Option<f64> {
+    let mut lanes: std::collections::BTreeMap<Product, f64> = Default::default();
+    let mut restore = 0.0;
+    let mut paced = false;
+    for p in plans {
+        let (Some(secs), Some(rate)) = (p.seconds_at_run_rate, p.run_rate) else {
+            continue;
+        };
+        paced = true;
+        let product = set.find(&p.api).map(|a| a.spec.api.product);
+        *lanes.entry(product.unwrap_or(Product::Cvm)).or_default() += secs;
+        restore += p.restore_requests as f64 / rate;
+    }
+    paced.then(|| lanes.values().copied().fold(0.0, f64::max) + restore)
 }
 
 /// Whether the specs hold the calls that put back what this API changes. A binding replaced

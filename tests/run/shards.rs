@@ -216,3 +216,103 @@ fn merge_refuses_what_does_not_fit_and_says_a_missing_shard() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("junit.xml: not a run report"), "{text}");
 }
+
+/// One run per product (each its own `--spec`, its own target) merges into one report: every
+/// count kept, the cases the force-stop gate held back still "not sent" (not turned into
+/// throttled ones), each run listed; the same product twice is refused with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_different_products_merge_keeping_not_sent() {
+    let (url, _) = crate::emulator_behind(Default::default(), |_, r| r).await;
+    let remote = url.replace("127.0.0.1", "0.0.0.0");
+    tokio::task::spawn_blocking(move || {
+        let cvm_dir = tempfile::tempdir().unwrap();
+        let world = cvm_dir.path().join("world.json");
+        let w = apiconform::world::World::default_world();
+        std::fs::write(&world, serde_json::to_string(&w).unwrap()).unwrap();
+        // Remote-looking, without --allow-force-stop: cases that could stop a RUNNING
+        // instance are held back.
+        let (code, out, cvm) = crate::run(
+            &[
+                "--target",
+                &remote,
+                "--world",
+                world.to_str().unwrap(),
+                "--spec",
+                "tencent-cvm",
+                "--cases",
+                "40",
+                "--rate",
+                "0",
+            ],
+            cvm_dir.path(),
+        );
+        assert_eq!(code, 0, "{out}");
+        let held = |r: &Value| -> u64 {
+            r["apis"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|a| a["not_sent"].as_object().cloned().unwrap_or_default())
+                .map(|(_, n)| n.as_u64().unwrap())
+                .sum()
+        };
+        assert!(held(&cvm) > 0, "the gate held cases back: {out}");
+        let ecs_dir = tempfile::tempdir().unwrap();
+        let (code, out, ecs) = crate::run(
+            &["--spec", "alibaba-ecs", "--cases", "40", "--seed", "9"],
+            ecs_dir.path(),
+        );
+        assert_eq!(code, 0, "{out}");
+        let out_dir = tempfile::tempdir().unwrap();
+        let json = out_dir.path().join("merged.json");
+        let files = [
+            ecs_dir.path().join("report.json"),
+            cvm_dir.path().join("report.json"),
+        ];
+        let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let (code, text) = merge(&paths, &["--report-json", json.to_str().unwrap()]);
+        assert_eq!(code, 0, "{text}");
+        assert!(
+            text.contains(
+                "merged: 2 runs: --spec alibaba-ecs (whole run); --spec tencent-cvm (whole run)"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("throttling answers"),
+            "not_sent kept: {text}"
+        );
+        assert!(
+            text.contains("cases not sent: each could stop a RUNNING"),
+            "{text}"
+        );
+        let merged: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(held(&merged), held(&cvm));
+        let sum = |r: &Value, k: &str| -> u64 {
+            r["apis"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a[k].as_u64().unwrap())
+                .sum()
+        };
+        for k in [
+            "cases",
+            "pass",
+            "fail",
+            "unspecified",
+            "not_judged",
+            "retries",
+        ] {
+            assert_eq!(sum(&merged, k), sum(&cvm, k) + sum(&ecs, k), "{k}");
+        }
+        assert_eq!(merged["apis"].as_array().unwrap().len(), 4);
+        // The same product in two whole runs would count its cases twice.
+        let twice = [paths[0], paths[0]];
+        let (code, text) = merge(&twice, &[]);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("= help: merge one report per API"), "{text}");
+    })
+    .await
+    .unwrap();
+}
