@@ -373,7 +373,8 @@ impl Failed {
 }
 
 /// The one mapping from the library's run errors to exit codes: what the user asked for is
-/// wrong (2), or the target could not be reached or the run not completed (3).
+/// wrong (2: a flag, a spec, a world file, a journal), or the target could not be reached or the
+/// run not completed (3). Every error is named: a new one does not compile until it has a code.
 impl From<RunError> for Failed {
     fn from(e: RunError) -> Failed {
         match e {
@@ -387,8 +388,10 @@ impl From<RunError> for Failed {
             | RunError::Transport(TransportError::NoEndpoint { .. }) => {
                 Failed::usage(format!("error: {e}"))
             }
-            e @ RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
-            e => Failed::target(format!(
+            // A journal is a file the user names: its errors carry their own wording and fix.
+            RunError::Journal(e) => Failed::usage(e),
+            RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
+            RunError::Transport(TransportError::Unreachable { .. }) => Failed::target(format!(
                 "error: {e}\n  = help: check that the target is up and the URL is right"
             )),
         }

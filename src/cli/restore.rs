@@ -83,10 +83,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
         };
         let result = run::restore_journal(&set, &file, &setup.target, &opts).await;
         setup.finish().await;
-        let report = result.map_err(|e| match e {
-            run::RunError::Journal(e) => Failed::usage(e),
-            e => e.into(),
-        })?;
+        let report = result.map_err(Failed::from)?;
         say(report.summary());
         if let Some(p) = &args.report_json {
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -371,10 +371,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             &stop,
         )
         .await;
-        let result = result.map_err(|e| match e {
-            run::RunError::Journal(e) => Failed::usage(e),
-            e => e.into(),
-        });
+        let result = result.map_err(Failed::from);
         setup.finish().await;
         let mut report = result?;
         report.require_exercised = args.require_exercised;
