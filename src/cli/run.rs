@@ -33,13 +33,13 @@ pub(super) struct RunArgs {
     #[arg(long = "specs-dir", value_name = "DIR")]
     specs_dir: Option<PathBuf>,
     /// Cases per API.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = run::DEFAULT_CASES)]
     cases: usize,
     /// Seed: the same seed generates the same cases.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = run::DEFAULT_JOBS)]
     jobs: usize,
     /// Rules broken at once by invalid cases.
     #[arg(long, default_value_t = 1)]
@@ -280,7 +280,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         tencent: tencent.clone(),
         alibaba: alibaba.clone(),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
-        rate: args.rate,
+        rate: run::Pace::from_flag(args.rate),
         strict: args.strict,
         unspecified_share: args.unspecified_share,
         revision: RevisionArg::revision(args.source),

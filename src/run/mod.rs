@@ -73,7 +73,13 @@ pub use outcome::{
     ApiStats, Failure, Merged, MergedRun, NoProgress, NotExercised, ProbeStatus, Progress,
     RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
 };
-pub use pace::{rate_for, Limiter};
+pub use pace::{rate_for, Limiter, Pace};
+
+/// Cases per API when none is asked for (the library's and the command line's default).
+pub const DEFAULT_CASES: usize = 300;
+
+/// Requests in flight at once when none is asked for.
+pub const DEFAULT_JOBS: usize = 16;
 pub use plan::{dry_run, estimated_seconds, families_sent, plan_summary, select, ApiPlan, Planned};
 pub use probe::{PlannedProbe, RateProbes};
 pub use restore::{RestoreReport, RestoreStatus, RestoredInstance};
@@ -110,9 +116,8 @@ pub struct RunOptions {
     pub shrink_steps: usize,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Requests per second per API: `None` = the documented limit against non-loopback targets
-    /// (unlimited on loopback), `Some(0.0)` = unlimited, `Some(r)` = at most `r`.
-    pub rate: Option<f64>,
+    /// How fast requests go per API.
+    pub rate: Pace,
     /// Fail targets on our judgements too, not only on what the documents state.
     pub strict: bool,
     /// Which revision of the documents to judge error codes by.
@@ -142,9 +147,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             patterns: vec![],
-            cases: 256,
+            cases: DEFAULT_CASES,
             seed: 0,
-            jobs: 16,
+            jobs: DEFAULT_JOBS,
             violations: 1,
             shard: None,
             tencent: Credentials::from_pair(crate::emulator::TENCENT_DEFAULT),
@@ -152,7 +157,7 @@ impl Default for RunOptions {
             admin: false,
             shrink_steps: 200,
             timeout: Duration::from_secs(10),
-            rate: None,
+            rate: Pace::Documented,
             strict: false,
             revision: crate::oracle::Revision::Both,
             unspecified_share: 0.10,

@@ -40,12 +40,36 @@ impl Limiter {
 
 /// Requests per second for an API against this target: `--rate`, else the documented limit
 /// against a remote target (10/s where the documents state none), else unlimited on loopback.
-pub fn rate_for(api: &LoadedApi, loopback: bool, rate: Option<f64>) -> Option<f64> {
+pub fn rate_for(api: &LoadedApi, loopback: bool, rate: Pace) -> Option<f64> {
     match rate {
-        Some(r) if r > 0.0 => Some(r),
-        Some(_) => None,
-        None if loopback => None,
-        None => Some(documented_rate(api)),
+        Pace::PerSecond(r) => Some(r),
+        Pace::Unlimited => None,
+        Pace::Documented if loopback => None,
+        Pace::Documented => Some(documented_rate(api)),
+    }
+}
+
+/// How fast requests go per API (`--rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Pace {
+    /// The documented limit against a target off this machine (10/s where none is
+    /// documented), no limit on loopback.
+    #[default]
+    Documented,
+    /// No limit (`--rate 0`).
+    Unlimited,
+    /// At most this many requests per second (a positive number).
+    PerSecond(f64),
+}
+
+impl Pace {
+    /// `--rate`'s value: absent → documented, 0 (or less) → unlimited, else at most that.
+    pub fn from_flag(rate: Option<f64>) -> Pace {
+        match rate {
+            None => Pace::Documented,
+            Some(r) if r > 0.0 => Pace::PerSecond(r),
+            Some(_) => Pace::Unlimited,
+        }
     }
 }
 
@@ -71,20 +95,26 @@ mod tests {
         let cvm = api("tencent-cvm/AssociateInstancesKeyPairs");
         let ecm = api("tencent-ecm/DisassociateInstancesKeyPairs");
         let ecs = api("alibaba-ecs/DetachKeyPair");
-        assert_eq!(rate_for(cvm, false, None), Some(10.0));
-        assert_eq!(rate_for(ecm, false, None), Some(20.0));
+        assert_eq!(rate_for(cvm, false, Pace::Documented), Some(10.0));
+        assert_eq!(rate_for(ecm, false, Pace::Documented), Some(20.0));
         assert_eq!(
-            rate_for(ecs, false, None),
+            rate_for(ecs, false, Pace::Documented),
             Some(10.0),
             "none documented: a careful default"
         );
-        assert_eq!(rate_for(cvm, true, None), None, "loopback is not capped");
         assert_eq!(
-            rate_for(cvm, false, Some(0.0)),
+            rate_for(cvm, true, Pace::Documented),
+            None,
+            "loopback is not capped"
+        );
+        assert_eq!(
+            rate_for(cvm, false, Pace::from_flag(Some(0.0))),
             None,
             "--rate 0 lifts the cap"
         );
-        assert_eq!(rate_for(cvm, true, Some(3.0)), Some(3.0));
+        assert_eq!(rate_for(cvm, true, Pace::from_flag(Some(3.0))), Some(3.0));
+        assert_eq!(Pace::from_flag(None), Pace::Documented);
+        assert_eq!(Pace::from_flag(Some(-1.0)), Pace::Unlimited);
     }
 
     #[tokio::test(start_paused = true)]

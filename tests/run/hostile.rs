@@ -466,7 +466,7 @@ async fn unlisted_ids_are_confirmed_absent_before_a_remote_target_gets_them() {
         let opts = RunOptions {
             patterns: vec!["tencent-cvm/Associate".into()],
             cases: 60,
-            rate: Some(0.0),
+            rate: apiconform::run::Pace::Unlimited,
             // Not what this test is about: cases on RUNNING listed instances go too, so every
             // case left unsent is one naming an unlisted instance the target holds.
             allow_force_stop: true,
