@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::emulator::{self, Fault, Variant};
 use crate::protocol::Credentials;
+use crate::report::console::escape_text;
 use crate::run::{RunError, TransportError};
 use crate::world::World;
 
@@ -287,7 +288,7 @@ fn finish(result: Result<u8, Failed>) -> u8 {
     match result {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("{}", f.message);
+            tell(f.message);
             f.code
         }
     }
@@ -307,7 +308,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
 }
 
 /// Writes to standard output; false when it is closed (`apiconform run --dry-run | head`), so
-/// a long listing stops quietly instead of panicking on a broken pipe.
+/// a long listing stops quietly instead of panicking on a broken pipe. Whatever came from
+/// outside in `text` is shown with its control characters escaped
+/// ([`crate::report::console`]).
 fn say(text: impl Display) -> bool {
-    writeln!(std::io::stdout().lock(), "{text}").is_ok()
+    let text = text.to_string();
+    writeln!(std::io::stdout().lock(), "{}", escape_text(&text)).is_ok()
+}
+
+/// Writes a line to standard error, control characters from outside escaped as [`say`] does.
+fn tell(text: impl Display) {
+    let text = text.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "{}", escape_text(&text));
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::{exit, finish, say, Failed};
+use super::{exit, finish, say, tell, Failed};
 use crate::report::merge::{self, MergeError};
 use crate::run::RunReport;
 
@@ -60,10 +60,10 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
     let merged = report.merged.clone().unwrap_or_default();
     say(format!("merged: {}", merged.summary()));
     if !merged.missing.is_empty() {
-        eprintln!(
+        tell(format!(
             "warning: {}: the totals lack those shards' cases\n  = help: the missing shard wrote no report (it crashed or was cancelled before the end); run it again with the same --seed and --cases and merge again",
             merged.summary()
-        );
+        ));
     }
     write_reports(
         &report,

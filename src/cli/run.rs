@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed};
+use super::{
+    exit, finish, load_world, parse_fault, parse_variant, runtime, say, tell, CredArgs, Failed,
+};
 use crate::emulator::{Fault, Variant};
 use crate::oracle::Revision;
 use crate::protocol::redact::{curl, redact};
@@ -219,12 +221,12 @@ impl Progress for Bar {
     }
 
     fn note(&self, what: &str) {
-        eprintln!("{what}");
+        tell(what);
     }
 
     fn waiting(&self, what: &str) {
         // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
-        eprintln!("waiting: {what}");
+        tell(format!("waiting: {what}"));
     }
 }
 

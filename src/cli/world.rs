@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{exit, finish, runtime, say, CredArgs, Failed};
+use super::{exit, finish, runtime, say, tell, CredArgs, Failed};
 use crate::run::{self, DiscoverError, DiscoverOptions, Target};
 use crate::spec::Product;
 
@@ -135,13 +135,13 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             }
         })?;
     for d in &found.dropped {
-        eprintln!("dropped: {d}");
+        tell(format!("dropped: {d}"));
     }
     for l in &found.left_out {
-        eprintln!("left out: {l}");
+        tell(format!("left out: {l}"));
     }
     for n in &found.notes {
-        eprintln!("note: {n}");
+        tell(format!("note: {n}"));
     }
     let text = found.to_yaml(target.url(), &opts);
     match &args.out {
@@ -151,7 +151,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             say(text.trim_end());
         }
     }
-    eprintln!(
+    tell(format!(
         "discovered {} instance(s) and {} key pair(s) in {} ({} read calls); {} dropped, {} left out{}",
         found.world.instances.len(),
         found.world.key_pairs.len(),
@@ -163,6 +163,6 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             .as_ref()
             .map(|p| format!("; written to {}", p.display()))
             .unwrap_or_default()
-    );
+    ));
     Ok(exit::OK)
 }

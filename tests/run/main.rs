@@ -6,6 +6,7 @@ mod catches;
 mod cli;
 mod detection;
 mod discover;
+mod escapes;
 mod hostile;
 mod html;
 mod plan;
