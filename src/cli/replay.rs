@@ -41,8 +41,9 @@ pub(super) fn replay(args: ReplayArgs) -> u8 {
 
 fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
     let file = args.file.display();
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failed::usage(format!("error: cannot read {file}: {e}")))?;
+    // Larger or nested deeper than a repro needs: refused before it is parsed.
+    let text = crate::input::read(&args.file, crate::input::Kind::Repro)
+        .map_err(|e| Failed::usage(format!("error: {e}")))?;
     let failure: Failure = serde_json::from_str(&text).map_err(|e| {
         Failed::usage(format!(
             "error: {file} is not a repro file: {e}\n  --> {file}:{}:{}\n  = help: pass a file written by `apiconform run --repro-dir DIR`",

@@ -193,14 +193,7 @@ fn lint_paths(paths: &[PathBuf]) -> Result<Vec<SpecSet>, spec::SpecError> {
         if p.is_dir() {
             dirs.push(p.clone());
         } else {
-            let text = std::fs::read_to_string(p).map_err(|source| spec::SpecError::Io {
-                path: p.clone(),
-                source,
-            })?;
-            files.push(spec::SourceFile {
-                path: p.clone(),
-                text,
-            });
+            files.push(spec::read_source(p)?);
         }
     }
     let mut sets = Vec::new();

@@ -75,15 +75,31 @@ pub enum MergeError {
 
 /// Reads one run report; a file that is not one is refused with serde's line and column.
 pub fn load(file: &Path) -> Result<RunReport, MergeError> {
-    let text = std::fs::read_to_string(file).map_err(|source| MergeError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::input::read(file, crate::input::Kind::Report).map_err(|e| bounded(file, e))?;
     parse(file, &text)
+}
+
+/// A report refused before parsing: unreadable, larger or nested deeper than a run report.
+fn bounded(file: &Path, e: crate::input::InputError) -> MergeError {
+    match e {
+        crate::input::InputError::Io { source, .. } => MergeError::Read {
+            file: file.to_path_buf(),
+            source,
+        },
+        e => MergeError::NotAReport {
+            file: file.to_path_buf(),
+            why: match e.location() {
+                (0, _) => e.reason(),
+                (line, column) => format!("at line {line} column {column}: {}", e.reason()),
+            },
+        },
+    }
 }
 
 /// Parses one run report's text (`file` names it in errors).
 pub fn parse(file: &Path, text: &str) -> Result<RunReport, MergeError> {
+    crate::input::check(file, text, crate::input::Kind::Report).map_err(|e| bounded(file, e))?;
     let report: RunReport = serde_json::from_str(text).map_err(|e| MergeError::NotAReport {
         file: file.to_path_buf(),
         why: e.to_string(),

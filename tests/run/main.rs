@@ -9,6 +9,7 @@ mod discover;
 mod escapes;
 mod hostile;
 mod html;
+mod inputs;
 mod plan;
 mod probes;
 mod rerun;
