@@ -21,8 +21,8 @@ shard 1 (the only one that sends them). A missing shard is said (\"shards 1,3 of
 missing\"); the reports are still written.\n\nExamples:\n  apiconform report merge \
 report-1.json report-2.json report-3.json\n  apiconform report merge report-*.json --junit \
 junit.xml --report-html report.html --report-json report.json\n\nExit codes: 0 every check \
-passed in every shard; 1 nonconformance; 2 a file is unreadable, not a run report, or not a \
-shard of the same run; 3 a shard is missing or was interrupted."
+passed in every shard; 1 nonconformance; 2 a file is unreadable, not a run report, claims a \
+shard no run writes (0, or above its count or 1000), or is not a shard of the same run; 3 a shard is missing or was interrupted."
     )]
     Merge(MergeArgs),
 }

@@ -56,6 +56,17 @@ pub enum MergeError {
         /// This file's value.
         theirs: String,
     },
+    /// A file claims a shard that no run writes: index 0, an index above the count, a count of
+    /// 0 or above [`crate::run::MAX_SHARDS`].
+    #[error("{}: not a shard: it claims shard {index}/{count}\n  = help: a shard is I/N with 1 <= I <= N <= {}, as `apiconform run --shard I/N` writes it", file.display(), crate::run::MAX_SHARDS)]
+    NotAShard {
+        /// The file.
+        file: PathBuf,
+        /// The index it claims.
+        index: usize,
+        /// The count it claims.
+        count: usize,
+    },
     /// The same shard was given twice.
     #[error("{}: shard {index}/{count} is given twice (also {})\n  = help: pass each shard's report once", file.display(), other.display())]
     Duplicate {
@@ -108,6 +119,17 @@ pub fn parse(file: &Path, text: &str) -> Result<RunReport, MergeError> {
         return Err(MergeError::TooOld {
             file: file.to_path_buf(),
         });
+    }
+    // Every size a file claims is bounded before anything is counted up to it: a merge lists
+    // the shards 1..=count that are missing.
+    if let Some(s) = report.shard {
+        if s.index == 0 || s.count == 0 || s.index > s.count || s.count > crate::run::MAX_SHARDS {
+            return Err(MergeError::NotAShard {
+                file: file.to_path_buf(),
+                index: s.index,
+                count: s.count,
+            });
+        }
     }
     Ok(report)
 }

@@ -63,7 +63,7 @@ pub use journal::{
 };
 pub use outcome::{
     ApiStats, Failure, Merged, NoProgress, ProbeStatus, Progress, RateProbe, RunError, RunReport,
-    Shard, Tally,
+    Shard, Tally, MAX_SHARDS,
 };
 pub use pace::{rate_for, Limiter};
 pub use plan::{dry_run, plan_summary, select, ApiPlan, Planned};

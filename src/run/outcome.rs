@@ -227,6 +227,10 @@ pub struct RunReport {
     pub merged: Option<Merged>,
 }
 
+/// The most shards a run is cut into (`run --shard I/N`, N at most this), and so the most a
+/// merge counts up to: far beyond any CI matrix, and a bound on what a report file may claim.
+pub const MAX_SHARDS: usize = 1000;
+
 /// One shard of a run, as the command line names it: `index` of `count`, from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
