@@ -114,6 +114,9 @@ world error; 3 the target could not be reached at start (or a request was answer
     Proxy(proxy::ProxyArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
+    #[command(
+        after_help = "The case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n\nExit codes: 0 the failure no longer shows; 1 it still fails; 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached, or the case was not sent or only throttled (\"not reproduced\")."
+    )]
     Replay(replay::ReplayArgs),
     /// Put back what a run changed, from its journal (after a crash, or to retry what the
     /// run's own restore could not do).
@@ -271,11 +274,14 @@ impl From<RunError> for Failed {
             | RunError::VariantsNeedEmbedded
             | RunError::RemoteNeedsWorld { .. }
             | RunError::BurstNotSent { .. }
+            | RunError::ReproOutOfBounds { .. }
             | RunError::Protocol { .. }
             | RunError::Transport(TransportError::BadUrl { .. }) => {
                 Failed::usage(format!("error: {e}"))
             }
-            e @ RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
+            e @ (RunError::Throttled { .. } | RunError::NotReproduced { .. }) => {
+                Failed::target(format!("error: {e}"))
+            }
             e => Failed::target(format!(
                 "error: {e}\n  = help: check that the target is up and the URL is right"
             )),

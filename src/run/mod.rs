@@ -566,7 +566,28 @@ pub async fn replay(
         // A burst, not one request: sent again as the run sent it.
         return probe::replay(&session.ctx, api, failure).await;
     }
-    session.judge(api, &failure.case).await
+    let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
+    // A case the guards hold back, or that got only throttling answers, reproduced nothing.
+    if judged.not_sent.is_some() {
+        let detail = &judged.verdict.detail;
+        return Err(RunError::NotReproduced {
+            api: api.name.clone(),
+            why: detail
+                .strip_prefix("not sent: ")
+                .unwrap_or(detail)
+                .to_string(),
+        });
+    }
+    if judged.throttled {
+        return Err(RunError::NotReproduced {
+            api: api.name.clone(),
+            why: format!(
+                "every answer was the target's throttling code ({}): nothing was judged; try again later",
+                judged.verdict.actual
+            ),
+        });
+    }
+    Ok((judged.verdict, judged.response))
 }
 
 /// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).

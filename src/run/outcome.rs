@@ -330,6 +330,24 @@ pub enum RunError {
         /// Why not (a remote target without `--probe-rate-limits`, ...).
         why: String,
     },
+    /// A repro file claims more than its kind of case may do.
+    #[error("this repro's `{field}` is {value}: {allowed}\n  = help: replay the file `apiconform run --repro-dir` wrote, unedited")]
+    ReproOutOfBounds {
+        /// The field.
+        field: &'static str,
+        /// What the file says.
+        value: u64,
+        /// What it may be, and why.
+        allowed: String,
+    },
+    /// A replayed case was not sent, so nothing was reproduced (a case not sent is not a pass).
+    #[error("not reproduced: not sent because {why}")]
+    NotReproduced {
+        /// The API.
+        api: String,
+        /// Why the case was held back.
+        why: String,
+    },
     /// The target is unreachable.
     #[error(transparent)]
     Transport(#[from] TransportError),

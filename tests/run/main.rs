@@ -12,6 +12,7 @@ mod html;
 mod inputs;
 mod plan;
 mod probes;
+mod replays;
 mod rerun;
 mod restore;
 mod selftest;
