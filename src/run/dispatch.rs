@@ -113,8 +113,12 @@ pub(super) async fn run_api<'a>(
     Ok((stats, cases))
 }
 
-/// Adds a judged case to the counters; the rule it fails, if it fails.
+/// Adds a judged case to the counters; the rule it fails, if it fails. A case the run's halt
+/// kept from being sent did not run: it counts nowhere.
 fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
+    if judged.not_sent == Some(super::exchange::HALTED) {
+        return None;
+    }
     stats.cases += 1;
     stats.retries += judged.retries;
     // Nearly always already there: look before copying.

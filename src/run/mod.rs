@@ -227,10 +227,23 @@ pub async fn run(
             }
         }
     };
+    // Once the run stops starting cases (Ctrl-C, a budget), the cases waiting for a pacing
+    // slot give up waiting: a slow pace must not carry the run past its deadline.
+    let halting = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if stop.load(Ordering::Relaxed) {
+                ctx.halt();
+                return std::future::pending::<std::convert::Infallible>().await;
+            }
+        }
+    };
     let finished = tokio::select! {
         finished = lanes_done => finished,
         never = notices => never,
         never = budget.watch(stop) => match never {},
+        never = halting => match never {},
     };
     // Whatever ended the run — all cases, a failure, Ctrl-C, a budget, an error — what it
     // changed is put back before anything else happens.
