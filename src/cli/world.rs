@@ -24,9 +24,13 @@ ein-...), and the file's header says what is unknown about them.\n\n\
 Examples:\n  apiconform world discover --target https://cvm.tencentcloudapi.com --region ap-guangzhou --tag apiconform=nightly --out world.yaml\n  apiconform world discover --target https://ecs.cn-hangzhou.aliyuncs.com --region cn-hangzhou --instance i-bp1... --out world.yaml\n  apiconform world discover --target http://127.0.0.1:9000 --region ap-guangzhou --product ecm --instance ein-ss23fw23 --key-pair skey-3cvmq2vn\n  apiconform run --target https://cvm.tencentcloudapi.com --world world.yaml --spec tencent-cvm\n\n\
 Credentials: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and ALIBABA_CLOUD_ACCESS_KEY_ID / \
 ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the flags), as for `run`.\n\n\
+Progress: a `progress:` line on stderr every 10 s (read calls, resources answered, bytes \
+read, time spent). Discovery stops, writing nothing, once --max-duration (default 10m) is spent \
+or the answers come to more than any selection needs (64 MiB, or 40,000 resources).\n\n\
 Exit codes: 0 the file was written; 2 usage error (nothing selected, an id of a product not \
 listed, a bad URL); 3 the target could not be reached or refused a read call (the code and \
-message are printed), or the file could not be written."
+message are printed), answered more than any selection needs, or the file could not be \
+written; 4 --max-duration was spent."
     )]
     Discover(DiscoverArgs),
 }
@@ -59,6 +63,9 @@ pub(super) struct DiscoverArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Stop discovery once this much time is spent (90s, 45m, 2h): nothing is written, exit 4.
+    #[arg(long, value_name = "DURATION", value_parser = super::run::parse_duration, default_value = "10m")]
+    max_duration: std::time::Duration,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -72,6 +79,17 @@ pub(super) enum ProductArg {
     Ecm,
     /// Alibaba ECS.
     Ecs,
+}
+
+/// Discovery's progress: a `progress:` line on stderr every few seconds, terminal or not.
+struct Lines;
+
+impl run::Progress for Lines {
+    fn update(&self, _: usize, _: usize, _: usize) {}
+
+    fn note(&self, what: &str) {
+        tell(what);
+    }
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {
@@ -111,6 +129,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         key_pairs: args.key_pairs.clone(),
         tencent,
         alibaba,
+        max_duration: Some(args.max_duration),
     };
     let target = Target::new(
         &args.target,
@@ -118,22 +137,25 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
     )
     .map_err(|e| Failed::usage(format!("error: {e}")))?;
     let rt = runtime()?;
-    let found = rt
-        .block_on(run::discover(&target, &opts))
-        .map_err(|e: DiscoverError| {
-            let usage = e.is_usage();
-            let message = match &e {
-                DiscoverError::Transport(_) => format!(
-                    "error: {e}\n  = help: check that the target is up and the URL is right"
-                ),
-                _ => format!("error: {e}"),
-            };
-            if usage {
-                Failed::usage(message)
-            } else {
-                Failed::target(message)
-            }
-        })?;
+    let found =
+        rt.block_on(run::discover(&target, &opts, &Lines))
+            .map_err(|e: DiscoverError| {
+                let usage = e.is_usage();
+                let message = match &e {
+                    DiscoverError::Transport(_) => format!(
+                        "error: {e}\n  = help: check that the target is up and the URL is right"
+                    ),
+                    _ => format!("error: {e}"),
+                };
+                match e {
+                    _ if usage => Failed::usage(message),
+                    DiscoverError::Deadline { .. } => Failed {
+                        code: exit::BUDGET,
+                        message,
+                    },
+                    _ => Failed::target(message),
+                }
+            })?;
     for d in &found.dropped {
         tell(format!("dropped: {d}"));
     }

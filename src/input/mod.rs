@@ -1,5 +1,6 @@
-//! Files a user may be handed — spec, world, repro, journal, run report — bounded before any
-//! parser sees them.
+//! What comes from outside: files a user may be handed — spec, world, repro, journal, run
+//! report — bounded before any parser sees them (here), and text from targets, clients and
+//! files made safe to show ([`text`]).
 //!
 //! Each kind of file has a size it never needs to exceed ([`Kind::max_bytes`]) and a nesting
 //! depth no such file comes near ([`MAX_DEPTH`]). [`read`] refuses a larger file without reading
@@ -7,6 +8,8 @@
 //! linear pre-scan ([`nesting`]), because the YAML parser takes time quadratic in the depth
 //! (100,000 levels in 200 KB took 40 s) before its own recursion limit is reached. Both errors
 //! name the file, and the depth error the line and column where the bound is crossed.
+
+pub mod text;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
