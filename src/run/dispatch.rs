@@ -87,8 +87,10 @@ pub(super) async fn run_api<'a>(
             Err(e) => panic!("case task cancelled: {e}"),
         };
         let tree = pending.remove(&i).expect("a tree per case in flight");
-        let judged = result?;
+        let mut judged = result?;
         if let Some(rule) = count(&mut stats, &judged) {
+            // Kept until shrinking: the verdict is made, the record needs little of the body.
+            super::target::keep_little(&mut judged.response.body);
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
             let kept = to_shrink.entry(rule).or_default();
             kept.insert(i, (tree, judged));
