@@ -7,6 +7,7 @@
 pub mod console;
 pub mod html;
 pub mod merge;
+pub mod repro;
 mod selftest;
 
 use std::fmt::Write as _;
