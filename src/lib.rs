@@ -9,6 +9,7 @@ pub mod case;
 pub mod cli;
 pub mod emulator;
 pub mod generate;
+pub mod input;
 pub mod oracle;
 pub mod protocol;
 pub mod proxy;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::input;
 use crate::spec::{InstanceState, Os, Product};
 
 /// The resources of a target.
@@ -92,18 +93,34 @@ pub enum WorldError {
     },
 }
 
+/// A world file refused before parsing: unreadable, too large, or nested too deep.
+fn bounded(e: input::InputError) -> WorldError {
+    match e {
+        input::InputError::Io { path, source } => WorldError::Io { path, source },
+        e => {
+            let (line, column) = e.location();
+            WorldError::Invalid {
+                path: e.path().to_path_buf(),
+                line,
+                column,
+                message: e.reason(),
+                help: "a world file lists instances and key pairs, each a few lines deep (docs/world.md); this one is not such a file".into(),
+            }
+        }
+    }
+}
+
 impl World {
     /// Reads a YAML or JSON world file.
     pub fn load(path: &Path) -> Result<World, WorldError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WorldError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = input::read(path, input::Kind::World).map_err(bounded)?;
         Self::parse(path, &text)
     }
 
-    /// Parses world text; `path` is only for messages.
+    /// Parses world text; `path` is only for messages. Text larger or nested deeper than a
+    /// world needs is refused before it is parsed ([`crate::input`]).
     pub fn parse(path: &Path, text: &str) -> Result<World, WorldError> {
+        input::check(path, text, input::Kind::World).map_err(bounded)?;
         let invalid = |line, column, message: String| {
             let help = if message.contains("unknown field") {
                 "remove or rename the field; docs/world.md lists the fields".to_string()

@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::emulator::{self, Fault, Variant};
 use crate::protocol::Credentials;
+use crate::report::console::escape_text;
 use crate::run::{RunError, TransportError};
 use crate::world::World;
 
@@ -117,6 +118,9 @@ world error; 3 the target could not be reached at start (or a request was answer
     Proxy(proxy::ProxyArgs),
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
+    #[command(
+        after_help = "The case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n\nExit codes: 0 the failure no longer shows; 1 it still fails; 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached, or the case was not sent or only throttled (\"not reproduced\")."
+    )]
     Replay(replay::ReplayArgs),
     /// Put back what a run changed, from its journal (after a crash, or to retry what the
     /// run's own restore could not do).
@@ -383,6 +387,7 @@ impl From<RunError> for Failed {
             | RunError::VariantsNeedEmbedded
             | RunError::RemoteNeedsWorld { .. }
             | RunError::BurstNotSent { .. }
+            | RunError::ReproOutOfBounds { .. }
             | RunError::Protocol { .. }
             | RunError::Transport(TransportError::BadUrl { .. })
             | RunError::Transport(TransportError::NoEndpoint { .. }) => {
@@ -390,7 +395,9 @@ impl From<RunError> for Failed {
             }
             // A journal is a file the user names: its errors carry their own wording and fix.
             RunError::Journal(e) => Failed::usage(e),
-            RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
+            RunError::Throttled { .. } | RunError::NotReproduced { .. } => {
+                Failed::target(format!("error: {e}"))
+            }
             RunError::Transport(TransportError::Unreachable { .. }) => Failed::target(format!(
                 "error: {e}\n  = help: check that the target is up and the URL is right"
             )),
@@ -403,7 +410,7 @@ fn finish(result: Result<u8, Failed>) -> u8 {
     match result {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("{}", f.message);
+            tell(f.message);
             f.code
         }
     }
@@ -423,7 +430,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
 }
 
 /// Writes to standard output; false when it is closed (`apiconform run --dry-run | head`), so
-/// a long listing stops quietly instead of panicking on a broken pipe.
+/// a long listing stops quietly instead of panicking on a broken pipe. Whatever came from
+/// outside in `text` is shown with its control characters escaped
+/// ([`crate::report::console`]).
 fn say(text: impl Display) -> bool {
-    writeln!(std::io::stdout().lock(), "{text}").is_ok()
+    let text = text.to_string();
+    writeln!(std::io::stdout().lock(), "{}", escape_text(&text)).is_ok()
+}
+
+/// Writes a line to standard error, control characters from outside escaped as [`say`] does.
+fn tell(text: impl Display) {
+    let text = text.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "{}", escape_text(&text));
 }

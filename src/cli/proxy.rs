@@ -99,7 +99,7 @@ fn proxy_inner(args: ProxyArgs) -> Result<u8, Failed> {
         let summary = proxy.stop().await;
         say(summary.table().trim_end());
         if let Some(p) = &args.report_json {
-            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            let text = crate::report::console::to_json_pretty(&summary).unwrap_or_default();
             std::fs::write(p, text + "\n")
                 .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
         }

@@ -40,16 +40,8 @@ pub(super) fn replay(args: ReplayArgs) -> u8 {
 }
 
 fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
-    let file = args.file.display();
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failed::usage(format!("error: cannot read {file}: {e}")))?;
-    let failure: Failure = serde_json::from_str(&text).map_err(|e| {
-        Failed::usage(format!(
-            "error: {file} is not a repro file: {e}\n  --> {file}:{}:{}\n  = help: pass a file written by `apiconform run --repro-dir DIR`",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let failure: Failure =
+        crate::report::repro::read(&args.file).map_err(|e| Failed::usage(format!("error: {e}")))?;
     let set = spec::load_embedded().map_err(Failed::usage)?;
     let world = load_world(args.world.as_deref())?;
     let (tencent, alibaba) = args.creds.resolve();

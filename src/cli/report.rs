@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::{exit, finish, say, Failed};
+use super::{exit, finish, say, tell, Failed};
 use crate::report::merge::{self, MergeError};
 use crate::run::RunReport;
 
@@ -27,7 +27,7 @@ report-3.json\n  apiconform report merge cvm.json ecm.json ecs.json --require-ex
 apiconform report merge report-*.json --junit junit.xml --report-html report.html --report-json \
 report.json\n\nExit codes: 0 every check passed in every report; 1 nonconformance (with \
 --require-exercised, also a rule no report exercised); 2 a file is unreadable, not a run report, \
-or does not fit with the others; 3 a shard is missing or was interrupted."
+claims a shard no run writes (0, or above its count or 1000), or does not fit with the others; 3 a shard is missing or was interrupted."
     )]
     Merge(MergeArgs),
 }
@@ -70,10 +70,10 @@ fn merge_inner(args: MergeArgs) -> Result<u8, Failed> {
     let merged = report.merged.clone().unwrap_or_default();
     say(format!("merged: {}", merged.summary()));
     if merged.incomplete() {
-        eprintln!(
+        tell(format!(
             "warning: {}: the totals lack those shards' cases\n  = help: the missing shard wrote no report (it crashed or was cancelled before the end); run it again with the same --seed and --cases and merge again",
             merged.summary()
-        );
+        ));
     }
     write_reports(
         &report,

@@ -86,7 +86,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
         let report = result.map_err(Failed::from)?;
         say(report.summary());
         if let Some(p) = &args.report_json {
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            let text = crate::report::console::to_json_pretty(&report).unwrap_or_default();
             std::fs::write(p, text + "\n")
                 .map_err(|e| Failed::target(format!("error: cannot write {}: {e}", p.display())))?;
         }

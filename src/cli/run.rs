@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    exit, finish, load_world, parse_fault, parse_variant, runtime, say, CredArgs, Failed,
+    exit, finish, load_world, parse_fault, parse_variant, runtime, say, tell, CredArgs, Failed,
     TargetArgs,
 };
 use crate::emulator::{Fault, Variant};
@@ -192,11 +192,16 @@ pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--shard takes I/N with 1 <= I <= N (e.g. 2/4), not `{s}`");
+    let bad = || {
+        format!(
+            "--shard takes I/N with 1 <= I <= N <= {} (e.g. 2/4), not `{s}`",
+            run::MAX_SHARDS
+        )
+    };
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
     let i: usize = i.parse().map_err(|_| bad())?;
     let n: usize = n.parse().map_err(|_| bad())?;
-    if i == 0 || n == 0 || i > n {
+    if i == 0 || n == 0 || i > n || n > run::MAX_SHARDS {
         return Err(bad());
     }
     Ok((i - 1, n))
@@ -236,12 +241,12 @@ impl Progress for Bar {
     }
 
     fn note(&self, what: &str) {
-        eprintln!("{what}");
+        tell(what);
     }
 
     fn waiting(&self, what: &str) {
         // Printed even where the bar is off (CI, a pipe): a long silence must explain itself.
-        eprintln!("waiting: {what}");
+        tell(format!("waiting: {what}"));
     }
 
     fn status(&self, status: &run::Status) {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit, finish, load_world, parse_fault, runtime, say, CredArgs, Failed};
+use super::{exit, finish, load_world, parse_fault, runtime, say, tell, CredArgs, Failed};
 use crate::emulator::{self, Fault};
 use crate::run::{self, RunError, Setup, SetupOptions};
 use crate::snapshot;
@@ -97,10 +97,10 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
             let (recorded, run) =
                 snapshot::record_target(&set, &world, &setup.target, &creds, &entries).await?;
             if !run.reset {
-                eprintln!(
+                tell(format!(
                     "note: {} has no admin reset; the exchanges ran in corpus order, each seeing the effects of those before",
                     setup.target.url()
-                );
+                ));
             }
             setup.finish().await;
             Ok::<_, Failed>(recorded)

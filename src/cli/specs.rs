@@ -12,7 +12,13 @@ use crate::spec::{self, SpecSet};
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        // Spec files may be handed to a user: what they say is shown escaped.
+        let text = format!($($arg)*);
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::report::console::escape_text(&text)
+        );
     }};
 }
 
@@ -20,12 +26,17 @@ macro_rules! out {
 macro_rules! out_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
+        let text = format!($($arg)*);
+        let _ = write!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::report::console::escape_text(&text)
+        );
     }};
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("{message}");
+    super::tell(message);
     code
 }
 
@@ -182,14 +193,7 @@ fn lint_paths(paths: &[PathBuf]) -> Result<Vec<SpecSet>, spec::SpecError> {
         if p.is_dir() {
             dirs.push(p.clone());
         } else {
-            let text = std::fs::read_to_string(p).map_err(|source| spec::SpecError::Io {
-                path: p.clone(),
-                source,
-            })?;
-            files.push(spec::SourceFile {
-                path: p.clone(),
-                text,
-            });
+            files.push(spec::read_source(p)?);
         }
     }
     let mut sets = Vec::new();

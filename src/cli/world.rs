@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{exit, finish, runtime, say, CredArgs, Failed, TargetArgs};
+use super::{exit, finish, runtime, say, tell, CredArgs, Failed, TargetArgs};
 use crate::run::{self, DiscoverError, DiscoverOptions, Target};
 use crate::spec::Product;
 
@@ -24,9 +24,13 @@ ein-...), and the file's header says what is unknown about them.\n\n\
 Examples:\n  apiconform world discover --target https://cvm.tencentcloudapi.com --region ap-guangzhou --tag apiconform=nightly --out world.yaml\n  apiconform world discover --target https://ecs.cn-hangzhou.aliyuncs.com --region cn-hangzhou --instance i-bp1... --out world.yaml\n  apiconform world discover --target http://127.0.0.1:9000 --region ap-guangzhou --product ecm --instance ein-ss23fw23 --key-pair skey-3cvmq2vn\n  apiconform run --target https://cvm.tencentcloudapi.com --world world.yaml --spec tencent-cvm\n\n\
 Credentials: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and ALIBABA_CLOUD_ACCESS_KEY_ID / \
 ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the flags), as for `run`.\n\n\
+Progress: a `progress:` line on stderr every 10 s (read calls, resources answered, bytes \
+read, time spent). Discovery stops, writing nothing, once --max-duration (default 10m) is spent \
+or the answers come to more than any selection needs (64 MiB, or 40,000 resources).\n\n\
 Exit codes: 0 the file was written; 2 usage error (nothing selected, an id of a product not \
 listed, a bad URL); 3 the target could not be reached or refused a read call (the code and \
-message are printed), or the file could not be written."
+message are printed), answered more than any selection needs, or the file could not be \
+written; 4 --max-duration was spent."
     )]
     Discover(DiscoverArgs),
 }
@@ -61,6 +65,9 @@ pub(super) struct DiscoverArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Stop discovery once this much time is spent (90s, 45m, 2h): nothing is written, exit 4.
+    #[arg(long, value_name = "DURATION", value_parser = super::run::parse_duration, default_value = "10m")]
+    max_duration: std::time::Duration,
     #[command(flatten)]
     creds: CredArgs,
 }
@@ -74,6 +81,17 @@ pub(super) enum ProductArg {
     Ecm,
     /// Alibaba ECS.
     Ecs,
+}
+
+/// Discovery's progress: a `progress:` line on stderr every few seconds, terminal or not.
+struct Lines;
+
+impl run::Progress for Lines {
+    fn update(&self, _: usize, _: usize, _: usize) {}
+
+    fn note(&self, what: &str) {
+        tell(what);
+    }
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {
@@ -142,6 +160,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         key_pairs: args.key_pairs.clone(),
         tencent,
         alibaba,
+        max_duration: Some(args.max_duration),
     };
     for id in &args.instances {
         if let Some(p) = run::product_of_instance(id) {
@@ -156,6 +175,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         }
     }
     let rt = runtime()?;
+    let started = std::time::Instant::now();
     let mut found = run::Discovered::default();
     let mut all_products = BTreeSet::new();
     for region in &args.regions {
@@ -173,35 +193,40 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             continue;
         }
         all_products.extend(opts.products.iter().copied());
-        let part = rt
-            .block_on(run::discover(&target, &opts))
-            .map_err(|e: DiscoverError| {
-                let usage = e.is_usage();
-                let message = match &e {
-                    DiscoverError::Transport(_) => format!(
+        // One deadline for the whole call, however many regions it reads.
+        opts.max_duration = Some(args.max_duration.saturating_sub(started.elapsed()));
+        let part =
+            rt.block_on(run::discover(&target, &opts, &Lines))
+                .map_err(|e: DiscoverError| {
+                    let usage = e.is_usage();
+                    let message = match &e {
+                        DiscoverError::Transport(_) => format!(
                         "error: {e}\n  = help: check that the target is up and the URL is right"
                     ),
-                    _ => format!("error: {e}"),
-                };
-                if usage {
-                    Failed::usage(message)
-                } else {
-                    Failed::target(message)
-                }
-            })?;
+                        _ => format!("error: {e}"),
+                    };
+                    match e {
+                        _ if usage => Failed::usage(message),
+                        DiscoverError::Deadline { .. } => Failed {
+                            code: exit::BUDGET,
+                            message,
+                        },
+                        _ => Failed::target(message),
+                    }
+                })?;
         found.absorb(part);
     }
     // The header names every region and product read.
     opts.region = args.regions.join(", ");
     opts.products = all_products;
     for d in &found.dropped {
-        eprintln!("dropped: {d}");
+        tell(format!("dropped: {d}"));
     }
     for l in &found.left_out {
-        eprintln!("left out: {l}");
+        tell(format!("left out: {l}"));
     }
     for n in &found.notes {
-        eprintln!("note: {n}");
+        tell(format!("note: {n}"));
     }
     let text = found.to_yaml(target.url(), &opts);
     match &args.out {
@@ -211,7 +236,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             say(text.trim_end());
         }
     }
-    eprintln!(
+    tell(format!(
         "discovered {} instance(s) and {} key pair(s) in {} ({} read calls); {} dropped, {} left out{}",
         found.world.instances.len(),
         found.world.key_pairs.len(),
@@ -223,6 +248,6 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             .as_ref()
             .map(|p| format!("; written to {}", p.display()))
             .unwrap_or_default()
-    );
+    ));
     Ok(exit::OK)
 }

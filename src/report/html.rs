@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use crate::run::{ApiStats, Failure, ProbeStatus, RateProbe, RunReport, Tally};
 
 /// Text made safe for HTML content and attribute values: the five special characters escaped,
-/// and control characters (other than newline and tab) dropped.
+/// and control and bidi characters (other than newline and tab) shown escaped as the console
+/// shows them ([`super::console`]).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -23,7 +24,9 @@ pub fn escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
+            c if super::console::needs_escape(c) => {
+                let _ = super::console::write_escaped(&mut out, c);
+            }
             c => out.push(c),
         }
     }

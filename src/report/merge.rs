@@ -105,6 +105,17 @@ pub enum MergeError {
         /// This file's digest.
         theirs: String,
     },
+    /// A file claims a shard that no run writes: index 0, an index above the count, a count of
+    /// 0 or above [`crate::run::MAX_SHARDS`].
+    #[error("{}: not a shard: it claims shard {index}/{count}\n  = help: a shard is I/N with 1 <= I <= N <= {}, as `apiconform run --shard I/N` writes it", file.display(), crate::run::MAX_SHARDS)]
+    NotAShard {
+        /// The file.
+        file: PathBuf,
+        /// The index it claims.
+        index: usize,
+        /// The count it claims.
+        count: usize,
+    },
     /// The same shard was given twice.
     #[error("{}: shard {index}/{count} is given twice (also {})\n  = help: pass each shard's report once", file.display(), other.display())]
     Duplicate {
@@ -124,15 +135,31 @@ pub enum MergeError {
 
 /// Reads one run report; a file that is not one is refused with serde's line and column.
 pub fn load(file: &Path) -> Result<RunReport, MergeError> {
-    let text = std::fs::read_to_string(file).map_err(|source| MergeError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::input::read(file, crate::input::Kind::Report).map_err(|e| bounded(file, e))?;
     parse(file, &text)
+}
+
+/// A report refused before parsing: unreadable, larger or nested deeper than a run report.
+fn bounded(file: &Path, e: crate::input::InputError) -> MergeError {
+    match e {
+        crate::input::InputError::Io { source, .. } => MergeError::Read {
+            file: file.to_path_buf(),
+            source,
+        },
+        e => MergeError::NotAReport {
+            file: file.to_path_buf(),
+            why: match e.location() {
+                (0, _) => e.reason(),
+                (line, column) => format!("at line {line} column {column}: {}", e.reason()),
+            },
+        },
+    }
 }
 
 /// Parses one run report's text (`file` names it in errors).
 pub fn parse(file: &Path, text: &str) -> Result<RunReport, MergeError> {
+    crate::input::check(file, text, crate::input::Kind::Report).map_err(|e| bounded(file, e))?;
     let report: RunReport = serde_json::from_str(text).map_err(|e| MergeError::NotAReport {
         file: file.to_path_buf(),
         why: e.to_string(),
@@ -141,6 +168,17 @@ pub fn parse(file: &Path, text: &str) -> Result<RunReport, MergeError> {
         return Err(MergeError::TooOld {
             file: file.to_path_buf(),
         });
+    }
+    // Every size a file claims is bounded before anything is counted up to it: a merge lists
+    // the shards 1..=count that are missing.
+    if let Some(s) = report.shard {
+        if s.index == 0 || s.count == 0 || s.index > s.count || s.count > crate::run::MAX_SHARDS {
+            return Err(MergeError::NotAShard {
+                file: file.to_path_buf(),
+                index: s.index,
+                count: s.count,
+            });
+        }
     }
     Ok(report)
 }

@@ -4,14 +4,17 @@
 //! Reports only read results: requests arrive redacted ([`crate::protocol::redact`]) inside the
 //! failures the runner made.
 
+pub mod console;
 pub mod html;
 pub mod merge;
+pub mod repro;
 mod selftest;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::run::{ApiStats, Failure, ProbeStatus, RateProbe, RunReport};
+use console::Shown;
 
 pub use selftest::{fault_line, selftest_table, variant_line};
 
@@ -194,7 +197,8 @@ pub fn render_probe(api: &str, p: &RateProbe) -> String {
     }
 }
 
-/// A failure for people.
+/// A failure for people. Each value in it may have come from a target (codes, messages, request
+/// ids) or a file (a shard's, a repro's): it is shown on one line, its controls escaped.
 pub fn render_failure(f: &Failure) -> String {
     let source = f
         .source
@@ -211,14 +215,14 @@ pub fn render_failure(f: &Failure) -> String {
     };
     format!(
         "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  {case}: {}\n  reproduce: {}",
-        f.api,
-        f.rule,
-        source,
-        f.expected,
-        f.actual,
-        f.detail,
-        serde_json::to_string(&f.case.params).unwrap_or_default(),
-        f.curl
+        Shown(&f.api),
+        Shown(&f.rule),
+        Shown(&source),
+        Shown(&f.expected),
+        Shown(&f.actual),
+        Shown(&f.detail),
+        Shown(&serde_json::to_string(&f.case.params).unwrap_or_default()),
+        Shown(&f.curl)
     )
 }
 
@@ -248,18 +252,29 @@ fn strength_word(f: &Failure) -> Option<&'static str> {
 
 /// Writes the JSON report.
 pub fn write_json(report: &RunReport, path: &Path) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    let text = console::to_json_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(path, text)
 }
 
+/// Text for XML 1.0 content and attribute values: markup escaped, and every character XML
+/// forbids (most controls, U+FFFE, U+FFFF) or a reader would be misled by (bidi overrides) shown
+/// escaped as the console shows it, so the file stays well-formed whatever a target answered.
 fn xml_escape(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect::<String>()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\t' => out.push(c),
+            c if console::needs_escape(c) => {
+                let _ = console::write_escaped(&mut out, c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// JUnit XML: one testsuite per API, one testcase per rule; a failing rule carries its minimal
@@ -370,7 +385,7 @@ pub fn write_repros(report: &RunReport, dir: &Path) -> std::io::Result<Vec<std::
         let path = dir.join(name);
         std::fs::write(
             &path,
-            serde_json::to_string_pretty(f).map_err(std::io::Error::other)?,
+            console::to_json_pretty(f).map_err(std::io::Error::other)?,
         )?;
         paths.push(path);
     }

@@ -35,6 +35,9 @@ pub(super) struct Ctx {
     /// Where what instances held before their first change is written down (remote targets,
     /// or `--journal`): see [`super::journal`].
     journal: Mutex<Option<Journal>>,
+    /// Set once the run stops starting cases (Ctrl-C, a budget): a case still waiting for its
+    /// pacing slot then goes unsent instead of holding the run past its deadline.
+    halt: tokio::sync::watch::Sender<bool>,
 }
 
 impl Ctx {
@@ -50,7 +53,20 @@ impl Ctx {
             throttled: Mutex::new(HashMap::new()),
             waits: Mutex::new(Vec::new()),
             journal: Mutex::new(None),
+            halt: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// The run stops starting cases: cases waiting for a pacing slot give up.
+    pub(super) fn halt(&self) {
+        self.halt.send_replace(true);
+    }
+
+    /// Resolves once [`Ctx::halt`] was called.
+    pub(super) async fn halted(&self) {
+        let mut rx = self.halt.subscribe();
+        // The sender lives as long as the context: the wait ends only by a halt.
+        let _ = rx.wait_for(|h| *h).await;
     }
 
     /// From now on, instances are journaled before their first change.

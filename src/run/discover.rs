@@ -11,10 +11,12 @@
 //! through the answers, keeps what the selection asked for, and assembles the [`World`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::send::send_request;
 use super::{Target, TransportError};
+use crate::input::text::{escape, Shown};
 use crate::protocol::discover::{Answer, Listed, Listing, Select};
 use crate::protocol::{self, Clock, Credentials, FamilyId};
 use crate::spec::{InstanceState, Os, Product};
@@ -37,6 +39,8 @@ pub struct DiscoverOptions {
     pub tencent: Credentials,
     /// Alibaba credentials.
     pub alibaba: Credentials,
+    /// `--max-duration`: discovery stops with [`DiscoverError::Deadline`] once it is spent.
+    pub max_duration: Option<Duration>,
 }
 
 /// A discovered world with what the file's header and stderr must say about it.
@@ -63,7 +67,7 @@ pub enum DiscoverError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The target answered an error code.
-    #[error("{product} {action} was refused: {code}: {message}{}\n  = help: {help}", request_id.as_ref().map(|r| format!(" (RequestId {r})")).unwrap_or_default())]
+    #[error("{product} {action} was refused: {}: {}{}\n  = help: {help}", Shown(code), Shown(message), request_id.as_ref().map(|r| format!(" (RequestId {})", Shown(r))).unwrap_or_default())]
     Refused {
         /// `cvm` or `ecs`.
         product: &'static str,
@@ -98,6 +102,28 @@ pub enum DiscoverError {
         /// Pages read.
         pages: usize,
     },
+    /// The answers came to more than any selection needs.
+    #[error("{product} {action}: the answers came to more than {limit} over {requests} read calls, more than any selection needs: discovery stopped, nothing written\n  = help: select fewer resources (a narrower --tag, fewer --instance), or check the target: it may ignore the filter or answer pages of padding")]
+    TooMuch {
+        /// `cvm` or `ecs`.
+        product: &'static str,
+        /// The action.
+        action: &'static str,
+        /// The bound crossed, in words.
+        limit: String,
+        /// Read calls sent.
+        requests: usize,
+    },
+    /// `--max-duration` was spent before discovery finished.
+    #[error("--max-duration {}s spent after {requests} read calls ({answered} resources answered): discovery stopped, nothing written\n  = help: give it more time (--max-duration 30m), select fewer resources, or try when the target throttles less", limit.as_secs())]
+    Deadline {
+        /// The duration given.
+        limit: Duration,
+        /// Read calls sent.
+        requests: usize,
+        /// Resources answered.
+        answered: usize,
+    },
     /// The selection cannot be served as asked.
     #[error("{what}\n  = help: {help}")]
     Usage {
@@ -128,6 +154,48 @@ const REMOTE_PACE: Duration = Duration::from_millis(100);
 
 /// Throttled answers retried per call before discovery gives up.
 const THROTTLE_RETRIES: usize = 4;
+
+/// The most bytes of answers one discovery reads, across pages and calls: 20,000 instances
+/// ([`MAX_PAGES`] full pages) as CVM describes them (2-3 KB each) come to about 50 MB, and
+/// what is kept of them stays below this. Pages of padding just under the 8 MiB a response is
+/// read up to took a discovery to 1.76 GB.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// The most resources the answers of one discovery may list, across pages and calls: twice
+/// the 20,000 instances [`MAX_PAGES`] pages hold, for the key pairs.
+const MAX_ANSWERED: usize = 40_000;
+
+/// How often a discovery says how far it got (`progress:` lines).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// What a discovery has read so far: what its progress lines, its bounds and its deadline
+/// error count.
+#[derive(Default)]
+struct Tally {
+    requests: AtomicUsize,
+    answered: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Tally {
+    fn get(n: &AtomicUsize) -> usize {
+        n.load(Ordering::Relaxed)
+    }
+
+    fn line(&self, started: Instant, limit: Option<Duration>) -> String {
+        format!(
+            "progress: {} read calls, {} resources answered ({:.1} MiB), {} s{}",
+            Self::get(&self.requests),
+            Self::get(&self.answered),
+            Self::get(&self.bytes) as f64 / f64::from(1 << 20),
+            started.elapsed().as_secs(),
+            limit.map_or(String::new(), |d| format!(
+                " of --max-duration {}s",
+                d.as_secs()
+            ))
+        )
+    }
+}
 
 /// The products a region's name suggests: Alibaba names mainland regions `cn-…` and every
 /// region with a trailing number (`ap-southeast-1`, `us-east-1`); Tencent names them by city
@@ -169,7 +237,7 @@ pub fn product_of_instance(id: &str) -> Option<Product> {
 struct Reader<'a> {
     target: &'a Target,
     opts: &'a DiscoverOptions,
-    requests: usize,
+    tally: &'a Tally,
     nonce: u64,
 }
 
@@ -189,6 +257,19 @@ impl Reader<'_> {
             let got = self.page(listing, select, page, product).await?;
             let full = got.items.len() >= listing.page_size();
             let seen = (page + 1) * listing.page_size();
+            let answered = self
+                .tally
+                .answered
+                .fetch_add(got.items.len(), Ordering::Relaxed)
+                + got.items.len();
+            if answered > MAX_ANSWERED {
+                return Err(DiscoverError::TooMuch {
+                    product,
+                    action: listing.action(),
+                    limit: format!("{MAX_ANSWERED} resources"),
+                    requests: Tally::get(&self.tally.requests),
+                });
+            }
             out.extend(got.items);
             let more = full && got.total.is_none_or(|t| (seen as u64) < t);
             if !more {
@@ -220,7 +301,7 @@ impl Reader<'_> {
         };
         let mut wait = Duration::from_secs(1);
         for attempt in 0..=THROTTLE_RETRIES {
-            if !self.target.is_loopback() && self.requests > 0 {
+            if !self.target.is_loopback() && Tally::get(&self.tally.requests) > 0 {
                 tokio::time::sleep(REMOTE_PACE).await;
             }
             self.nonce += 1;
@@ -233,8 +314,21 @@ impl Reader<'_> {
                 what: format!("cannot sign {product} {}: {e}", listing.action()),
                 help: "report this: the read calls are fixed".into(),
             })?;
-            self.requests += 1;
+            self.tally.requests.fetch_add(1, Ordering::Relaxed);
             let resp = send_request(self.target, &req).await?;
+            let bytes = self
+                .tally
+                .bytes
+                .fetch_add(resp.body.len(), Ordering::Relaxed)
+                + resp.body.len();
+            if bytes > MAX_ANSWER_BYTES {
+                return Err(DiscoverError::TooMuch {
+                    product,
+                    action: listing.action(),
+                    limit: format!("{} MiB", MAX_ANSWER_BYTES >> 20),
+                    requests: Tally::get(&self.tally.requests),
+                });
+            }
             let answer = listing.read(&resp);
             let throttled = resp.status == 429
                 || matches!(&answer, Answer::Refused { code, .. } if throttling(code));
@@ -415,16 +509,53 @@ fn check(opts: &DiscoverOptions) -> Result<(), DiscoverError> {
     Ok(())
 }
 
-/// Lists the selected resources of `opts.region` on `target` from the read APIs alone.
+/// Lists the selected resources of `opts.region` on `target` from the read APIs alone, saying
+/// how far it got every [`PROGRESS_EVERY`] (`progress:` lines, through `progress.note`), and
+/// stopping once `opts.max_duration` is spent or the answers come to more than any selection
+/// needs ([`MAX_ANSWER_BYTES`], [`MAX_ANSWERED`]).
 pub async fn discover(
     target: &Target,
     opts: &DiscoverOptions,
+    progress: &dyn super::Progress,
 ) -> Result<Discovered, DiscoverError> {
     check(opts)?;
+    let tally = Tally::default();
+    let started = Instant::now();
+    let ticks = async {
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            progress.note(&tally.line(started, opts.max_duration));
+        }
+    };
+    let deadline = async {
+        match opts.max_duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        found = read_all(target, opts, &tally) => found,
+        never = ticks => never,
+        () = deadline => Err(DiscoverError::Deadline {
+            limit: opts.max_duration.unwrap_or_default(),
+            requests: Tally::get(&tally.requests),
+            answered: Tally::get(&tally.answered),
+        }),
+    }
+}
+
+/// Every product's selected resources.
+async fn read_all(
+    target: &Target,
+    opts: &DiscoverOptions,
+    tally: &Tally,
+) -> Result<Discovered, DiscoverError> {
     let mut reader = Reader {
         target,
         opts,
-        requests: 0,
+        tally,
         nonce: 0,
     };
     let mut out = Discovered::default();
@@ -435,7 +566,7 @@ pub async fn discover(
             Product::Ecm => ecm(opts, &mut out),
         }
     }
-    out.requests = reader.requests;
+    out.requests = Tally::get(&tally.requests);
     out.world
         .instances
         .sort_by(|a, b| (a.product, &a.id).cmp(&(b.product, &b.id)));
@@ -777,7 +908,9 @@ impl Discovered {
         head.extend(self.dropped.iter().map(|d| format!("dropped: {d}")));
         let mut text = String::new();
         for line in head {
-            for (n, part) in wrap(&line, 96).into_iter().enumerate() {
+            // Ids and notes may quote what the target answered: a newline in them must not end
+            // the comment (and add lines to the world), nor a control reach a terminal.
+            for (n, part) in wrap(&escape(&line), 96).into_iter().enumerate() {
                 text.push_str(if n == 0 { "# " } else { "#   " });
                 text.push_str(&part);
                 text.push('\n');

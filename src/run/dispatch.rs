@@ -120,15 +120,17 @@ pub(super) async fn run_api<'a>(
             Err(e) => panic!("case task cancelled: {e}"),
         };
         let tree = pending.remove(&i).expect("a tree per case in flight");
-        let judged = result?;
-        if judged.throttled {
-            // Not judged: the rules it would have exercised, as the oracle expects them of the
+        let mut judged = result?;
+        if judged.throttled && judged.not_sent != Some(super::exchange::HALTED) {
+            // Not judged (a case the run's halt kept back did not run at all): the rules it would have exercised, as the oracle expects them of the
             // case in the model as it stands.
             let before = ctx.model().reach(&case);
             let rules = oracle::expect(&ctx.set, api, &before, &case).rules;
             withheld.add(&rules, judged.not_sent);
         }
         if let Some(rule) = count(&mut stats, &judged) {
+            // Kept until shrinking: the verdict is made, the record needs little of the body.
+            super::target::keep_little(&mut judged.response.body);
             watch.counts.failed.fetch_add(1, Ordering::Relaxed);
             let kept = to_shrink.entry(rule).or_default();
             kept.insert(i, (tree, judged));
@@ -156,8 +158,12 @@ pub(super) async fn run_api<'a>(
     Ok((stats, cases, withheld))
 }
 
-/// Adds a judged case to the counters; the rule it fails, if it fails.
+/// Adds a judged case to the counters; the rule it fails, if it fails. A case the run's halt
+/// kept from being sent did not run: it counts nowhere.
 fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
+    if judged.not_sent == Some(super::exchange::HALTED) {
+        return None;
+    }
     stats.cases += 1;
     stats.retries += judged.retries;
     // Nearly always already there: look before copying.

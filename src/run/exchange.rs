@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::ctx::{shares, Ctx, Held, Ticket};
 use super::observe::{observe, read, Read};
 use super::restore::put_back;
-use super::send::{send_case, Sent};
+use super::send::{send_case_unless, Sent, Slot};
 use super::RunError;
 use crate::case::{AuthFault, Case};
 use crate::oracle::{self, Expectation, Verdict, VerdictKind};
@@ -147,7 +147,23 @@ async fn attempt(
             return not_sent(ctx, api, case, PRE_READ_REFUSED, said);
         }
     }
-    let sent = send_case(ctx, api, case).await?;
+    // A case of the plan gives up its wait for a pacing slot when the run halts; a re-run
+    // alone finishes what an earlier try began.
+    let slot = match hold {
+        Hold::AsPlanned => Slot::UnlessHalted,
+        Hold::AloneFromTarget | Hold::Alone => Slot::Wait,
+    };
+    let Some(sent) = send_case_unless(ctx, api, case, slot).await? else {
+        let said = (
+            "the case sent".into(),
+            "not sent".into(),
+            format!(
+                "not sent: {} was waiting for its pacing slot when the run stopped",
+                case.api
+            ),
+        );
+        return not_sent(ctx, api, case, HALTED, said);
+    };
     after_send(ctx, api, case, plan, sent).await
 }
 
@@ -570,6 +586,10 @@ pub(super) const UNLISTED_HELD: &str =
 /// Why a case goes unsent: the read that journals what its instances hold was refused.
 pub(super) const PRE_READ_REFUSED: &str =
     "its pre-change read was refused (nothing journaled, nothing changed)";
+
+/// Why a case goes unsent: the run stopped (Ctrl-C, a budget) while it waited for its pacing
+/// slot. Such a case did not run: it is not counted.
+pub(super) const HALTED: &str = "was waiting for its pacing slot when the run stopped";
 
 /// Why a case goes unsent: it could stop a RUNNING instance.
 pub(super) const MAY_STOP_RUNNING: &str =

@@ -226,15 +226,16 @@ impl Journal {
 /// Reads a journal. A last line cut short (the process died while writing it) is ignored; any
 /// other line that is not an entry is an error naming it.
 pub fn read(path: &Path) -> Result<JournalFile, JournalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let invalid = |line: usize, message: String| JournalError::Invalid {
         path: path.to_path_buf(),
         line,
         message,
     };
+    // Larger or nested deeper than a journal needs: refused before it is parsed.
+    let text = crate::input::read(path, crate::input::Kind::Journal).map_err(|e| match e {
+        crate::input::InputError::Io { path, source } => JournalError::Io { path, source },
+        e => invalid(e.location().0, e.reason()),
+    })?;
     let lines: Vec<&str> = text.lines().collect();
     let mut target = None;
     let mut before: Vec<Before> = Vec::new();

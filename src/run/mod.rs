@@ -71,7 +71,7 @@ pub use journal::{
 };
 pub use outcome::{
     ApiStats, Failure, Merged, MergedRun, NoProgress, NotExercised, ProbeStatus, Progress,
-    RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind,
+    RateProbe, RunError, RunReport, Shard, Status, Tally, Why, WhyKind, MAX_SHARDS,
 };
 pub use pace::{rate_for, Limiter, Pace};
 
@@ -249,10 +249,23 @@ pub async fn run(
             progress.status(&status(set, &lanes, &counts, opts.cases, &ctx, waiting));
         }
     };
+    // Once the run stops starting cases (Ctrl-C, a budget), the cases waiting for a pacing
+    // slot give up waiting: a slow pace must not carry the run past its deadline.
+    let halting = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if stop.load(Ordering::Relaxed) {
+                ctx.halt();
+                return std::future::pending::<std::convert::Infallible>().await;
+            }
+        }
+    };
     let finished = tokio::select! {
         finished = lanes_done => finished,
         never = notices => never,
         never = budget.watch(stop) => match never {},
+        never = halting => match never {},
     };
     // Whatever ended the run — all cases, a failure, Ctrl-C, a budget, an error — what it
     // changed is put back before anything else happens.
@@ -662,7 +675,28 @@ pub async fn replay(
         // A burst, not one request: sent again as the run sent it.
         return probe::replay(&session.ctx, api, failure).await;
     }
-    session.judge(api, &failure.case).await
+    let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
+    // A case the guards hold back, or that got only throttling answers, reproduced nothing.
+    if judged.not_sent.is_some() {
+        let detail = &judged.verdict.detail;
+        return Err(RunError::NotReproduced {
+            api: api.name.clone(),
+            why: detail
+                .strip_prefix("not sent: ")
+                .unwrap_or(detail)
+                .to_string(),
+        });
+    }
+    if judged.throttled {
+        return Err(RunError::NotReproduced {
+            api: api.name.clone(),
+            why: format!(
+                "every answer was the target's throttling code ({}): nothing was judged; try again later",
+                judged.verdict.actual
+            ),
+        });
+    }
+    Ok((judged.verdict, judged.response))
 }
 
 /// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).

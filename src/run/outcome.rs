@@ -308,6 +308,10 @@ pub struct RunReport {
     pub require_exercised: bool,
 }
 
+/// The most shards a run is cut into (`run --shard I/N`, N at most this), and so the most a
+/// merge counts up to: far beyond any CI matrix, and a bound on what a report file may claim.
+pub const MAX_SHARDS: usize = 1000;
+
 /// One shard of a run, as the command line names it: `index` of `count`, from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
@@ -471,6 +475,24 @@ pub enum RunError {
         /// The API.
         api: String,
         /// Why not (a remote target without `--probe-rate-limits`, ...).
+        why: String,
+    },
+    /// A repro file claims more than its kind of case may do.
+    #[error("this repro's `{field}` is {value}: {allowed}\n  = help: replay the file `apiconform run --repro-dir` wrote, unedited")]
+    ReproOutOfBounds {
+        /// The field.
+        field: &'static str,
+        /// What the file says.
+        value: u64,
+        /// What it may be, and why.
+        allowed: String,
+    },
+    /// A replayed case was not sent, so nothing was reproduced (a case not sent is not a pass).
+    #[error("not reproduced: not sent because {why}")]
+    NotReproduced {
+        /// The API.
+        api: String,
+        /// Why the case was held back.
         why: String,
     },
     /// The target is unreachable.

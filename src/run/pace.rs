@@ -1,14 +1,17 @@
 //! Pacing: requests per second per API, evenly spaced.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::spec::LoadedApi;
 
-/// Spaces requests evenly at a fixed rate.
+/// Spaces requests evenly at a fixed rate. Waiters are served in turn; one that gives up
+/// waiting (a run cut short by its deadline) leaves no slot taken behind it.
 pub struct Limiter {
     interval: Duration,
-    next: Mutex<tokio::time::Instant>,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+    /// The next free slot as last taken, for [`Limiter::ahead`] (the lock above is held across
+    /// a waiter's sleep).
+    shown: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Limiter {
@@ -16,24 +19,24 @@ impl Limiter {
     pub fn new(per_second: f64) -> Limiter {
         Limiter {
             interval: Duration::from_secs_f64(1.0 / per_second.max(0.001)),
-            next: Mutex::new(tokio::time::Instant::now()),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            shown: std::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
 
-    /// Waits for the next slot.
+    /// Waits for the next slot. Cancel-safe: the slot is taken only once the wait is over (the
+    /// lock is fair, so waiters go in the order they came).
     pub async fn acquire(&self) {
-        let at = {
-            let mut next = self.next.lock().expect("limiter lock");
-            let at = (*next).max(tokio::time::Instant::now());
-            *next = at + self.interval;
-            at
-        };
+        let mut next = self.next.lock().await;
+        let at = (*next).max(tokio::time::Instant::now());
         tokio::time::sleep_until(at).await;
+        *next = at + self.interval;
+        *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = *next;
     }
 
     /// How long a request asking now would wait for its slot.
     pub fn ahead(&self) -> Duration {
-        let next = *self.next.lock().expect("limiter lock");
+        let next = *self.shown.lock().unwrap_or_else(|e| e.into_inner());
         next.saturating_duration_since(tokio::time::Instant::now())
     }
 }
@@ -128,6 +131,23 @@ mod tests {
             start.elapsed(),
             Duration::from_millis(1000),
             "5 slots at 4/s span 1 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_given_up_takes_no_slot() {
+        let l = Limiter::new(0.05);
+        l.acquire().await;
+        for _ in 0..16 {
+            let given_up = tokio::time::timeout(Duration::from_millis(10), l.acquire()).await;
+            assert!(given_up.is_err());
+        }
+        let start = tokio::time::Instant::now();
+        l.acquire().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(20_000 - 160),
+            "the next slot is 20 s after the first, not after 16 abandoned ones"
         );
     }
 }

@@ -390,10 +390,22 @@ pub(super) async fn replay(
         .ok_or_else(|| RunError::NoSpecs {
             patterns: vec![format!("{} (with a rate limit)", failure.api)],
         })?;
+    // A burst is a few requests over the documented limit, as the run sent it: a repro
+    // claiming more (2^64 - 1 aborted on allocation; 100,000 were really sent) is refused.
+    let most = rate::burst_size(limit.per_second);
+    let burst = failure.burst.unwrap_or(most);
+    if burst == 0 || burst > most {
+        return Err(RunError::ReproOutOfBounds {
+            field: "burst",
+            value: burst as u64,
+            allowed: format!(
+                "a burst is 1 to {most} requests for {}'s documented limit of {}/s ({} § {}): a few over the limit, as `run` sends it",
+                api.name, limit.per_second, limit.source.doc, limit.source.section
+            ),
+        });
+    }
     let planned = PlannedProbe {
-        burst: failure
-            .burst
-            .unwrap_or_else(|| rate::burst_size(limit.per_second)),
+        burst,
         limit,
         case: failure.case.clone(),
         not_sent: None,

@@ -7,6 +7,7 @@
 //! it without `--allow-force-stop`, it was RUNNING and is now STOPPED (no call in the specs
 //! starts an instance), or nothing shows the product's bindings at all.
 
+use crate::input::text::Shown;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -121,12 +122,13 @@ impl RestoreReport {
                 RestoreStatus::Unknown => "UNKNOWN",
                 _ => continue,
             };
+            // The id and region come from a journal or a target: one line each, escaped.
             out.push_str(&format!(
                 "\n  {status}: {} {} ({}): {}",
                 i.product.as_str().to_uppercase(),
-                i.id,
-                i.region,
-                i.detail
+                Shown(&i.id),
+                Shown(&i.region),
+                Shown(&i.detail)
             ));
         }
         out

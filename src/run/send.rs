@@ -49,28 +49,52 @@ pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpReques
 /// answer is judged. Every other retry is signed afresh (a new nonce and timestamp): a target
 /// that saw a lost request's nonce rightly refuses it again.
 pub(super) async fn send_case(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<Sent, RunError> {
+    let sent = send_case_unless(ctx, api, case, Slot::Wait).await?;
+    Ok(sent.expect("a send that waits for its slot is sent"))
+}
+
+/// How the first request of a call waits for the API's pacing slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// As long as the pace asks (reads, restores, re-runs: what the run must finish).
+    Wait,
+    /// Until the run halts ([`Ctx::halt`]): a case not sent by then is not sent at all, so a
+    /// slow pace cannot carry the run past its `--max-duration` or a Ctrl-C.
+    UnlessHalted,
+}
+
+/// [`send_case`], or `None` when `slot` lets the run's halt cut the wait for the first send
+/// short (nothing of the case went out).
+pub(super) async fn send_case_unless(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    slot: Slot,
+) -> Result<Option<Sent>, RunError> {
     let replay = case.auth == AuthFault::ReusedNonce;
+    let Some(first) = send_with_retry(ctx, api, slot, || sign(ctx, api, case)).await? else {
+        return Ok(None);
+    };
     let (first, last) = if replay {
         // The first send is an ordinary call: a retry after a lost answer is signed afresh
         // (the lost request may have been served, and its nonce with it). The replay re-sends
         // the request that was answered, nonce and all.
-        let first = send_with_retry(ctx, api, || sign(ctx, api, case)).await?;
         let request = first.request.clone();
-        let again = send_with_retry(ctx, api, || Ok(request.clone())).await?;
-        (Some(first.response), again)
-    } else {
+        let again = send_with_retry(ctx, api, Slot::Wait, || Ok(request.clone())).await?;
         (
-            None,
-            send_with_retry(ctx, api, || sign(ctx, api, case)).await?,
+            Some(first.response),
+            again.expect("a send that waits is sent"),
         )
+    } else {
+        (None, first)
     };
-    Ok(Sent {
+    Ok(Some(Sent {
         request: last.request,
         first,
         throttled: last.throttled,
         response: last.response,
         retries: last.retries,
-    })
+    }))
 }
 
 /// Signs and sends a read call (an observation) for `api`: it shares the API's rate limiter
@@ -95,7 +119,8 @@ pub(super) async fn send_call(
             source,
         })
     };
-    Ok(send_with_retry(ctx, api, sign).await?.response)
+    let sent = send_with_retry(ctx, api, Slot::Wait, sign).await?;
+    Ok(sent.expect("a send that waits is sent").response)
 }
 
 /// One request's last attempt: what was sent and what came back.
@@ -118,16 +143,30 @@ const THROTTLED_IN_A_ROW: usize = 20;
 /// attempt waits for the API's rate limiter and is signed by `sign` (the same bytes only for a
 /// deliberate replay). Once a target throttles, the API is paced at its documented rate from
 /// then on, loopback included. A target that throttles every request of
-/// [`THROTTLED_IN_A_ROW`] calls in a row stops the run.
+/// [`THROTTLED_IN_A_ROW`] calls in a row stops the run. `None`: the first request's wait for
+/// its slot was cut short by the run's halt ([`Slot::UnlessHalted`]); nothing was sent.
 pub(super) async fn send_with_retry(
     ctx: &Ctx,
     api: &LoadedApi,
+    slot: Slot,
     sign: impl Fn() -> Result<HttpRequest, RunError>,
-) -> Result<Attempted, RunError> {
+) -> Result<Option<Attempted>, RunError> {
     let family = api.spec.api.family;
     let mut delay = Duration::from_millis(100);
     for attempt in 0..4 {
-        if let Some(l) = ctx.limiter(api) {
+        let limiter = ctx.limiter(api);
+        if attempt == 0 && slot == Slot::UnlessHalted {
+            let paced = async {
+                if let Some(l) = &limiter {
+                    l.acquire().await;
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = ctx.halted() => return Ok(None),
+                _ = paced => {}
+            }
+        } else if let Some(l) = &limiter {
             l.acquire().await;
         }
         let last = attempt == 3;
@@ -144,12 +183,12 @@ pub(super) async fn send_with_retry(
                             rate: super::pace::documented_rate(api),
                         });
                     }
-                    return Ok(Attempted {
+                    return Ok(Some(Attempted {
                         request,
                         response: r,
                         retries: attempt,
                         throttled: true,
-                    });
+                    }));
                 }
                 match retry_after(&r) {
                     Some(asked) => {
@@ -168,12 +207,12 @@ pub(super) async fn send_with_retry(
             }
             Ok(r) => {
                 ctx.answered(api);
-                return Ok(Attempted {
+                return Ok(Some(Attempted {
                     request,
                     response: r,
                     retries: attempt,
                     throttled: false,
-                });
+                }));
             }
             Err(e) if last => return Err(e.into()),
             Err(_) => delay,

@@ -318,7 +318,7 @@ pub(super) fn record(
         curl: curl(&redacted, &ctx.target.base_for(&redacted)),
         request: redacted,
         status: response.status,
-        response: scrub(&String::from_utf8_lossy(&response.body)),
+        response: scrub(&super::target::kept_text(&response.body)),
         shrink_steps: 0,
         found_after: 0,
         strength: verdict.strength,

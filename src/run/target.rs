@@ -190,6 +190,10 @@ pub struct Target {
     client: reqwest::Client,
     /// Requests sent through this target and its clones (what `--max-requests` counts).
     sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Bodies past [`SMALL_BODY`] being read through this target and its clones, at most
+    /// [`BIG_BODIES_AT_ONCE`]: with 16 or 64 cases in flight, a target answering every one
+    /// with megabytes is read a few answers at a time, not all of them at once.
+    big_bodies: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// The most response bytes read. The largest answer the harness asks for (a DescribeInstances
@@ -226,6 +230,49 @@ fn url_is_loopback(url: &reqwest::Url) -> bool {
         None => false,
     }
 }
+
+/// What is kept of a body cut at [`MAX_RESPONSE_BYTES`]: enough to show what it was. The rest
+/// is dropped as soon as the cut is known, so that cases in flight and the failures kept for
+/// shrinking do not each hold 8 MiB of a target's padding.
+pub const KEPT_OF_A_CUT_BODY: usize = 64 << 10;
+
+/// A body kept past its judging (a failing case kept for shrinking, a failure's record) keeps
+/// its first [`KEPT_OF_A_CUT_BODY`] bytes and says how many more there were: the verdict is
+/// made, and a report needs no more to show what the target answered.
+pub(super) fn keep_little(body: &mut Vec<u8>) {
+    if let Some(note) = not_kept(body) {
+        body.truncate(KEPT_OF_A_CUT_BODY);
+        body.extend_from_slice(note.as_bytes());
+        body.shrink_to_fit();
+    }
+}
+
+/// A body as a failure's record shows it: at most [`KEPT_OF_A_CUT_BODY`] bytes of it, as text.
+pub(super) fn kept_text(body: &[u8]) -> String {
+    match not_kept(body) {
+        Some(note) => String::from_utf8_lossy(&body[..KEPT_OF_A_CUT_BODY]).into_owned() + &note,
+        None => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// What [`keep_little`] appends to a body it shortens; `None` when the body is kept whole (a
+/// body already shortened is: the note's length is allowed for).
+fn not_kept(body: &[u8]) -> Option<String> {
+    (body.len() > KEPT_OF_A_CUT_BODY + 64).then(|| {
+        format!(
+            "\n… {} more bytes not kept",
+            body.len() - KEPT_OF_A_CUT_BODY
+        )
+    })
+}
+
+/// A body up to this size is read alongside any others; a larger one waits for one of
+/// [`BIG_BODIES_AT_ONCE`] turns (every answer these APIs give is far smaller).
+const SMALL_BODY: usize = 256 << 10;
+
+/// Bodies larger than [`SMALL_BODY`] read at once: at most 4 × 8 MiB buffered, whatever
+/// `--jobs`, so the harness stays far under 200 MB whatever a target sends.
+const BIG_BODIES_AT_ONCE: usize = 4;
 
 impl Target {
     /// A target at `url` (scheme, host, port; the path comes from each request).
@@ -311,6 +358,7 @@ impl Target {
             shown: shown.into(),
             client,
             sent: Default::default(),
+            big_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(BIG_BODIES_AT_ONCE)),
         })
     }
 
@@ -499,19 +547,56 @@ impl Target {
             })
             .collect();
         // Read up to the limit and no further: a huge or endless body is the target's fault, to
-        // be judged, not a reason to run out of memory.
+        // be judged, not a reason to run out of memory. Chunk by chunk (reqwest buffers
+        // nothing: no decompression is enabled); the buffer grows with what arrived, not with
+        // what Content-Length claims.
         let mut resp = resp;
-        let mut body: Vec<u8> = Vec::new();
+        // The chunks as they came (no buffer that doubles on the way to the limit): joined
+        // once the body is whole, dropped when it is cut.
+        let mut chunks: Vec<bytes::Bytes> = Vec::new();
+        let mut read = 0;
+        // A body that says it is longer than the limit is judged by that: only what is kept of
+        // a cut body is read.
+        let declared = resp.content_length().unwrap_or(0);
+        let limit = match declared > MAX_RESPONSE_BYTES as u64 {
+            true => KEPT_OF_A_CUT_BODY,
+            false => MAX_RESPONSE_BYTES,
+        };
+        let mut big_turn = None;
+        let mut cut = false;
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                body.extend_from_slice(&chunk[..MAX_RESPONSE_BYTES - body.len()]);
-                headers.push((
-                    crate::protocol::TRUNCATED.to_string(),
-                    MAX_RESPONSE_BYTES.to_string(),
-                ));
+            if read + chunk.len() > SMALL_BODY && big_turn.is_none() && limit > SMALL_BODY {
+                // Never closed: the semaphore lives as long as the target.
+                big_turn = self.big_bodies.acquire().await.ok();
+            }
+            read += chunk.len();
+            chunks.push(chunk);
+            if read > limit {
+                cut = true;
                 break;
             }
-            body.extend_from_slice(&chunk);
+        }
+        drop(resp);
+        // Judged by the cut alone: keep what shows what it was, drop the rest now.
+        let keep = match cut {
+            true => KEPT_OF_A_CUT_BODY,
+            false => read,
+        };
+        let mut body = Vec::with_capacity(keep);
+        for c in &chunks {
+            let room = keep - body.len();
+            body.extend_from_slice(&c[..c.len().min(room)]);
+            if body.len() == keep {
+                break;
+            }
+        }
+        drop(chunks);
+        drop(big_turn);
+        if cut {
+            headers.push((
+                crate::protocol::TRUNCATED.to_string(),
+                MAX_RESPONSE_BYTES.to_string(),
+            ));
         }
         Ok(HttpResponse {
             status,

@@ -129,13 +129,22 @@ pub fn load_dir(dir: &Path) -> Result<SpecSet, SpecError> {
     paths.sort();
     let mut files = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        files.push(SourceFile { path, text });
+        files.push(read_source(&path)?);
     }
     load_files(&files)
+}
+
+/// Reads one spec file; a file larger or nested deeper than a spec needs is refused unparsed
+/// ([`crate::input`]).
+pub fn read_source(path: &Path) -> Result<SourceFile, SpecError> {
+    match crate::input::read(path, crate::input::Kind::Spec) {
+        Ok(text) => Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        }),
+        Err(crate::input::InputError::Io { path, source }) => Err(SpecError::Io { path, source }),
+        Err(e) => Err(SpecError::Invalid(vec![bounds_problem(&e, "")])),
+    }
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SpecError> {
@@ -258,7 +267,24 @@ fn api_name(path: &Path) -> String {
     }
 }
 
+/// A spec file refused before parsing ([`crate::input`]): too large or nested too deep.
+fn bounds_problem(e: &crate::input::InputError, text: &str) -> Problem {
+    let (line, column) = e.location();
+    Problem {
+        path: e.path().to_path_buf(),
+        line,
+        column: column.max(1),
+        width: 1,
+        message: e.reason(),
+        help: "a spec describes one API a few levels deep (see specs/ for the shipped ones); this file is not such a spec".into(),
+        snippet: line_text(text, line).map(|l| l.chars().take(120).collect()),
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(file: &SourceFile) -> Result<T, Problem> {
+    if let Err(e) = crate::input::check(&file.path, &file.text, crate::input::Kind::Spec) {
+        return Err(bounds_problem(&e, &file.text));
+    }
     let is_json = file.path.extension().is_some_and(|e| e == "json");
     let (line, column, message) = if is_json {
         match serde_json::from_str::<T>(&file.text) {

@@ -28,6 +28,7 @@ use std::{cmp::Ordering, fs, path::Path};
 
 /// The stages, earliest first. Listed modules that do not exist (yet) are skipped.
 const LAYERS: &[&[&str]] = &[
+    &["input"],
     &["spec"],
     &["world"],
     &["case"],

@@ -415,3 +415,106 @@ async fn ecm_is_listed_as_given_and_the_file_says_so() {
     .await;
     assert_eq!(code, 2, "{out}");
 }
+
+/// A CVM `DescribeInstances` answer of `n` instances carrying `env=nightly`, each padded with a
+/// tag of `pad` bytes, claiming `total` matches.
+fn padded_page(n: usize, pad: usize, total: usize) -> HttpResponse {
+    let padding = "x".repeat(pad);
+    let set: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"InstanceId": format!("ins-pad{i:05}"), "InstanceState": "STOPPED",
+                "OsName": "CentOS 7.9 64bit", "Placement": {"Zone": "ap-guangzhou-3"},
+                "LoginSettings": {"KeyIds": []},
+                "Tags": [{"Key": "env", "Value": "nightly"}, {"Key": "pad", "Value": padding}]})
+        })
+        .collect();
+    let body = serde_json::json!({"Response": {"TotalCount": total, "InstanceSet": set,
+        "RequestId": "11111111-2222-3333-4444-555555555555"}});
+    HttpResponse {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// A target that throttles every page, asking to wait a few seconds each time, ran discovery
+/// for hours: `--max-duration` stops it (exit 4, nothing written), and meanwhile stderr says
+/// how far it got at least every 10 s (issue 23, item 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_target_is_given_up_at_the_deadline_with_progress_meanwhile() {
+    let (url, _) = super::emulator_behind(Config::default(), |_, _| {
+        let body = serde_json::json!({"Response": {"Error": {"Code": "RequestLimitExceeded",
+            "Message": "slow down"}, "RequestId": "11111111-2222-3333-4444-555555555555"}});
+        HttpResponse {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Retry-After".into(), "4".into()),
+            ],
+            body: body.to_string().into_bytes(),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let started = std::time::Instant::now();
+    let (code, out, text) = blocking(move || {
+        discover(
+            &[
+                "--target",
+                &url,
+                "--region",
+                "ap-guangzhou",
+                "--tag",
+                "env=nightly",
+                "--max-duration",
+                "12s",
+            ],
+            &d,
+        )
+    })
+    .await;
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("--max-duration 12s spent"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("progress: ")),
+        "a progress line within 10 s: {out}"
+    );
+    assert!(text.is_empty(), "nothing written: {text}");
+    // Not a speed target: without a deadline the retries went on for minutes per page.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{out}"
+    );
+}
+
+/// Pages of padding just under what a response is read up to, each claiming more to come,
+/// took discovery to 1.76 GB: the answers of one discovery are bounded across pages, and it
+/// stops with a sentence (exit 3) after a handful of such pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_padding_stop_discovery_at_the_bound_on_answers() {
+    // 100 instances of ~80 KB: about 8 MB a page.
+    let page = std::sync::Arc::new(padded_page(100, 80_000, 1_000_000));
+    let (url, log) = super::emulator_behind(Config::default(), move |_, _| (*page).clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let (code, out, text) = blocking(move || {
+        discover(
+            &[
+                "--target",
+                &url,
+                "--region",
+                "ap-guangzhou",
+                "--tag",
+                "env=nightly",
+            ],
+            &d,
+        )
+    })
+    .await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("more than 64 MiB"), "{out}");
+    assert!(text.is_empty(), "nothing written: {text}");
+    let calls = log.lock().unwrap().len();
+    assert!(calls <= 10, "{calls} pages read");
+}

@@ -501,3 +501,71 @@ async fn unlisted_ids_are_confirmed_absent_before_a_remote_target_gets_them() {
         }
     }
 }
+
+/// A 300 MB answer to every request drove the harness to 548–591 MB although it read 8 MiB of
+/// each (issue 23): a cut body is dropped at the cut, bodies past 256 KiB are read a few at a
+/// time, and what failing cases keep of an answer is small. The binary's peak resident set
+/// (the kernel's `ru_maxrss` of the child) stays under 200 MB.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300_mb_answer_keeps_the_harness_under_200_mb() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = bytes::Bytes::from(vec![b' '; 1 << 20]);
+        // Chunked, no Content-Length: read until the harness's own limit.
+        let body =
+            futures::stream::iter((0..300).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        axum::response::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(body))
+            .unwrap()
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::fs::File::create(dir.path().join("out")).unwrap();
+    // Reaped by `wait4` below, which also gives its peak resident set.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .args([
+            "run",
+            "--target",
+            &url,
+            "--spec",
+            "tencent-ecm",
+            "--no-rate-probes",
+        ])
+        .arg("--report-json")
+        .arg(dir.path().join("report.json"))
+        .env("CI", "true")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || {
+        let mut status = 0;
+        // SAFETY: plain out-parameters; `pid` is our child, reaped here and nowhere else.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+        (status, usage.ru_maxrss)
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+    assert!(libc::WIFEXITED(status), "{text}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        1,
+        "every answer is a finding: {text}"
+    );
+    assert!(text.contains("longer than 8388608 bytes"), "{text}");
+    eprintln!("peak resident set: {} MB", peak_kib / 1024);
+    assert!(
+        peak_kib < 200 * 1024,
+        "peak resident set {} MB\n{text}",
+        peak_kib / 1024
+    );
+}

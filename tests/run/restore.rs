@@ -526,6 +526,51 @@ async fn a_time_budget_stops_a_paced_run_restores_and_exits_4() {
     assert_eq!(bindings(&url, "cvm").await, before, "{out}");
 }
 
+/// A time budget cuts a slow pace short (issue 23, item 11): at `--rate 0.05` (one request every
+/// 20 s) each of the 16 cases in flight waits for its slot, and the run went on for minutes after
+/// its `--max-duration 3s`. The waits give up when the budget is spent: the run stops, writes its
+/// report and exits 4, the cases that never got a slot counted nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_budget_cuts_the_wait_for_a_slow_pacing_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = emulator_behind(Config::default(), |_, r| r).await;
+    let started = Instant::now();
+    let mut child = spawn_run(
+        &[
+            "--target",
+            &url,
+            "--spec",
+            "tencent-ecm",
+            "--rate",
+            "0.05",
+            "--max-duration",
+            "3s",
+            "--no-rate-probes",
+        ],
+        dir.path(),
+    );
+    // Not a speed target: the run this replaces went on for 16 slots of 20 s.
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 90 s into a --max-duration 3s run");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, out) = finish(child).await;
+    assert_eq!(code, 4, "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["stopped_by"], "--max-duration 3s", "{out}");
+    let cases = report["apis"][0]["cases"].as_u64().unwrap();
+    assert!(
+        (1..16).contains(&cases),
+        "only cases that got a slot: {cases}\n{out}"
+    );
+}
+
 /// `restore` reads a journal's instances a page of ids per read call, per product and region,
 /// not one call per instance: a journal of every CVM instance the emulator holds, none of them
 /// changed, costs one `DescribeInstances` call per region (at a remote target's 10 requests/s,

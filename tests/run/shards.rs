@@ -316,3 +316,30 @@ async fn runs_of_different_products_merge_keeping_not_sent() {
     .await
     .unwrap();
 }
+
+/// A file's claimed shard is bounded before anything is counted up to it (issue 23, items 4
+/// and 13): a count of 4294967295 grew a merge to 24 GB listing the missing shards, and index 0
+/// or an index above the count was taken for a missing shard (exit 3). Each is "not a shard",
+/// exit 2, naming the file.
+#[test]
+fn a_shard_no_run_writes_is_refused_naming_the_file() {
+    use apiconform::run::{RunReport, Shard};
+    let dir = tempfile::tempdir().unwrap();
+    for (index, count) in [(1, 4_294_967_295), (0, 3), (4, 3), (1, 0), (1001, 1001)] {
+        let report = RunReport {
+            seed: 1,
+            cases_per_api: 5,
+            shard: Some(Shard { index, count }),
+            ..Default::default()
+        };
+        let file = dir.path().join(format!("report-{index}-{count}.json"));
+        std::fs::write(&file, serde_json::to_string(&report).unwrap()).unwrap();
+        let (code, text) = merge(&[&file], &[]);
+        assert_eq!(code, 2, "{index}/{count}: {text}");
+        assert!(text.contains("not a shard"), "{index}/{count}: {text}");
+        assert!(
+            text.contains(file.file_name().unwrap().to_str().unwrap()),
+            "{text}"
+        );
+    }
+}

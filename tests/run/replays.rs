@@ -1,0 +1,150 @@
+//! `apiconform replay` of repro files that claim too much or cannot be sent (issue 23, items 5
+//! and 9): a burst larger than the documented limit needs is refused naming the field and the
+//! bound; a case the guards hold back is "not reproduced", never a pass.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use apiconform::emulator::Config;
+use apiconform::protocol::{self, HttpResponse};
+
+/// Runs `apiconform replay FILE ARGS`; returns the exit code and everything it printed.
+fn replay(file: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apiconform"))
+        .arg("replay")
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The repro of `rule` a run with `args` wrote into `dir`.
+fn repro_of(args: &[&str], dir: &Path, rule: &str) -> serde_json::Value {
+    let (code, out, _) = crate::run(args, dir);
+    assert_eq!(code, 1, "{out}");
+    std::fs::read_dir(dir.join("repros"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap())
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no repro of {rule}: {out}"))
+}
+
+fn write(dir: &Path, name: &str, value: &serde_json::Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path
+}
+
+/// A rate-limit repro's burst is what the documented limit needs (ECM's 20/s: 30 requests at
+/// once); 2^64 - 1 aborted on allocation and 100,000 were really sent. Each is refused, exit 2,
+/// naming the field and the bound; the burst the run wrote still replays.
+#[test]
+fn a_burst_beyond_what_the_documented_limit_needs_is_refused_naming_field_and_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let repro = repro_of(
+        &[
+            "--fault",
+            "never-throttles",
+            "--spec",
+            "tencent-ecm",
+            "--cases",
+            "3",
+        ],
+        dir.path(),
+        "rate-limit",
+    );
+    assert_eq!(repro["burst"], 30, "{repro}");
+    for burst in [u64::MAX, 100_000, 31, 0] {
+        let mut edited = repro.clone();
+        edited["burst"] = burst.into();
+        let file = write(dir.path(), &format!("burst-{burst}.json"), &edited);
+        let (code, out) = replay(&file, &[]);
+        assert_eq!(code, 2, "{burst}: {out}");
+        assert!(
+            out.contains(&format!("`burst` is {burst}")) && out.contains("1 to 30 requests"),
+            "{burst}: {out}"
+        );
+        assert!(out.contains("20/s"), "names the documented limit: {out}");
+    }
+    let file = write(dir.path(), "as-written.json", &repro);
+    let (code, out) = replay(&file, &[]);
+    assert_eq!(code, 0, "the correct emulator throttles the burst: {out}");
+}
+
+/// A case the guard does not send — it names an instance the world does not list, and the
+/// remote target says it holds it — is "not reproduced: not sent because …", exit 3; it was
+/// "no longer fails … response 0", exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_case_the_guard_holds_back_is_not_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let mut repro = tokio::task::spawn_blocking(move || {
+        repro_of(
+            &[
+                "--fault",
+                "missing-request-id",
+                "--spec",
+                "tencent-cvm/AssociateInstancesKeyPairs",
+                "--cases",
+                "5",
+                "--no-rate-probes",
+            ],
+            &d,
+            "success-shape",
+        )
+    })
+    .await
+    .unwrap();
+    repro["case"]["params"]["InstanceIds"] = serde_json::json!(["ins-unlisted1"]);
+    let file = write(dir.path(), "unlisted.json", &repro);
+    let world = dir.path().join("world.json");
+    std::fs::write(
+        &world,
+        serde_json::to_string(&apiconform::world::World::default_world()).unwrap(),
+    )
+    .unwrap();
+    // A target that says it holds every instance it is asked about.
+    let (url, _) = crate::emulator_behind(Config::default(), |req, resp| {
+        let Ok(p) = protocol::parse_request(req) else {
+            return resp;
+        };
+        if p.action != "DescribeInstances" {
+            return resp;
+        }
+        let set: Vec<serde_json::Value> = p.params["InstanceIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|id| {
+                serde_json::json!({"InstanceId": id, "InstanceState": "STOPPED",
+                    "OsName": "CentOS 7.9 64bit", "LoginSettings": {"KeyIds": []}})
+            })
+            .collect();
+        let body = serde_json::json!({"Response": {"TotalCount": set.len(),
+            "InstanceSet": set, "RequestId": "11111111-2222-3333-4444-555555555555"}});
+        HttpResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    })
+    .await;
+    let remote = url.replace("127.0.0.1", "0.0.0.0");
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        replay(
+            &file,
+            &["--target", &remote, "--world", world.to_str().unwrap()],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("not reproduced: not sent because"), "{out}");
+    assert!(out.contains("ins-unlisted1"), "{out}");
+    assert!(!out.contains("no longer fails"), "{out}");
+}
