@@ -193,27 +193,41 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
             continue;
         }
         all_products.extend(opts.products.iter().copied());
-        // One deadline for the whole call, however many regions it reads.
-        opts.max_duration = Some(args.max_duration.saturating_sub(started.elapsed()));
-        let part =
-            rt.block_on(run::discover(&target, &opts, &Lines))
-                .map_err(|e: DiscoverError| {
-                    let usage = e.is_usage();
-                    let message = match &e {
-                        DiscoverError::Transport(_) => format!(
+        // One deadline for the whole call, however many regions it reads: each region's
+        // discovery gets what is left of it (and says the limit as given).
+        let left = args.max_duration.saturating_sub(started.elapsed());
+        let (requests, answered) = (
+            found.requests,
+            found.world.instances.len() + found.world.key_pairs.len(),
+        );
+        let part = rt
+            .block_on(async {
+                match tokio::time::timeout(left, run::discover(&target, &opts, &Lines)).await {
+                    Ok(found) => found,
+                    Err(_) => Err(DiscoverError::Deadline {
+                        limit: args.max_duration,
+                        requests,
+                        answered,
+                    }),
+                }
+            })
+            .map_err(|e: DiscoverError| {
+                let usage = e.is_usage();
+                let message = match &e {
+                    DiscoverError::Transport(_) => format!(
                         "error: {e}\n  = help: check that the target is up and the URL is right"
                     ),
-                        _ => format!("error: {e}"),
-                    };
-                    match e {
-                        _ if usage => Failed::usage(message),
-                        DiscoverError::Deadline { .. } => Failed {
-                            code: exit::BUDGET,
-                            message,
-                        },
-                        _ => Failed::target(message),
-                    }
-                })?;
+                    _ => format!("error: {e}"),
+                };
+                match e {
+                    _ if usage => Failed::usage(message),
+                    DiscoverError::Deadline { .. } => Failed {
+                        code: exit::BUDGET,
+                        message,
+                    },
+                    _ => Failed::target(message),
+                }
+            })?;
         found.absorb(part);
     }
     // The header names every region and product read.
