@@ -1021,3 +1021,14 @@ pub enum Envelope {
         source: Source,
     },
 }
+
+impl Envelope {
+    /// Whether the family documents its errors with a non-2xx HTTP status (Alibaba: "SDKs raise
+    /// only on a non-2xx status"); the Tencent families answer errors with HTTP 200.
+    pub fn errors_are_non_2xx(&self) -> bool {
+        match self {
+            Envelope::TencentResponse { .. } | Envelope::TencentCodeMessage { .. } => false,
+            Envelope::AliyunTopLevel { .. } => true,
+        }
+    }
+}
