@@ -289,10 +289,19 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
     }
     if !a.broken.is_empty() {
         let decisive: Vec<String> = match &spec.precedence {
+            // The order ranks the API's own rules; a parameter the API does not define is
+            // ranked against none of them, so its code stays acceptable beside the first.
             Precedence::Ordered { rules, .. } => rules
                 .iter()
                 .find(|r| a.broken.contains(r))
-                .map(|r| vec![r.clone()])
+                .map(|r| {
+                    let unranked = a.broken.iter().filter(|b| {
+                        !rules.contains(b)
+                            && all_rule_defs(spec, family)
+                                .any(|d| &d.id == *b && d.check == Check::KnownParameters)
+                    });
+                    std::iter::once(r).chain(unranked).cloned().collect()
+                })
                 .unwrap_or_else(|| a.broken.clone()),
             Precedence::None => a.broken.clone(),
         };
@@ -639,12 +648,17 @@ pub fn with_strength(set: &SpecSet, api: &LoadedApi, mut v: Verdict) -> Verdict 
     else {
         return v;
     };
-    v.strength = Some(if rule.judgement.is_some() {
-        Strength::Judgement
-    } else {
-        doc_strength(spec, family, &rule.source)
-    });
+    v.strength = Some(rule_strength(set, api, rule));
     v
+}
+
+/// What a rule of the API or its family rests on: its own judgement, else the kind of document
+/// its source cites.
+pub fn rule_strength(set: &SpecSet, api: &LoadedApi, rule: &Rule) -> Strength {
+    if rule.judgement.is_some() {
+        return Strength::Judgement;
+    }
+    doc_strength(&api.spec, set.family(api.spec.api.family), &rule.source)
 }
 
 fn doc_strength(spec: &ApiSpec, family: &FamilySpec, source: &Source) -> Strength {

@@ -623,3 +623,77 @@ fn an_error_body_under_a_success_status_fails_the_envelope_rule_not_as_accepted(
         VerdictKind::Pass
     );
 }
+
+/// A parameter the API does not define (`InstanceId` for `InstanceIds`) breaks the family's
+/// `parameter-known` besides the required rule it leaves broken; no document ranks the two, so
+/// either code passes — under an ordered precedence of the API's own rules too — and a success
+/// or a code of neither fails. Alone, it is refused with UnknownParameter (current definitions).
+#[test]
+fn an_undefined_parameter_breaks_parameter_known_beside_what_the_request_lacks() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceId": ["ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(
+        exp.broken,
+        ["instance-ids-required", "parameter-known"],
+        "{exp:?}"
+    );
+    for code in ["MissingParameter", "UnknownParameter"] {
+        assert_eq!(
+            judge(&set, api, &c, &exp, &error(code)).kind,
+            VerdictKind::Pass,
+            "{code}"
+        );
+    }
+    for wrong in [
+        success(ok_body()),
+        error("InvalidParameterValue.LimitExceeded"),
+    ] {
+        let v = judge(&set, api, &c, &exp, &wrong);
+        assert_eq!(
+            (v.kind, v.rule.as_deref()),
+            (VerdictKind::Fail, Some("instance-ids-required")),
+            "{v:?}"
+        );
+    }
+    // An order of the API's own rules does not rank the undefined parameter.
+    let mut ordered = api.clone();
+    ordered.spec.precedence = crate::spec::Precedence::Ordered {
+        rules: vec!["instance-ids-required".into()],
+        source: api.spec.api.source.clone(),
+    };
+    let exp = expect(&set, &ordered, &w, &c);
+    assert!(exp.codes().contains("UnknownParameter"), "{exp:?}");
+    assert!(exp.codes().contains("MissingParameter"), "{exp:?}");
+    // Alone: the family's code, stated in the current definitions.
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001"], "KeyIds": ["skey-ck000001"], "Force": true}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(exp.broken, ["parameter-known"], "{exp:?}");
+    assert_eq!(
+        judge(&set, api, &c, &exp, &error("UnknownParameter")).kind,
+        VerdictKind::Pass
+    );
+    let v = judge(&set, api, &c, &exp, &success(ok_body()));
+    assert_eq!(
+        (v.kind, v.rule.as_deref(), v.strength),
+        (
+            VerdictKind::Fail,
+            Some("parameter-known"),
+            Some(Strength::Current)
+        ),
+        "{v:?}"
+    );
+    // Every parameter defined: UnknownParameter claims something false.
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001", "ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &error("UnknownParameter"));
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("parameter-known")),
+        "{v:?}"
+    );
+}
