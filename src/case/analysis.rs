@@ -317,9 +317,11 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
                 }
             }
             // Not broken by a request's parameters: the response-level kinds (judged on
-            // the answer), the family's authentication kinds (broken by `case.auth`, below) and
-            // the wire forms (a form the documents show is valid).
-            Check::BindsKeys
+            // the answer), the family's authentication kinds (broken by `case.auth`, below),
+            // the wire forms (a form the documents show is valid), and the parameter names
+            // (names no parameter: judged below).
+            Check::KnownParameters
+            | Check::BindsKeys
             | Check::UnbindsKeys
             | Check::SuccessShape
             | Check::ErrorShape
@@ -338,6 +340,20 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             out.soft.push(rule.id.clone());
         } else if broken {
             out.broken.push(rule.id.clone());
+        }
+    }
+    // A parameter the table does not define (`InstanceId` for `InstanceIds`): the rule that
+    // refuses it is broken besides whatever the request then lacks, and no document ranks the
+    // two, so either code answers the request.
+    if case.params.keys().any(|name| param(spec, name).is_none()) {
+        for rule in spec.rules.iter().chain(&family.rules) {
+            if rule.check != Check::KnownParameters {
+                continue;
+            }
+            match rule.open {
+                Some(_) => out.soft.push(rule.id.clone()),
+                None => out.broken.push(rule.id.clone()),
+            }
         }
     }
     if let Some(r) = auth_rule(family, case.auth) {

@@ -232,20 +232,9 @@ impl Fault {
             Fault::MissingRequestId => &["success-shape", "error-envelope"],
             Fault::ErrorOutsideResponse => &["error-envelope"],
             Fault::UncheckedSignature => &["signature-valid"],
-            // Every Alibaba error the run provokes comes with the wrong status: whichever rule's
-            // case meets it first names it.
-            Fault::WrongHttpStatus => &[
-                "error-envelope",
-                "instance-id-format",
-                "instance-ids-json",
-                "instance-ids-limit",
-                "instance-ids-non-empty",
-                "instance-ids-required",
-                "key-pair-name-required",
-                "region-id-required",
-                "key-pair-exists",
-                "instance-linux",
-            ],
+            // Every Alibaba error the run provokes comes with the right code and the wrong
+            // status: the family's envelope rule names it, whichever case meets it.
+            Fault::WrongHttpStatus => &["error-envelope"],
             Fault::InconsistentFailCount => &["per-item-consistency"],
             Fault::AssociateAppends => &["binds-keys"],
             Fault::DisassociateNoop => &["unbinds-keys"],

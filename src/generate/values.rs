@@ -35,6 +35,20 @@ enum Mut {
     Unbound(String, Index, Index),
     /// Force flag: `Some(b)` sets it, `None` removes it.
     Force(Option<bool>),
+    /// The parameter also under a name the table does not define — its first letter's case
+    /// flipped (`instanceIds` beside `InstanceIds`), as a client's typo sends it — with its value
+    /// (a placeholder when the case leaves it out).
+    Undefined(String),
+}
+
+/// `name` with its first letter's case flipped.
+fn miscased(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_uppercase() => c.to_ascii_lowercase().to_string() + chars.as_str(),
+        Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
 }
 
 /// Everything the strategies of one API need, computed once.
@@ -338,6 +352,15 @@ impl Ctx {
 
     fn param(&self, name: &str) -> Option<&Parameter> {
         analyze::param(&self.spec, name)
+    }
+
+    /// The family's rule refusing parameters the table does not define, where it has one.
+    fn known_rule(&self) -> Option<&str> {
+        self.family
+            .rules
+            .iter()
+            .find(|r| r.check == Check::KnownParameters)
+            .map(|r| r.id.as_str())
     }
 
     fn limit(&self, name: &str) -> Option<usize> {
@@ -763,8 +786,11 @@ impl Ctx {
                     | Check::NonEmpty { .. }
                     | Check::ValueType { .. } => true,
                     // Not broken through a parameter: judged on the answer, or broken by an
-                    // authentication fault (`auth`), or a valid wire form.
-                    Check::BindsKeys
+                    // authentication fault (`auth`), or a valid wire form. Cases name only the
+                    // table's parameters: an undefined one reaches the oracle from a client
+                    // (the proxy), not from here.
+                    Check::KnownParameters
+                    | Check::BindsKeys
                     | Check::UnbindsKeys
                     | Check::SuccessShape
                     | Check::ErrorShape
@@ -779,10 +805,30 @@ impl Ctx {
                 }
             })
             .map(|r| r.id.clone())
+            // The family's rule on undefined parameters, after the API's own (a parameter of the
+            // table under another name breaks it alone).
+            .chain(
+                self.known_rule()
+                    .filter(|_| !self.spec.parameters.is_empty())
+                    .map(String::from),
+            )
             .collect()
     }
 
     fn mutation(self: &Arc<Self>, rule_id: &str) -> Option<BoxedStrategy<Vec<Mut>>> {
+        if self.known_rule() == Some(rule_id) {
+            let names: Vec<String> = self
+                .spec
+                .parameters
+                .iter()
+                .map(|p| p.name.clone())
+                .collect();
+            return Some(
+                proptest::sample::select(names)
+                    .prop_map(|n| vec![Mut::Undefined(n)])
+                    .boxed(),
+            );
+        }
         let rule = self.spec.rules.iter().find(|r| r.id == rule_id)?;
         let name = rule.check.param()?.to_string();
         let p = self.param(&name)?.clone();
@@ -889,7 +935,8 @@ impl Ctx {
                     .boxed()
             }
             // No parameter breaks these (see `breakable_rules`).
-            Check::BindsKeys
+            Check::KnownParameters
+            | Check::BindsKeys
             | Check::UnbindsKeys
             | Check::SuccessShape
             | Check::ErrorShape
@@ -978,6 +1025,16 @@ impl Ctx {
                         self.apply(params, &[Mut::ReplaceItem(n.clone(), *idx, id)]);
                     }
                 }
+                Mut::Undefined(n) => {
+                    let name = miscased(n);
+                    if self.param(&name).is_none() {
+                        let v = params
+                            .get(n)
+                            .cloned()
+                            .unwrap_or_else(|| Value::String("x".into()));
+                        params.insert(name, v);
+                    }
+                }
                 Mut::Force(v) => {
                     if let Some(f) = &self.force {
                         match v {
@@ -1031,14 +1088,12 @@ impl Ctx {
         let mut params_seen = BTreeSet::new();
         let mut intent = Vec::new();
         for r in rules {
-            let param = self
-                .spec
-                .rules
-                .iter()
-                .find(|x| &x.id == r)?
-                .check
-                .param()?
-                .to_string();
+            let param = match self.spec.rules.iter().find(|x| &x.id == r) {
+                Some(x) => x.check.param()?.to_string(),
+                // Names no parameter of the table: never shares one with another rule.
+                None if self.known_rule() == Some(r.as_str()) => String::new(),
+                None => return None,
+            };
             if !params_seen.insert(param) {
                 continue;
             }

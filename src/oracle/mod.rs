@@ -289,10 +289,19 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
     }
     if !a.broken.is_empty() {
         let decisive: Vec<String> = match &spec.precedence {
+            // The order ranks the API's own rules; a parameter the API does not define is
+            // ranked against none of them, so its code stays acceptable beside the first.
             Precedence::Ordered { rules, .. } => rules
                 .iter()
                 .find(|r| a.broken.contains(r))
-                .map(|r| vec![r.clone()])
+                .map(|r| {
+                    let unranked = a.broken.iter().filter(|b| {
+                        !rules.contains(b)
+                            && all_rule_defs(spec, family)
+                                .any(|d| &d.id == *b && d.check == Check::KnownParameters)
+                    });
+                    std::iter::once(r).chain(unranked).cloned().collect()
+                })
                 .unwrap_or_else(|| a.broken.clone()),
             Precedence::None => a.broken.clone(),
         };
@@ -646,12 +655,17 @@ pub fn with_strength(set: &SpecSet, api: &LoadedApi, mut v: Verdict) -> Verdict 
     else {
         return v;
     };
-    v.strength = Some(if rule.judgement.is_some() {
-        Strength::Judgement
-    } else {
-        doc_strength(spec, family, &rule.source)
-    });
+    v.strength = Some(rule_strength(set, api, rule));
     v
+}
+
+/// What a rule of the API or its family rests on: its own judgement, else the kind of document
+/// its source cites.
+pub fn rule_strength(set: &SpecSet, api: &LoadedApi, rule: &Rule) -> Strength {
+    if rule.judgement.is_some() {
+        return Strength::Judgement;
+    }
+    doc_strength(&api.spec, set.family(api.spec.api.family), &rule.source)
 }
 
 fn doc_strength(spec: &ApiSpec, family: &FamilySpec, source: &Source) -> Strength {
@@ -747,51 +761,11 @@ fn judge_response(
             )
         }
         OutcomeResult::Error { code, message } => {
-            let actual = format!("error {code}: {message}");
-            if !outcome.problems.is_empty() {
-                return verdict(
-                    VerdictKind::Fail,
-                    error_shape,
-                    "the family's error envelope",
-                    actual,
-                    outcome.problems.join("; "),
-                );
+            let v = judge_error(spec, family, exp, outcome, code, message, &sits);
+            if family.envelope.errors_are_non_2xx() && (200..300).contains(&outcome.status) {
+                return wrong_error_status(spec, family, exp, outcome.status, code, v);
             }
-            if !exp.error_ok {
-                // Named by what the case exercised beyond the plain path — the exception it
-                // relied on (a RUNNING instance with the force flag) — else by the rule whose
-                // code the target misapplied; that rule is context in the detail either way.
-                let exercised = first_broken(&exp.lifted);
-                let owner =
-                    all_rule_defs(spec, family).find(|r| r.errors.iter().any(|e| &e.code == code));
-                let detail = match owner {
-                    Some(r) => format!(
-                        "a valid request was rejected with {code}, the code of rule {} ({})",
-                        r.id, r.description
-                    ),
-                    None => format!(
-                        "a valid request was rejected with {code}, a code no rule ties to it"
-                    ),
-                };
-                return verdict(
-                    VerdictKind::Fail,
-                    exercised.or(owner).or(success_shape),
-                    "success",
-                    actual,
-                    detail,
-                );
-            }
-            // A code the verdict so far lets through must still be one the documents list for
-            // this API, and what its description says must hold for the request: open is not
-            // "anything goes". A failure already says more (the code the rule asks for).
-            let v = judge_code(spec, family, exp, code, actual, &sits);
-            if v.kind == VerdictKind::Fail {
-                return v;
-            }
-            let actual = &v.actual;
-            undocumented(spec, family, code, actual)
-                .or_else(|| false_meaning(spec, family, exp, code, actual))
-                .unwrap_or(v)
+            v
         }
         OutcomeResult::Success => {
             if !exp.success_ok {
@@ -860,6 +834,110 @@ fn judge_response(
             )
         }
     }
+}
+
+/// An error body under a 2xx status where the family documents errors with a non-2xx one
+/// (Alibaba RPC: its SDKs raise only on a non-2xx status, so a client reads such an answer as a
+/// success). `v` is what the code alone earns. A code that already fails keeps its own rule, the
+/// status added to the detail; any other is a failure of the family's envelope rule, which names
+/// the code as the one the case's rules allow: the defect is the status, not the code.
+fn wrong_error_status(
+    spec: &ApiSpec,
+    family: &FamilySpec,
+    exp: &Expectation,
+    status: u16,
+    code: &str,
+    mut v: Verdict,
+) -> Verdict {
+    let documents = "the family documents errors with a 4xx/5xx status, and its SDKs raise only on one: a client reads this answer as a success";
+    v.actual = format!("HTTP {status} with {}", v.actual);
+    let rule = rule_by_kind(spec, family, CheckKind::ErrorShape);
+    if v.kind == VerdictKind::Fail || rule.is_none() {
+        v.detail = format!(
+            "{}; besides, answered with HTTP {status}: {documents}",
+            v.detail
+        );
+        return v;
+    }
+    let owners: Vec<&str> = exp
+        .acceptable
+        .iter()
+        .filter(|rc| rc.codes.iter().any(|c| c == code))
+        .map(|rc| rc.rule.as_str())
+        .collect();
+    let why = match (v.kind, owners.is_empty()) {
+        (VerdictKind::Unspecified, _) => "a code the documents leave open here".to_string(),
+        (_, false) => format!("the code {} expects", owners.join(" or ")),
+        (_, true) => "a code the case's rules allow".to_string(),
+    };
+    verdict(
+        VerdictKind::Fail,
+        rule,
+        format!("{} with a 4xx/5xx status", exp.describe()),
+        v.actual,
+        format!("answered {code} ({why}) with HTTP {status}; {documents}"),
+    )
+}
+
+/// An error answer, judged on its code and envelope (its status is judged by the caller).
+fn judge_error(
+    spec: &ApiSpec,
+    family: &FamilySpec,
+    exp: &Expectation,
+    outcome: &Outcome,
+    code: &str,
+    message: &str,
+    sits: &str,
+) -> Verdict {
+    let error_shape = rule_by_kind(spec, family, CheckKind::ErrorShape);
+    let success_shape = rule_by_kind(spec, family, CheckKind::SuccessShape);
+    let first_broken = |rules: &[String]| {
+        rules
+            .first()
+            .and_then(|id| all_rule_defs(spec, family).find(|r| &r.id == id))
+    };
+    let actual = format!("error {code}: {message}");
+    if !outcome.problems.is_empty() {
+        return verdict(
+            VerdictKind::Fail,
+            error_shape,
+            "the family's error envelope",
+            actual,
+            outcome.problems.join("; "),
+        );
+    }
+    if !exp.error_ok {
+        // Named by what the case exercised beyond the plain path — the exception it
+        // relied on (a RUNNING instance with the force flag) — else by the rule whose
+        // code the target misapplied; that rule is context in the detail either way.
+        let exercised = first_broken(&exp.lifted);
+        let owner = all_rule_defs(spec, family).find(|r| r.errors.iter().any(|e| e.code == code));
+        let detail = match owner {
+            Some(r) => format!(
+                "a valid request was rejected with {code}, the code of rule {} ({})",
+                r.id, r.description
+            ),
+            None => format!("a valid request was rejected with {code}, a code no rule ties to it"),
+        };
+        return verdict(
+            VerdictKind::Fail,
+            exercised.or(owner).or(success_shape),
+            "success",
+            actual,
+            detail,
+        );
+    }
+    // A code the verdict so far lets through must still be one the documents list for
+    // this API, and what its description says must hold for the request: open is not
+    // "anything goes". A failure already says more (the code the rule asks for).
+    let v = judge_code(spec, family, exp, code, actual, sits);
+    if v.kind == VerdictKind::Fail {
+        return v;
+    }
+    let actual = &v.actual;
+    undocumented(spec, family, code, actual)
+        .or_else(|| false_meaning(spec, family, exp, code, actual))
+        .unwrap_or(v)
 }
 
 /// An error's code against the codes the case's broken rules allow (with the family's

@@ -506,3 +506,194 @@ fn a_code_whose_meaning_holds_is_not_failed_by_the_meaning_check() {
     let v = judge(&set, api, &c, &exp, &error("InvalidInstanceId.NotFound"));
     assert_eq!(v.kind, VerdictKind::Fail, "{v:?}");
 }
+
+/// Alibaba RPC documents errors with a non-2xx status (its SDKs raise only on one): an error body
+/// under HTTP 200 is decoded as the error it says, and judged on the family's envelope rule —
+/// with the code named as the one the case's rule expects — never as a request "accepted". A
+/// wrong code keeps its own rule. Tencent API 3.0 answers errors with HTTP 200, as documented.
+#[test]
+fn an_error_body_under_a_success_status_fails_the_envelope_rule_not_as_accepted() {
+    let set = crate::spec::load_embedded().unwrap();
+    let api = set
+        .apis
+        .iter()
+        .find(|a| a.name == "alibaba-ecs/DetachKeyPair")
+        .unwrap();
+    let w = World::default_world();
+    let kp = w
+        .key_pairs
+        .iter()
+        .find(|k| k.product == crate::spec::Product::Ecs)
+        .unwrap();
+    let ecs = |params: Value| {
+        let mut c = case(params);
+        c.api = api.name.clone();
+        c.region = kp.region.clone();
+        c.transport.signature = crate::protocol::SignatureMethod::RpcHmacSha1;
+        c.transport.method = crate::protocol::Method::Get;
+        c.transport.format = crate::protocol::ResponseFormat::Json;
+        c
+    };
+    let c = ecs(json!({"RegionId": kp.region, "KeyPairName": kp.id, "InstanceIds": "[i-1"}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(exp.broken, ["instance-ids-json"], "{exp:?}");
+    let answer = |status: u16, code: &str| {
+        crate::protocol::decode(
+            crate::protocol::FamilyId::AliyunRpc,
+            &crate::protocol::HttpResponse {
+                status,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: serde_json::to_vec(
+                    &json!({"RequestId": "r-1", "Code": code, "Message": "m", "HostId": "ecs"}),
+                )
+                .unwrap(),
+            },
+        )
+    };
+    let o = answer(200, "InvalidParameter");
+    assert_eq!(
+        o.result,
+        OutcomeResult::Error {
+            code: "InvalidParameter".into(),
+            message: "m".into()
+        }
+    );
+    let v = judge(&set, api, &c, &exp, &o);
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("error-envelope")),
+        "{v:?}"
+    );
+    assert!(
+        v.detail.contains(
+            "answered InvalidParameter (the code instance-ids-json expects) with HTTP 200"
+        ) && v.detail.contains("4xx/5xx"),
+        "{v:?}"
+    );
+    assert!(!v.detail.contains("accepted"), "{v:?}");
+    assert_eq!(v.strength, Some(Strength::Current), "{v:?}");
+    assert!(
+        v.actual.starts_with("HTTP 200 with error InvalidParameter"),
+        "{v:?}"
+    );
+    // The same body with a 4xx status passes (on our reading of the code).
+    assert_eq!(
+        judge(&set, api, &c, &exp, &answer(400, "InvalidParameter")).kind,
+        VerdictKind::Pass
+    );
+    // A code the broken rule does not allow keeps its own failure; the status is added to it.
+    let c = ecs(json!({"RegionId": kp.region, "InstanceIds": "[\"i-1\"]"}));
+    let exp = expect(&set, api, &w, &c);
+    assert!(
+        exp.broken.contains(&"key-pair-name-required".to_string()),
+        "{exp:?}"
+    );
+    let v = judge(&set, api, &c, &exp, &answer(200, "InvalidParameter"));
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("key-pair-name-required")),
+        "{v:?}"
+    );
+    assert!(v.detail.contains("answered with HTTP 200"), "{v:?}");
+    // A success body under 200 (no Code, or a success-like one) is still a success.
+    for body in [
+        json!({"RequestId": "r"}),
+        json!({"RequestId": "r", "Code": "200"}),
+    ] {
+        let o = crate::protocol::decode(
+            crate::protocol::FamilyId::AliyunRpc,
+            &crate::protocol::HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: serde_json::to_vec(&body).unwrap(),
+            },
+        );
+        assert_eq!(o.result, OutcomeResult::Success, "{body}");
+    }
+    // Tencent API 3.0: errors with HTTP 200 are the documented envelope.
+    let cvm = set
+        .apis
+        .iter()
+        .find(|a| a.name == "tencent-cvm/AssociateInstancesKeyPairs")
+        .unwrap();
+    let c = case(json!({"KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, cvm, &w, &c);
+    assert_eq!(
+        judge(&set, cvm, &c, &exp, &error("MissingParameter")).kind,
+        VerdictKind::Pass
+    );
+}
+
+/// A parameter the API does not define (`InstanceId` for `InstanceIds`) breaks the family's
+/// `parameter-known` besides the required rule it leaves broken; no document ranks the two, so
+/// either code passes — under an ordered precedence of the API's own rules too — and a success
+/// or a code of neither fails. Alone, it is refused with UnknownParameter (current definitions).
+#[test]
+fn an_undefined_parameter_breaks_parameter_known_beside_what_the_request_lacks() {
+    let set = set();
+    let api = &set.apis[0];
+    let w = World::default_world();
+    let c = case(json!({"InstanceId": ["ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(
+        exp.broken,
+        ["instance-ids-required", "parameter-known"],
+        "{exp:?}"
+    );
+    for code in ["MissingParameter", "UnknownParameter"] {
+        assert_eq!(
+            judge(&set, api, &c, &exp, &error(code)).kind,
+            VerdictKind::Pass,
+            "{code}"
+        );
+    }
+    for wrong in [
+        success(ok_body()),
+        error("InvalidParameterValue.LimitExceeded"),
+    ] {
+        let v = judge(&set, api, &c, &exp, &wrong);
+        assert_eq!(
+            (v.kind, v.rule.as_deref()),
+            (VerdictKind::Fail, Some("instance-ids-required")),
+            "{v:?}"
+        );
+    }
+    // An order of the API's own rules does not rank the undefined parameter.
+    let mut ordered = api.clone();
+    ordered.spec.precedence = crate::spec::Precedence::Ordered {
+        rules: vec!["instance-ids-required".into()],
+        source: api.spec.api.source.clone(),
+    };
+    let exp = expect(&set, &ordered, &w, &c);
+    assert!(exp.codes().contains("UnknownParameter"), "{exp:?}");
+    assert!(exp.codes().contains("MissingParameter"), "{exp:?}");
+    // Alone: the family's code, stated in the current definitions.
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001"], "KeyIds": ["skey-ck000001"], "Force": true}));
+    let exp = expect(&set, api, &w, &c);
+    assert_eq!(exp.broken, ["parameter-known"], "{exp:?}");
+    assert_eq!(
+        judge(&set, api, &c, &exp, &error("UnknownParameter")).kind,
+        VerdictKind::Pass
+    );
+    let v = judge(&set, api, &c, &exp, &success(ok_body()));
+    assert_eq!(
+        (v.kind, v.rule.as_deref(), v.strength),
+        (
+            VerdictKind::Fail,
+            Some("parameter-known"),
+            Some(Strength::Current)
+        ),
+        "{v:?}"
+    );
+    // Every parameter defined: UnknownParameter claims something false.
+    let c =
+        case(json!({"InstanceIds": ["ins-cs000001", "ins-cs000001"], "KeyIds": ["skey-ck000001"]}));
+    let exp = expect(&set, api, &w, &c);
+    let v = judge(&set, api, &c, &exp, &error("UnknownParameter"));
+    assert_eq!(
+        (v.kind, v.rule.as_deref()),
+        (VerdictKind::Fail, Some("parameter-known")),
+        "{v:?}"
+    );
+}

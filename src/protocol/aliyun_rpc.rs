@@ -333,7 +333,9 @@ fn code_looks_like_error(code: &str) -> bool {
     )
 }
 
-/// Decodes a response (JSON or XML, sniffed from the first non-blank byte).
+/// Decodes a response (JSON or XML, sniffed from the first non-blank byte). A body with an
+/// error `Code` is an error whatever the status: a 2xx status on it is an [`Outcome`] with an
+/// error result and that status, which the oracle judges on the family's envelope rule.
 pub fn decode(resp: &HttpResponse) -> Outcome {
     let mut out = Outcome::new(resp.status);
     let first = resp.body.iter().find(|b| !b.is_ascii_whitespace()).copied();
@@ -376,14 +378,16 @@ pub fn decode(resp: &HttpResponse) -> Outcome {
     let code = text("Code");
     let ok = (200..300).contains(&resp.status);
     if ok {
-        if code.as_deref().is_some_and(code_looks_like_error) {
-            out.problems.push(format!(
-                "HTTP {} with error-like Code {:?} (SDKs read it as success)",
-                resp.status,
-                code.unwrap_or_default()
-            ));
-        }
-        out.result = OutcomeResult::Success;
+        // An error body under a success status is what the body says: an error. The status
+        // that contradicts it stays in `status`, for the oracle to judge on the family's
+        // envelope rule (the SDKs, which raise only on a non-2xx status, read it as success).
+        out.result = match code {
+            Some(code) if code_looks_like_error(&code) => OutcomeResult::Error {
+                code,
+                message: text("Message").unwrap_or_default(),
+            },
+            _ => OutcomeResult::Success,
+        };
     } else {
         match code {
             Some(code) => {

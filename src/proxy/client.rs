@@ -17,7 +17,7 @@ use crate::protocol::{
     self, received, Credentials, FamilyId, HttpRequest, NonceStore, ParsedRequest, SecretStore,
 };
 use crate::spec::{
-    Check, Freedom, LoadedApi, Method, ParamType, Params, Situation, Source, SpecSet,
+    Check, Freedom, LoadedApi, Method, ParamType, Params, Rule, Situation, Source, SpecSet,
 };
 use crate::world::World;
 
@@ -141,7 +141,12 @@ pub fn judge(
     let api = &set.apis[index];
     view.api = Some(index);
     let auth = authenticate(set, api, creds, nonces, req, &parsed, now, &mut view);
-    let case = to_case(api, req, &parsed, auth, &mut view);
+    let known = set
+        .family(parsed.family)
+        .rules
+        .iter()
+        .find(|r| r.check == Check::KnownParameters);
+    let case = to_case(set, api, known, req, &parsed, auth, &mut view);
     parameters(set, api, &case, &mut view);
     view.case = Some(case);
     view
@@ -298,9 +303,13 @@ fn authenticate(
 
 /// The case the request asks for: its parameters by the document's names (form text read as
 /// the parameter's type where it is that type's wire form), its transport and the wire forms it
-/// uses. A parameter the table does not list is a finding.
+/// uses. A parameter the table does not list is a finding, named by the family's `known` rule
+/// where it has one; it stays in the case under the name sent, so the server side expects that
+/// rule's code too.
 fn to_case(
+    set: &SpecSet,
     api: &LoadedApi,
+    known: Option<&Rule>,
     req: &HttpRequest,
     parsed: &ParsedRequest,
     auth: AuthFault,
@@ -321,8 +330,8 @@ fn to_case(
             view.findings.push(Finding {
                 side: Side::Client,
                 api: Some(api.name.clone()),
-                rule: rules::PARAMETER_KNOWN.into(),
-                source: Some(spec.api.source.clone()),
+                rule: known.map_or(rules::PARAMETER_KNOWN.into(), |r| r.id.clone()),
+                source: Some(known.map_or(&spec.api.source, |r| &r.source).clone()),
                 expected: format!(
                     "parameters of the table: {}",
                     spec.parameters
@@ -333,7 +342,7 @@ fn to_case(
                 ),
                 actual: format!("{wire}={value}"),
                 detail: "a parameter the document does not list (a misspelt or mis-cased name does not count as the listed one)".into(),
-                strength: Some(Strength::Seed),
+                strength: Some(known.map_or(Strength::Seed, |r| crate::oracle::rule_strength(set, api, r))),
             });
             params.insert(wire.clone(), value.clone());
             continue;

@@ -316,6 +316,25 @@ pub fn api_corpus(set: &SpecSet, api: &LoadedApi, world: &World) -> Vec<Entry> {
         }
     }
 
+    // The family's rule on parameters the table does not define, where it has one.
+    if let Some(rule) = family
+        .rules
+        .iter()
+        .find(|r| r.check == Check::KnownParameters)
+    {
+        if let Some(s) = generate::rule_strategy(set, api, world, &opts, &rule.id) {
+            let cases = draw(&s, seed ^ 0x280, DRAWS);
+            let only = |c: &&Case| c.violates == [rule.id.clone()] && c.situations.is_empty();
+            if let Some(c) = smallest(cases.iter().filter(only)) {
+                push(
+                    format!("family.{}", rule.id),
+                    format!("Breaks family rule `{}`: {}", rule.id, rule.description),
+                    c.clone(),
+                );
+            }
+        }
+    }
+
     // One case per unspecified situation the generator can produce.
     for (i, u) in spec.unspecified.iter().enumerate() {
         let Some(s) = generate::situation_strategy(set, api, world, &opts, u.situation) else {

@@ -550,6 +550,10 @@ pub enum Check {
     /// current definitions) or its family's common codes. Stated where a seed says its table
     /// lists the business codes and the rest are the common codes.
     DocumentedCode,
+    /// Every business parameter is one the API's table defines: a request carrying another (a
+    /// misspelt or mis-cased name) is refused with the rule's code (family rule, where a
+    /// document gives the family a code for it). The documents rank it against no other rule.
+    KnownParameters,
 }
 
 impl Check {
@@ -575,6 +579,7 @@ impl Check {
             | Check::TimestampWindow { .. }
             | Check::NonceUnique
             | Check::DocumentedCode
+            | Check::KnownParameters
             | Check::WireForms => None,
         }
     }
@@ -601,6 +606,7 @@ impl Check {
             Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
             Check::NonceUnique => CheckKind::NonceUnique,
             Check::DocumentedCode => CheckKind::DocumentedCode,
+            Check::KnownParameters => CheckKind::KnownParameters,
             Check::WireForms => CheckKind::WireForms,
         }
     }
@@ -654,13 +660,15 @@ pub enum CheckKind {
     NonceUnique,
     /// `documented_code`.
     DocumentedCode,
+    /// `known_parameters`.
+    KnownParameters,
     /// `wire_forms`.
     WireForms,
 }
 
 impl CheckKind {
     /// Every kind, in the order of [`Check`].
-    pub const ALL: [CheckKind; 20] = [
+    pub const ALL: [CheckKind; 21] = [
         CheckKind::Required,
         CheckKind::MaxItems,
         CheckKind::NonEmpty,
@@ -680,6 +688,7 @@ impl CheckKind {
         CheckKind::TimestampWindow,
         CheckKind::NonceUnique,
         CheckKind::DocumentedCode,
+        CheckKind::KnownParameters,
         CheckKind::WireForms,
     ];
 
@@ -705,6 +714,7 @@ impl CheckKind {
             CheckKind::TimestampWindow => "timestamp_window",
             CheckKind::NonceUnique => "nonce_unique",
             CheckKind::DocumentedCode => "documented_code",
+            CheckKind::KnownParameters => "known_parameters",
             CheckKind::WireForms => "wire_forms",
         }
     }
@@ -1020,4 +1030,15 @@ pub enum Envelope {
         /// Where it is documented.
         source: Source,
     },
+}
+
+impl Envelope {
+    /// Whether the family documents its errors with a non-2xx HTTP status (Alibaba: "SDKs raise
+    /// only on a non-2xx status"); the Tencent families answer errors with HTTP 200.
+    pub fn errors_are_non_2xx(&self) -> bool {
+        match self {
+            Envelope::TencentResponse { .. } | Envelope::TencentCodeMessage { .. } => false,
+            Envelope::AliyunTopLevel { .. } => true,
+        }
+    }
 }

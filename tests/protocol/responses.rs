@@ -143,9 +143,20 @@ fn aliyun_decode_flags_problems_and_the_seed_xml_is_malformed() {
         "application/json",
         r#"{"Code":"Forbidden","RequestId":"r"}"#,
     );
+    // The body is an error whatever the status: decoded as one, with the 200 it came with for
+    // the oracle to judge on the family's envelope rule.
     let out = decode(FamilyId::AliyunRpc, &ok_with_code);
-    assert_eq!(out.result, OutcomeResult::Success);
-    assert_eq!(out.problems.len(), 1);
+    assert_eq!(
+        (out.status, out.result),
+        (
+            200,
+            OutcomeResult::Error {
+                code: "Forbidden".into(),
+                message: String::new()
+            }
+        )
+    );
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
     let no_code = json_resp(500, "application/json", r#"{"Message":"x"}"#);
     let out = decode(FamilyId::AliyunRpc, &no_code);
     assert!(matches!(out.result, OutcomeResult::Malformed { .. }));

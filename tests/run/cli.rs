@@ -303,9 +303,9 @@ fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
             _ => {}
         }
     }
-    // 17 API rules (documented-code and wire-forms among them) + 4 family rules of API 3.0,
-    // and the probe of the 10/s limit.
-    assert_eq!(cases, 22, "{xml}");
+    // 17 API rules (documented-code and wire-forms among them) + 5 family rules of API 3.0
+    // (parameter-known among them), and the probe of the 10/s limit.
+    assert_eq!(cases, 23, "{xml}");
     assert!(xml.contains("name=\"rate-limit 10/s\""), "{xml}");
     assert_eq!(failures, 1, "{xml}");
     assert!(xml.contains("binds-keys") && xml.contains("curl "), "{xml}");
@@ -452,7 +452,7 @@ fn ctrl_c_stops_shrinking_and_the_reports_are_written() {
             "--cases",
             "12",
             "--seed",
-            "5",
+            "9",
             "--jobs",
             "12",
             "--rate",

@@ -1,7 +1,7 @@
 //! What a default run catches beyond the codes each rule names: a code outside the documents, a
 //! code whose documented meaning is false for the request (both where the outcome is otherwise
-//! open), and, under `--strict`, the seeds' literal reading of a RUNNING instance accepted
-//! without the force flag. Each check is shown to fire on a fault and not on the variant that
+//! open), an error body under a status the family keeps for successes, and, under `--strict`,
+//! the seeds' literal reading of a RUNNING instance accepted without the force flag. Each check is shown to fire on a fault and not on the variant that
 //! takes the other defensible reading.
 
 use crate::{failures, run};
@@ -89,4 +89,43 @@ fn a_running_instance_accepted_and_left_running_fails_only_the_literal_reading()
         let (code, out, _) = under(["--variant", variant], "tencent-cvm", &["--strict"]);
         assert_eq!(code, 0, "{variant}\n{out}");
     }
+}
+
+#[test]
+fn an_error_under_a_success_status_is_the_envelope_rule_not_a_request_accepted() {
+    // Alibaba errors answered with HTTP 200 and the right code: the family documents errors
+    // with a 4xx/5xx status. The defect is the status, named on the envelope rule; the code is
+    // named as the one the case's rule expects, and nothing says the request "was accepted".
+    let (code, out, found) = under(["--fault", "wrong-http-status"], "alibaba-ecs", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!found.is_empty(), "{out}");
+    for (rule, f) in &found {
+        assert_eq!(rule, "error-envelope", "{f:#}");
+        let detail = f["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("with HTTP 200") && detail.contains("4xx/5xx"),
+            "{f:#}"
+        );
+        assert!(
+            f["actual"]
+                .as_str()
+                .unwrap()
+                .starts_with("HTTP 200 with error "),
+            "{f:#}"
+        );
+        assert_eq!(f["strength"], "current", "{f:#}");
+    }
+    let f = named(&found, "error-envelope", |f| {
+        f["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("expects) with HTTP 200"))
+    });
+    assert!(
+        f["detail"].as_str().unwrap().starts_with("answered "),
+        "{f:#}"
+    );
+    assert!(!out.contains("was accepted"), "{out}");
+    // Tencent API 3.0 documents its errors with HTTP 200: the correct emulator stays clean.
+    let (code, out, _) = under(["--jobs", "2"], "tencent-", &[]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -139,7 +139,7 @@ async fn throttling_is_waited_out_and_never_a_verdict() {
         let first = seen.is_empty();
         let always = serde_json::to_string(&p.params)
             .unwrap()
-            .contains("ein-es000063");
+            .contains("ein-es000048");
         let params = serde_json::to_vec(&p.params).unwrap();
         seen.push((std::time::Instant::now(), params));
         if first || always {
