@@ -102,7 +102,8 @@ fn needs_instance(api: &LoadedApi, check: &Check) -> bool {
         | Check::TimestampWindow { .. }
         | Check::NonceUnique
         | Check::DocumentedCode
-        | Check::WireForms => false,
+        | Check::WireForms
+        | Check::KnownParameters => false,
     }
 }
 
