@@ -27,6 +27,20 @@ impl Drop for Host {
     }
 }
 
+impl Host {
+    /// `--endpoint`, `--resolve` and `--ca-cert` that reach this host as `product` at `name`.
+    fn reached_as(&self, product: &str, name: &str) -> Vec<String> {
+        vec![
+            "--endpoint".into(),
+            format!("{product}=https://{name}:{}", self.port),
+            "--resolve".into(),
+            format!("{name}:{}:{}", self.port, self.addr),
+            "--ca-cert".into(),
+            self.cert.display().to_string(),
+        ]
+    }
+}
+
 /// `apiconform serve --only PRODUCT --tls` on `ip`, with a certificate for `name`.
 fn host(dir: &Path, product: &str, ip: &str, name: &str) -> Host {
     let cert = dir.join(format!("{product}.pem"));
@@ -112,12 +126,7 @@ async fn a_run_against_a_simulated_cloud_reaches_each_product_at_its_host_and_le
         ("tencent-ecm", "ecm.tencentcloudapi.com", &ecm),
         ("alibaba-ecs", "ecs.aliyuncs.com", &ecs),
     ] {
-        args.push("--endpoint".into());
-        args.push(format!("{product}=https://{name}:{}", h.port));
-        args.push("--resolve".into());
-        args.push(format!("{name}:{}:{}", h.port, h.addr));
-        args.push("--ca-cert".into());
-        args.push(h.cert.display().to_string());
+        args.extend(h.reached_as(product, name));
     }
     for a in [
         "--world",
@@ -335,12 +344,7 @@ fn world_discover_reads_several_products_and_regions_in_one_call() {
         ("tencent-cvm", "cvm.tencentcloudapi.com", &cvm),
         ("alibaba-ecs", "ecs.aliyuncs.com", &ecs),
     ] {
-        cmd.arg("--endpoint")
-            .arg(format!("{product}=https://{name}:{}", h.port))
-            .arg("--resolve")
-            .arg(format!("{name}:{}:{}", h.port, h.addr))
-            .arg("--ca-cert")
-            .arg(&h.cert);
+        cmd.args(h.reached_as(product, name));
     }
     let out = cmd
         .args(["--region", "ap-guangzhou", "--region", "cn-hangzhou"])
@@ -378,15 +382,7 @@ fn world_discover_reads_a_product_at_its_endpoint_over_tls() {
     let out_file = dir.path().join("found.yaml");
     let out = crate::bin()
         .args(["world", "discover", "--cloud"])
-        .arg("--endpoint")
-        .arg(format!(
-            "tencent-cvm=https://cvm.tencentcloudapi.com:{}",
-            cvm.port
-        ))
-        .arg("--resolve")
-        .arg(format!("cvm.tencentcloudapi.com:{}:{}", cvm.port, cvm.addr))
-        .arg("--ca-cert")
-        .arg(&cvm.cert)
+        .args(cvm.reached_as("tencent-cvm", "cvm.tencentcloudapi.com"))
         .args([
             "--region",
             "ap-guangzhou",
