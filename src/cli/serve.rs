@@ -121,6 +121,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
         alibaba,
         rate_limits,
         only: args.only.clone(),
+        specs: emulator::builtin_specs(),
     };
     if let Some(only) = &args.only {
         let known = ["tencent-cvm", "tencent-ecm", "alibaba-ecs"];

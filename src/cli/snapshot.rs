@@ -74,6 +74,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
                 alibaba,
                 rate_limits: false,
                 only: None,
+                specs: std::sync::Arc::new(set.clone()),
             };
             snapshot::record_in_process(&set, &config, &entries)?
         }

@@ -86,10 +86,13 @@ pub(super) fn specs(cmd: SpecsCommand) -> u8 {
                 );
                 for api in &set.apis {
                     let s = &api.spec;
+                    // The seed, or where no seed describes the API, the document its
+                    // description cites (ECS AttachKeyPair: the vendor's definitions).
                     let seed = s
                         .documents
                         .iter()
                         .find(|d| d.kind == spec::DocumentKind::Seed)
+                        .or_else(|| s.documents.iter().find(|d| d.id == s.api.source.doc))
                         .map_or("-", |d| d.location());
                     out!(
                         "{:<48} {:<13} {:<11} {:>5} {:>6}  {}",

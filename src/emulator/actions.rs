@@ -31,6 +31,11 @@ fn fail(code: &'static str, message: impl Into<String>) -> Fail {
 
 pub(super) fn dispatch(emu: &Emulator, req: &ParsedRequest) -> HttpResponse {
     let rid = emu.request_id(req.family);
+    let specs = &emu.config.specs;
+    if let Some(api) = super::generic::find(specs, req) {
+        let resp = super::generic::serve(emu, specs, api, req, &rid);
+        return finish(emu, req, resp);
+    }
     let resp = match req.family {
         FamilyId::TencentApi3 => tencent(emu, req, &rid),
         FamilyId::TencentV2 => v2(emu, req),

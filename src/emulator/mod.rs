@@ -10,13 +10,14 @@
 mod actions;
 pub mod faults;
 pub mod gate;
+mod generic;
 pub mod server;
 pub mod tls;
 pub mod variants;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use faults::Fault;
 pub use variants::Variant;
@@ -24,6 +25,7 @@ pub use variants::Variant;
 use crate::protocol::{
     self, Credentials, FamilyId, HttpRequest, HttpResponse, NonceStore, ParsedRequest, SecretStore,
 };
+use crate::spec::SpecSet;
 use crate::world::World;
 
 /// The documentation example credentials of Tencent Cloud API 3.0, accepted by default for
@@ -59,6 +61,24 @@ pub struct Config {
     /// `tencent-ecm`, `alibaba-ecs`), as one of the vendor's hosts does; any other call gets
     /// what a host answers for an action it does not serve. `None`: every product.
     pub only: Option<String>,
+    /// The specs whose APIs it serves from the spec file alone ([`generic`]): every API of
+    /// these that the hand-written handlers do not serve. The built-in specs by default.
+    pub specs: Arc<SpecSet>,
+}
+
+/// The built-in specs, read once per process.
+pub fn builtin_specs() -> Arc<SpecSet> {
+    static SPECS: std::sync::OnceLock<Arc<SpecSet>> = std::sync::OnceLock::new();
+    SPECS
+        .get_or_init(|| {
+            // The embedded specs are checked by the tests; were they broken, the emulator
+            // would still serve the hand-written APIs.
+            Arc::new(crate::spec::load_embedded().unwrap_or_else(|_| SpecSet {
+                families: Default::default(),
+                apis: Vec::new(),
+            }))
+        })
+        .clone()
 }
 
 impl Default for Config {
@@ -71,6 +91,7 @@ impl Default for Config {
             alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
             rate_limits: false,
             only: None,
+            specs: builtin_specs(),
         }
     }
 }

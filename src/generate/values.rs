@@ -518,7 +518,7 @@ impl Ctx {
                     Just(Some(Value::Bool(false)))
                 ]
                 .boxed(),
-                _ if p.name.to_ascii_lowercase().contains("region") => {
+                _ if self.spec.region_param() == Some(p.name.as_str()) => {
                     Just(Some(Value::String(self.region.clone()))).boxed()
                 }
                 _ if p.default.is_some() => {

@@ -524,8 +524,9 @@ pub fn estimated_seconds(set: &SpecSet, plans: &[ApiPlan]) -> Option<f64> {
 /// Whether the specs hold the calls that put back what this API changes. A binding replaced
 /// (CVM Associate) is put back by binding the old keys again, or, where there were none, by
 /// unbinding the new ones: both calls of the product must be specced. An unbind is put back by
-/// binding the key again: a bind-and-replace call of the product must be specced (ECM and
-/// Alibaba have none in the specs: their detaches cannot be undone by the harness).
+/// binding the key again: a bind-and-replace call of the product must be specced (ECM has none
+/// in the specs: its detach cannot be undone by the harness). An add is put back by unbinding
+/// what it added.
 pub(super) fn reversible(set: &SpecSet, api: &LoadedApi) -> Result<String, String> {
     use crate::spec::EffectKind;
     let product = api.spec.instance_product();
@@ -537,9 +538,18 @@ pub(super) fn reversible(set: &SpecSet, api: &LoadedApi) -> Result<String, Strin
             .map(|a| a.name.clone())
     };
     match api.spec.effect.kind {
+        // Bound again with the old keys, or the new ones removed where there were none.
         EffectKind::BindReplace => match of(EffectKind::Unbind) {
             Some(unbind) => Ok(format!("{} (the old keys) and {unbind}", api.name)),
             None => Err(format!("no unbind call for {name} is specced")),
+        },
+        // The added keys removed again.
+        EffectKind::Add => match of(EffectKind::Unbind) {
+            Some(unbind) => Ok(unbind),
+            None => Err(format!(
+                "no unbind call for {name} is specced: what {} adds stays bound",
+                api.spec.api.action
+            )),
         },
         EffectKind::Unbind => match of(EffectKind::BindReplace) {
             Some(bind) => Ok(bind),

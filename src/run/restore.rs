@@ -3,7 +3,7 @@
 //! change — CVM `AssociateInstancesKeyPairs` with the old keys (a bind replaces the keys held),
 //! or `DisassociateInstancesKeyPairs` of the new ones when it held none — and the instance is
 //! read once more to confirm. What cannot be undone is said with the reason: no call in the
-//! specs binds keys for the product (ECM, ECS), the instance is RUNNING and the call would stop
+//! specs binds keys for the product (ECM), the instance is RUNNING and the call would stop
 //! it without `--allow-force-stop`, it was RUNNING and is now STOPPED (no call in the specs
 //! starts an instance), or nothing shows the product's bindings at all.
 
@@ -265,16 +265,32 @@ async fn restore_one(
             );
             return Ok(done);
         }
-        let case = undo_case(api, b, &keys, force.filter(|_| running));
-        let sent = send_case(ctx, api, &case).await?;
-        let outcome = protocol::decode(api.spec.api.family, &sent.response);
-        if let OutcomeResult::Error { code, message } = malformed_as_error(outcome.result) {
+        // A call whose keys parameter names one key (Alibaba `KeyPairName`) unbinds them one
+        // call each, and can bind back only one.
+        let one_key = takes_one_key(api);
+        if one_key && keys.len() > 1 && api.spec.effect.kind != EffectKind::Unbind {
             done.detail = format!(
-                "{} answered {code}{}{message}",
-                api.spec.api.action,
-                if message.is_empty() { "" } else { ": " }
+                "it held {:?} and holds {:?}; {} binds one key per call and replaces what is bound: bind {:?} again by hand",
+                b.keys, found.keys, api.spec.api.action, b.keys
             );
             return Ok(done);
+        }
+        let calls: Vec<Vec<String>> = match one_key {
+            true => keys.iter().map(|k| vec![k.clone()]).collect(),
+            false => vec![keys.clone()],
+        };
+        for keys in &calls {
+            let case = undo_case(api, b, keys, force.filter(|_| running));
+            let sent = send_case(ctx, api, &case).await?;
+            let outcome = protocol::decode(api.spec.api.family, &sent.response);
+            if let OutcomeResult::Error { code, message } = malformed_as_error(outcome.result) {
+                done.detail = format!(
+                    "{} answered {code}{}{message}",
+                    api.spec.api.action,
+                    if message.is_empty() { "" } else { ": " }
+                );
+                return Ok(done);
+            }
         }
         let after = read(ctx, b).await?.flatten();
         done.now_keys = after.as_ref().map(|s| s.keys.clone());
@@ -394,15 +410,29 @@ fn effect_api(ctx: &Ctx, product: Product, kind: EffectKind) -> Option<&LoadedAp
     apis.into_iter().next()
 }
 
+/// Whether the API's keys parameter names one key (a string, as Alibaba's `KeyPairName`)
+/// rather than a list.
+fn takes_one_key(api: &LoadedApi) -> bool {
+    api.spec
+        .parameters
+        .iter()
+        .find(|p| p.name == api.spec.effect.keys)
+        .is_some_and(|p| p.kind == crate::spec::ParamType::String)
+}
+
 /// The call that undoes: this instance, these keys, the force flag where the instance runs.
 fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) -> Case {
     let effect = &api.spec.effect;
     let mut params = crate::protocol::Params::new();
     params.insert(effect.instances.clone(), json!([b.id]));
-    params.insert(
-        effect.keys.clone(),
-        Value::Array(keys.iter().map(|k| json!(k)).collect()),
-    );
+    let keys = match takes_one_key(api) {
+        true => json!(keys.first().cloned().unwrap_or_default()),
+        false => Value::Array(keys.iter().map(|k| json!(k)).collect()),
+    };
+    params.insert(effect.keys.clone(), keys);
+    if let Some(region) = api.spec.region_param() {
+        params.insert(region.to_string(), json!(b.region));
+    }
     if let Some(flag) = force {
         params.insert(flag.to_string(), json!(true));
     }

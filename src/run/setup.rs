@@ -68,6 +68,10 @@ impl Setup {
                 alibaba: opts.alibaba,
                 rate_limits: false,
                 only: None,
+                specs: opts
+                    .specs
+                    .clone()
+                    .map_or_else(emulator::builtin_specs, std::sync::Arc::new),
             };
             let embedded = Embedded::start(config, opts.timeout).await?;
             return Ok(Setup {

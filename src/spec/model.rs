@@ -61,6 +61,16 @@ impl ApiSpec {
             .map_or(self.api.product, |r| r.product)
     }
 
+    /// The business parameter that names the request's region (Alibaba `RegionId`), where the
+    /// API has one: a string parameter whose name says region. The generator fills it with the
+    /// case's region; restore's calls set it to the instance's.
+    pub fn region_param(&self) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|p| p.kind == ParamType::String && p.name.to_ascii_lowercase().contains("region"))
+            .map(|p| p.name.as_str())
+    }
+
     /// The flag that lets the call act on a RUNNING instance by stopping it (`ForceStop`): the
     /// boolean parameter named `Force…`, where the API has one. The one definition the
     /// generator, the plan, the safety gate and the restore use.
@@ -377,14 +387,22 @@ pub struct Effect {
     pub source: Source,
 }
 
-/// Effects of the five APIs.
+/// What a successful call does to the key bindings of the instances it names: the vocabulary an
+/// API's effect is written in. Each stage that follows an effect (the oracle's model, the
+/// emulator's spec-served APIs, the plan's reversibility, restore) matches on it exhaustively,
+/// so a new kind does not compile until each says what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EffectKind {
-    /// Bind the keys; keys bound before become invalid.
+    /// Replace the instance's keys with the named ones: keys bound before become invalid
+    /// (CVM `AssociateInstancesKeyPairs`, ECS `AttachKeyPair`).
+    #[serde(alias = "replace")]
     BindReplace,
-    /// Remove the binding of the named keys.
+    /// Remove the named keys from the instance's keys.
+    #[serde(alias = "remove")]
     Unbind,
+    /// Add the named keys to the instance's keys, keeping those bound before.
+    Add,
 }
 
 /// Ways to observe a key binding.

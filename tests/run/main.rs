@@ -12,6 +12,7 @@ mod escapes;
 mod hostile;
 mod html;
 mod inputs;
+mod new_api;
 mod plan;
 mod probes;
 mod progress;
@@ -34,6 +35,15 @@ use apiconform::run::{NoProgress, RunOptions, RunReport, Target};
 /// The binary, with the vendors' credential variables set to the emulator's documented
 /// defaults: a run against a remote-looking target (0.0.0.0, a vendor's host name through
 /// `--resolve`) needs credentials, as against a real account.
+/// How many APIs the built-in specs hold: every file under `specs/` is built in, so tests that
+/// count APIs read it instead of writing a number down.
+pub fn api_count() -> usize {
+    apiconform::spec::load_embedded()
+        .expect("built-in specs")
+        .apis
+        .len()
+}
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_apiconform"));
     let (tid, tkey) = apiconform::emulator::TENCENT_DEFAULT;
