@@ -343,6 +343,7 @@ from aliyunsdkcore.client import AcsClient  # noqa: E402
 from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import (  # noqa: E402
     DescribeInstancesRequest,
 )
+from aliyunsdkecs.request.v20140526.AttachKeyPairRequest import AttachKeyPairRequest  # noqa: E402
 from aliyunsdkecs.request.v20140526.DetachKeyPairRequest import DetachKeyPairRequest  # noqa: E402
 
 
@@ -427,6 +428,32 @@ def _():
     )
 
 
+# AttachKeyPair has no seed and no code of its own in the emulator: it is served from its spec
+# file (specs/alibaba-ecs/AttachKeyPair.yaml) alone.
+@check("aliyun-core AttachKeyPair replaces the key pair bound before")
+def _():
+    ids = ["i-bp1s0000000000000006", "i-bp1s0000000000000007"]
+    expect([ecs_key(i) for i in ids] == ["kp-linux-6", ""], "world: %r" % [ecs_key(i) for i in ids])
+    req = AttachKeyPairRequest()
+    req.set_KeyPairName("kp-linux-8")
+    req.set_InstanceIds(json.dumps(ids))
+    body = acs_do(req)
+    expect(body.get("RequestId"), "no RequestId")
+    results = body.get("Results", {}).get("Result", [])
+    expect(all(r.get("Success") in (True, "true") for r in results), "Results %r" % results)
+    expect(int(body.get("TotalCount")) == 2 and int(body.get("FailCount")) == 0, "counts %r" % body)
+    for i in ids:
+        expect(ecs_key(i) == "kp-linux-8", "%s holds %r, not kp-linux-8" % (i, ecs_key(i)))
+
+
+@check("aliyun-core AttachKeyPair Windows -> 403 DependencyViolation.WindowsInstance")
+def _():
+    req = AttachKeyPairRequest()
+    req.set_KeyPairName("kp-linux-0")
+    req.set_InstanceIds(json.dumps(["i-bp1w0000000000000001"]))
+    expect_acs_error(req, "DependencyViolation.WindowsInstance", 403)
+
+
 # ---------------------------------------------------------------------------------------------
 # alibabacloud-ecs20140526 7.11.8 (Tea / Darabonba), ACS3-HMAC-SHA256 by default and RPC v2.
 
@@ -486,6 +513,24 @@ for _label, _alg in (("acs3", None), ("v2", "v2")):
             )
             return
         raise CheckFailed("no exception; status %r body %r" % (resp.status_code, resp.body))
+
+
+for _label, _alg, _ids in (
+    ("acs3", None, ["i-bp1s0000000000000012", "i-bp1s0000000000000013"]),
+    ("v2", "v2", ["i-bp1s0000000000000022", "i-bp1s0000000000000023"]),
+):
+
+    @check("tea-ecs %s AttachKeyPair" % _label)
+    def _(alg=_alg, ids=_ids):
+        req = tea_ecs_models.AttachKeyPairRequest(
+            region_id=ALIBABA_REGION, key_pair_name="kp-linux-9", instance_ids=json.dumps(ids)
+        )
+        resp = tea_client(alg).attach_key_pair(req)
+        expect(resp.status_code == 200, "status %r" % resp.status_code)
+        expect(resp.body.request_id, "no RequestId")
+        expect(int(resp.body.fail_count) == 0 and int(resp.body.total_count) == 2, "counts wrong")
+        for i in ids:
+            expect(ecs_key(i) == "kp-linux-9", "%s holds %r, not kp-linux-9" % (i, ecs_key(i)))
 
 
 if os.environ.get("APICONFORM_PROXY_EXPECT"):

@@ -2,7 +2,8 @@
 //! file and nothing else. `fixtures/new-api/AddInstancesKeyPairs.yaml` (made up, effect `add`)
 //! is copied beside the built-in specs and run: the emulator serves it from the file, the
 //! generators break its rules, the oracle judges it, and the catalogue's faults that apply to
-//! it are caught.
+//! it are caught. ECS `AttachKeyPair` (specs/alibaba-ecs/AttachKeyPair.yaml, from the vendor's
+//! definitions) is the shipped case: it makes `DetachKeyPair` reversible.
 
 use std::path::Path;
 
@@ -83,4 +84,53 @@ fn a_new_api_of_a_known_family_is_served_and_judged_from_its_spec_file_alone() {
         let (code, out, _) = run(&args, dir.path());
         assert_eq!(code, 0, "seed {seed}: {out}");
     }
+}
+
+#[test]
+fn ecs_attach_key_pair_is_judged_and_makes_detach_reversible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(&["--spec", "alibaba-ecs", "--cases", "200"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("alibaba-ecs/AttachKeyPair"), "{out}");
+
+    // An attach that keeps the key pair bound before breaks the replacement the definitions
+    // state; a FailCount that counts successes breaks the per-item consistency.
+    for (fault, rule) in [
+        ("associate-appends", "binds-keys"),
+        ("inconsistent-fail-count", "per-item-consistency"),
+    ] {
+        let (code, out, report) = run(
+            &[
+                "--spec",
+                "AttachKeyPair",
+                "--cases",
+                "200",
+                "--fault",
+                fault,
+            ],
+            dir.path(),
+        );
+        assert_eq!(code, 1, "{fault}: {out}");
+        assert!(
+            failures(&report)
+                .iter()
+                .any(|(api, r, _)| api == "alibaba-ecs/AttachKeyPair" && r == rule),
+            "{fault}: {out}"
+        );
+    }
+
+    // The plan: what DetachKeyPair unbinds, AttachKeyPair binds again.
+    let (code, out, report) = run(&["--spec", "alibaba-ecs", "--plan"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    let detach = report["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["api"] == "alibaba-ecs/DetachKeyPair")
+        .expect("a plan for DetachKeyPair")
+        .clone();
+    assert_eq!(
+        detach["reversible"]["Ok"], "alibaba-ecs/AttachKeyPair",
+        "{detach}"
+    );
 }
