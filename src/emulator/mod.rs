@@ -4,8 +4,9 @@
 //! tests) and leave as [`HttpResponse`] bytes. It decodes and verifies requests with the protocol
 //! module, then applies its own reading of the documents to a [`World`]. It deliberately does not
 //! call the oracle: the two are independent implementations, so a shared mistake cannot pass
-//! silently. Its codes, limits and patterns are written here from the documents, not read from
-//! the spec files the oracle uses.
+//! silently. For the five seeded APIs its codes, limits and patterns are written here from the
+//! documents, not read from the spec files the oracle uses; any other API of a known family it
+//! serves from its spec file, by its own reading of the rules and the effect ([`generic`]).
 
 mod actions;
 pub mod faults;
