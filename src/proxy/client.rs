@@ -417,16 +417,10 @@ fn parameters(set: &SpecSet, api: &LoadedApi, case: &Case, view: &mut ClientView
     };
     let found = analysis::analyze(spec, family, &World::default(), &plain);
     let of_client = |id: &str| {
-        spec.rules.iter().find(|r| r.id == id).filter(|r| {
-            matches!(
-                r.check,
-                Check::Required { .. }
-                    | Check::NonEmpty { .. }
-                    | Check::MaxItems { .. }
-                    | Check::ValueType { .. }
-                    | Check::Pattern { .. }
-            )
-        })
+        spec.rules
+            .iter()
+            .find(|r| r.id == id)
+            .filter(|r| client_side(&r.check))
     };
     for (ids, open) in [(&found.broken, false), (&found.soft, true)] {
         for rule in ids.iter().filter_map(|id| of_client(id)) {
@@ -501,5 +495,37 @@ fn index_note(api: &LoadedApi, case: &Case, expected: &str) -> Finding {
         actual: format!("numbered from {}", case.transport.index_base),
         detail: "lists on forms and queries are numbered from 0 by the SDKs".into(),
         strength: Some(Strength::Seed),
+    }
+}
+
+/// Whether a client breaks a rule of this kind by the parameter values it sends alone, without
+/// knowing the world: the rules [`parameters`] judges on the client side (a parameter the API
+/// does not define is judged apart, from the spec's parameter list). Exhaustive, so a new kind
+/// says its side.
+fn client_side(check: &Check) -> bool {
+    match check {
+        Check::Required { .. }
+        | Check::NonEmpty { .. }
+        | Check::MaxItems { .. }
+        | Check::ValueType { .. }
+        | Check::Pattern { .. } => true,
+        // What the world holds, what an answer shows, and what the family's signing layer
+        // judges on its own terms.
+        Check::Exists { .. }
+        | Check::InstanceOs { .. }
+        | Check::InstanceState { .. }
+        | Check::BindsKeys
+        | Check::UnbindsKeys
+        | Check::SuccessShape
+        | Check::ErrorShape
+        | Check::ResponseFormat
+        | Check::PerItemConsistency
+        | Check::Signature
+        | Check::SecretIdKnown
+        | Check::TimestampWindow { .. }
+        | Check::NonceUnique
+        | Check::WireForms
+        | Check::DocumentedCode
+        | Check::KnownParameters => false,
     }
 }
