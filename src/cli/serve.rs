@@ -124,7 +124,10 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
         specs: emulator::builtin_specs(),
     };
     if let Some(only) = &args.only {
-        let known = ["tencent-cvm", "tencent-ecm", "alibaba-ecs"];
+        // The products are the spec folders of the built-in specs.
+        let specs = emulator::builtin_specs();
+        let mut known: Vec<&str> = specs.apis.iter().map(|a| a.product_dir()).collect();
+        known.dedup();
         if !known.contains(&only.as_str()) {
             return Err(Failed::usage(format!(
                 "error: --only {only}: not a product the emulator serves\n  = help: one of {}",
