@@ -89,9 +89,11 @@ fn bench_inner(args: BenchArgs) -> Result<u8, Failed> {
         format!("{:.1} MiB", k as f64 / 1024.0)
     });
     say(format!(
-        "{cases} checked cases in {:.2}s: {rate:.0} cases/s with --jobs {}; peak RSS {rss}; {} failed",
+        "{cases} checked cases in {:.2}s: {rate:.0} cases/s with --jobs {}; {:.2} requests per case ({} requests: cases, re-runs, shrinking, read calls); peak RSS {rss}; {} failed",
         report.seconds,
         opts.jobs,
+        report.requests as f64 / cases.max(1) as f64,
+        report.requests,
         report.failed()
     ));
     Ok(if report.failed() > 0 {

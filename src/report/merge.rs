@@ -348,6 +348,7 @@ pub fn merge(inputs: Vec<(PathBuf, RunReport)>) -> Result<RunReport, MergeError>
         merged: Some(merged),
         version: first.version.clone(),
         require_exercised: reports.iter().any(|r| r.require_exercised),
+        requests: reports.iter().map(|r| r.requests).sum(),
     })
 }
 

@@ -185,6 +185,7 @@ pub async fn run(
 ) -> Result<RunReport, RunError> {
     let lanes = plan::lanes(set, &opts.patterns)?;
     let started = Instant::now();
+    let requests_before = target.requests_sent();
     let apis: usize = lanes.iter().map(Vec::len).sum();
     let given = world;
     let (world, notes) = plan::guard(set, &given, target, opts)?;
@@ -336,6 +337,7 @@ pub async fn run(
         merged: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         require_exercised: false,
+        requests: target.requests_sent() - requests_before,
     })
 }
 

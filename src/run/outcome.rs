@@ -306,6 +306,10 @@ pub struct RunReport {
     /// reports then show each as failed, and the exit code is 1.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_exercised: bool,
+    /// Requests the run sent in all: cases, re-runs and shrinking, read calls, probes and the
+    /// restore (`apiconform bench` divides it by the cases).
+    #[serde(default)]
+    pub requests: usize,
 }
 
 /// The most shards a run is cut into (`run --shard I/N`, N at most this), and so the most a
