@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::exchange::NotSent;
 use super::{ApiStats, NotExercised, Why, WhyKind};
 use crate::spec::{Check, LoadedApi, Product, SpecSet};
 use crate::world::World;
@@ -20,11 +21,13 @@ pub(super) struct Withheld {
 impl Withheld {
     /// A case not judged: it would have exercised `rules`; `why` is the runner's reason for
     /// not sending it, `None` when it was sent and only throttled.
-    pub(super) fn add(&mut self, rules: &[String], why: Option<&str>) {
+    pub(super) fn add(&mut self, rules: &[String], why: Option<NotSent>) {
         let key = match why {
             None => (WhyKind::Throttled, String::new()),
-            Some(w) if w == super::exchange::MAY_STOP_RUNNING => (WhyKind::ForceStop, w.into()),
-            Some(w) => (WhyKind::NotSent, w.into()),
+            Some(w @ NotSent::MayStopRunning) => (WhyKind::ForceStop, w.why().into()),
+            Some(w @ (NotSent::UnlistedHeld | NotSent::PreReadRefused)) => {
+                (WhyKind::NotSent, w.why().into())
+            }
         };
         for rule in rules {
             *self
@@ -251,10 +254,9 @@ mod tests {
             need_instance: ["b".to_string()].into(),
             ..Facts::default()
         };
-        facts.withheld.add(
-            &["b".into()],
-            Some(super::super::exchange::MAY_STOP_RUNNING),
-        );
+        facts
+            .withheld
+            .add(&["b".into()], Some(NotSent::MayStopRunning));
         facts.withheld.add(&["b".into()], None);
         facts.withheld.add(&["b".into()], None);
         let ending = Ending {

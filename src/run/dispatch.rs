@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::coverage::Withheld;
 use super::ctx::Ctx;
-use super::exchange::{exchange, queue, Judged};
+use super::exchange::{exchange, queue, Disposition, Judged};
 use super::plan::Cases;
 use super::shrink::{shrink, Tree, CANDIDATES};
 use super::{ApiStats, Progress, RunError};
@@ -121,12 +121,18 @@ pub(super) async fn run_api<'a>(
         };
         let tree = pending.remove(&i).expect("a tree per case in flight");
         let mut judged = result?;
-        if judged.throttled && judged.not_sent != Some(super::exchange::HALTED) {
-            // Not judged (a case the run's halt kept back did not run at all): the rules it would have exercised, as the oracle expects them of the
+        let withheld_why = match judged.disposition {
+            Disposition::Throttled => Some(None),
+            Disposition::NotSent(why) => Some(Some(why)),
+            // A case the run's halt kept back did not run at all.
+            Disposition::Judged | Disposition::Halted => None,
+        };
+        if let Some(why) = withheld_why {
+            // Not judged: the rules it would have exercised, as the oracle expects them of the
             // case in the model as it stands.
             let before = ctx.model().reach(&case);
             let rules = oracle::expect(&ctx.set, api, &before, &case).rules;
-            withheld.add(&rules, judged.not_sent);
+            withheld.add(&rules, why);
         }
         if let Some(rule) = count(&mut stats, &judged) {
             // Kept until shrinking: the verdict is made, the record needs little of the body.
@@ -161,7 +167,7 @@ pub(super) async fn run_api<'a>(
 /// Adds a judged case to the counters; the rule it fails, if it fails. A case the run's halt
 /// kept from being sent did not run: it counts nowhere.
 fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
-    if judged.not_sent == Some(super::exchange::HALTED) {
+    if judged.disposition == Disposition::Halted {
         return None;
     }
     stats.cases += 1;
@@ -177,12 +183,17 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
             stats.codes_provoked.insert(code.clone());
         }
     }
-    if let Some(why) = judged.not_sent {
-        *stats.not_sent.entry(why.to_string()).or_default() += 1;
-    }
-    if judged.throttled {
-        stats.not_judged += 1;
-        return None;
+    match judged.disposition {
+        Disposition::Judged => {}
+        Disposition::NotSent(why) => {
+            *stats.not_sent.entry(why.why().to_string()).or_default() += 1;
+            stats.not_judged += 1;
+            return None;
+        }
+        Disposition::Throttled | Disposition::Halted => {
+            stats.not_judged += 1;
+            return None;
+        }
     }
     if judged.unobservable {
         stats.unobservable_effects += 1;
@@ -194,8 +205,11 @@ fn count(stats: &mut ApiStats, judged: &Judged) -> Option<String> {
         }
         VerdictKind::Unspecified => {
             stats.unspecified += 1;
-            let reason = judged.open_reason.as_deref().unwrap_or("open");
-            *stats.unspecified_by.entry(reason.to_string()).or_default() += 1;
+            let reason = judged
+                .open_reason
+                .as_ref()
+                .map_or_else(|| "open".to_string(), ToString::to_string);
+            *stats.unspecified_by.entry(reason).or_default() += 1;
             tally(stats, &judged.rules, |t| t.unspecified += 1);
         }
         VerdictKind::Fail => {

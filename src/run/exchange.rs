@@ -28,16 +28,12 @@ pub(super) struct Judged {
     pub(super) retries: usize,
     /// A success whose effect nothing could observe.
     pub(super) unobservable: bool,
-    /// The case is not judged: every answer was the target's throttling code, or it was not
-    /// sent (a remote target holds an instance it names that the world does not list).
-    pub(super) throttled: bool,
+    /// Whether the verdict stands: the case was sent and judged, only throttled, not sent (and
+    /// why), or halted before it ran.
+    pub(super) disposition: Disposition,
     /// Why an unspecified verdict is open: the situations the documents leave open, or the
     /// judgement the target did not follow (the report tallies these).
-    pub(super) open_reason: Option<String>,
-    /// Why the case was not sent at all (the report tallies these): it names an instance the
-    /// world does not list but the target holds, or it could stop a RUNNING instance without
-    /// `--allow-force-stop`.
-    pub(super) not_sent: Option<&'static str>,
+    pub(super) open_reason: Option<OpenReason>,
     /// Whether the verdict comes from observed state disagreeing with the model, in a case that
     /// shared its instances' locks (another sharer may have made the change).
     shared_state_failure: bool,
@@ -118,7 +114,13 @@ async fn attempt(
             format!("the target holds {held}"),
             detail,
         );
-        return not_sent(ctx, api, case, UNLISTED_HELD, said);
+        return not_sent(
+            ctx,
+            api,
+            case,
+            Disposition::NotSent(NotSent::UnlistedHeld),
+            said,
+        );
     }
     if let Some(running) = may_stop_running(ctx, api, case, &plan) {
         let running = running.join(", ");
@@ -131,7 +133,13 @@ async fn attempt(
             format!("{running} RUNNING"),
             detail,
         );
-        return not_sent(ctx, api, case, MAY_STOP_RUNNING, said);
+        return not_sent(
+            ctx,
+            api,
+            case,
+            Disposition::NotSent(NotSent::MayStopRunning),
+            said,
+        );
     }
     if plan.touches_model {
         if let Some(refused) = journal_before(ctx, api, case, &plan).await? {
@@ -144,7 +152,13 @@ async fn attempt(
                 format!("the read was refused: {refused}"),
                 detail,
             );
-            return not_sent(ctx, api, case, PRE_READ_REFUSED, said);
+            return not_sent(
+                ctx,
+                api,
+                case,
+                Disposition::NotSent(NotSent::PreReadRefused),
+                said,
+            );
         }
     }
     // A case of the plan gives up its wait for a pacing slot when the run halts; a re-run
@@ -162,7 +176,7 @@ async fn attempt(
                 case.api
             ),
         );
-        return not_sent(ctx, api, case, HALTED, said);
+        return not_sent(ctx, api, case, Disposition::Halted, said);
     };
     after_send(ctx, api, case, plan, sent).await
 }
@@ -518,7 +532,7 @@ fn judge(
         ctx.opts.strict,
     );
     let open_reason = match state_open {
-        true => Some("state_unknown".to_string()),
+        true => Some(OpenReason::StateUnknown),
         false => open_reason(&expectation, &verdict),
     };
     Judged {
@@ -530,9 +544,8 @@ fn judge(
         response: sent.response,
         retries: sent.retries,
         unobservable,
-        throttled: false,
+        disposition: Disposition::Judged,
         shared_state_failure,
-        not_sent: None,
         before,
         judged_on_state,
     }
@@ -579,28 +592,55 @@ async fn held_but_unlisted(
     Ok((!held.is_empty()).then_some(held))
 }
 
-/// Why a case goes unsent: it names instances the target holds but the world does not list.
-pub(super) const UNLISTED_HELD: &str =
-    "names an instance the target holds but the world does not list";
+/// Whether an exchange's verdict stands, and if not, why: a typed value the dispatcher, the
+/// coverage and replay match on instead of flags and reason strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Disposition {
+    /// Sent and answered: the verdict stands.
+    Judged,
+    /// Sent, and every answer was the target's throttling code: counted, not judged.
+    Throttled,
+    /// Not sent, for this reason: counted, never judged.
+    NotSent(NotSent),
+    /// The run stopped (Ctrl-C, a budget) while the case waited for its pacing slot: it did
+    /// not run, and counts nowhere.
+    Halted,
+}
 
-/// Why a case goes unsent: the read that journals what its instances hold was refused.
-pub(super) const PRE_READ_REFUSED: &str =
-    "its pre-change read was refused (nothing journaled, nothing changed)";
+/// Why the runner's guards kept a case from being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum NotSent {
+    /// It names instances the target holds but the world does not list.
+    UnlistedHeld,
+    /// It could stop a RUNNING listed instance without `--allow-force-stop`.
+    MayStopRunning,
+    /// The read that journals what its instances hold was refused.
+    PreReadRefused,
+}
 
-/// Why a case goes unsent: the run stopped (Ctrl-C, a budget) while it waited for its pacing
-/// slot. Such a case did not run: it is not counted.
-pub(super) const HALTED: &str = "was waiting for its pacing slot when the run stopped";
-
-/// Why a case goes unsent: it could stop a RUNNING instance.
-pub(super) const MAY_STOP_RUNNING: &str =
-    "could stop a RUNNING listed instance (--allow-force-stop lets it)";
+impl NotSent {
+    /// The reason in the report's words (`not_sent` tallies by it).
+    pub(super) fn why(self) -> &'static str {
+        match self {
+            NotSent::UnlistedHeld => {
+                "names an instance the target holds but the world does not list"
+            }
+            NotSent::MayStopRunning => {
+                "could stop a RUNNING listed instance (--allow-force-stop lets it)"
+            }
+            NotSent::PreReadRefused => {
+                "its pre-change read was refused (nothing journaled, nothing changed)"
+            }
+        }
+    }
+}
 
 /// A case not sent, and why: counted, never judged.
 fn not_sent(
     ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
-    why: &'static str,
+    disposition: Disposition,
     (expected, actual, detail): (String, String, String),
 ) -> Result<Judged, RunError> {
     let request = super::send::sign(ctx, api, case)?;
@@ -625,10 +665,9 @@ fn not_sent(
         rules: Vec::new(),
         retries: 0,
         unobservable: false,
-        throttled: true,
+        disposition,
         open_reason: None,
         shared_state_failure: false,
-        not_sent: Some(why),
         before: World::default(),
         judged_on_state: false,
     })
@@ -765,10 +804,9 @@ fn not_judged(api: &LoadedApi, case: &Case, sent: Sent) -> Judged {
         rules: Vec::new(),
         retries: sent.retries,
         unobservable: false,
-        throttled: true,
+        disposition: Disposition::Throttled,
         open_reason: None,
         shared_state_failure: false,
-        not_sent: None,
         before: World::default(),
         judged_on_state: false,
     }
@@ -808,27 +846,56 @@ fn unless_state_explains(
     }
 }
 
-/// What leaves an unspecified verdict open, in a word a report can tally: `judgement RULE` when
-/// the target did not follow a reading of ours, else the situations hit (`duplicate_ids`, ...),
-/// else the rule concerned (`state_unknown` is set by [`judge`] itself).
-fn open_reason(expectation: &Expectation, verdict: &Verdict) -> Option<String> {
+/// What leaves an unspecified verdict open: the report tallies verdicts by its word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum OpenReason {
+    /// A failure that an instance in an unknown state (an earlier answer's effect could not be
+    /// told) could explain.
+    StateUnknown,
+    /// The target did not follow a reading of ours: the rule's judgement.
+    Judgement(Option<String>),
+    /// The situations the documents leave open that the case hit.
+    Situations(Vec<crate::spec::Situation>),
+    /// The open rule concerned.
+    Rule(String),
+    /// Open, nothing more to say.
+    Open,
+}
+
+impl std::fmt::Display for OpenReason {
+    /// `state_unknown`, `judgement RULE`, `duplicate_ids+one_based_index`, the rule, `open`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenReason::StateUnknown => f.write_str("state_unknown"),
+            OpenReason::Judgement(rule) => {
+                write!(f, "judgement {}", rule.as_deref().unwrap_or("?"))
+            }
+            OpenReason::Situations(situations) => {
+                let names: Vec<String> = situations
+                    .iter()
+                    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(String::from))
+                    .collect();
+                f.write_str(&names.join("+"))
+            }
+            OpenReason::Rule(rule) => f.write_str(rule),
+            OpenReason::Open => f.write_str("open"),
+        }
+    }
+}
+
+/// What leaves an unspecified verdict open ([`OpenReason`]): the judgement the target did not
+/// follow, else the situations hit, else the rule concerned (`StateUnknown` is set by
+/// [`judge`] itself).
+fn open_reason(expectation: &Expectation, verdict: &Verdict) -> Option<OpenReason> {
     if verdict.kind != VerdictKind::Unspecified {
         return None;
     }
     if verdict.strength == Some(oracle::Strength::Judgement) {
-        return Some(format!(
-            "judgement {}",
-            verdict.rule.as_deref().unwrap_or("?")
-        ));
+        return Some(OpenReason::Judgement(verdict.rule.clone()));
     }
-    let situations: Vec<String> = expectation
-        .situations
-        .iter()
-        .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(String::from))
-        .collect();
-    Some(match (situations.is_empty(), &verdict.rule) {
-        (false, _) => situations.join("+"),
-        (true, Some(rule)) => rule.clone(),
-        (true, None) => "open".into(),
+    Some(match (expectation.situations.is_empty(), &verdict.rule) {
+        (false, _) => OpenReason::Situations(expectation.situations.clone()),
+        (true, Some(rule)) => OpenReason::Rule(rule.clone()),
+        (true, None) => OpenReason::Open,
     })
 }

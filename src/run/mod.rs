@@ -638,9 +638,9 @@ impl Session {
             verdict: j.verdict,
             outcome: j.outcome,
             rules: j.rules,
-            open_reason: j.open_reason,
+            open_reason: j.open_reason.map(|r| r.to_string()),
             unobservable: j.unobservable,
-            throttled: j.throttled,
+            throttled: j.disposition == exchange::Disposition::Throttled,
         })
     }
 
@@ -679,25 +679,30 @@ pub async fn replay(
     }
     let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
     // A case the guards hold back, or that got only throttling answers, reproduced nothing.
-    if judged.not_sent.is_some() {
-        let detail = &judged.verdict.detail;
-        return Err(RunError::NotReproduced {
-            api: api.name.clone(),
-            why: detail
-                .strip_prefix("not sent: ")
-                .unwrap_or(detail)
-                .to_string(),
-        });
+    match judged.disposition {
+        exchange::Disposition::Judged => {}
+        // A case the guards hold back, or the run's halt, reproduced nothing.
+        exchange::Disposition::NotSent(_) | exchange::Disposition::Halted => {
+            let detail = &judged.verdict.detail;
+            return Err(RunError::NotReproduced {
+                api: api.name.clone(),
+                why: detail
+                    .strip_prefix("not sent: ")
+                    .unwrap_or(detail)
+                    .to_string(),
+            });
+        }
+        exchange::Disposition::Throttled => {
+            return Err(RunError::NotReproduced {
+                api: api.name.clone(),
+                why: format!(
+                    "every answer was the target's throttling code ({}): nothing was judged; try again later",
+                    judged.verdict.actual
+                ),
+            });
+        }
     }
-    if judged.throttled {
-        return Err(RunError::NotReproduced {
-            api: api.name.clone(),
-            why: format!(
-                "every answer was the target's throttling code ({}): nothing was judged; try again later",
-                judged.verdict.actual
-            ),
-        });
-    }
+
     Ok((judged.verdict, judged.response))
 }
 

@@ -95,7 +95,12 @@ fn a_world_without_ecs_or_ecm_instances_says_which_rules_were_not_exercised_and_
         } else {
             "ECM"
         };
-        let mut wanted = vec!["success-shape", "unbinds-keys"];
+        // The effect rule: AttachKeyPair binds, the others unbind.
+        let effect = match api.ends_with("/AttachKeyPair") {
+            true => "binds-keys",
+            false => "unbinds-keys",
+        };
+        let mut wanted = vec!["success-shape", effect];
         if product == "ECS" {
             wanted.push("per-item-consistency");
         }
