@@ -291,7 +291,7 @@ impl CredArgs {
     }
 
     /// The Tencent and Alibaba credentials, falling back to the documentation examples.
-    pub fn resolve(&self) -> (Credentials, Credentials) {
+    pub fn resolve(&self) -> crate::protocol::Keys {
         // Each value falls back on its own, so a flag can override just the secret id.
         let pick = |id: &Option<String>, secret: &Option<String>, default: (&str, &str)| {
             let d = Credentials::from_pair(default);
@@ -300,18 +300,18 @@ impl CredArgs {
                 secret: secret.clone().unwrap_or(d.secret),
             }
         };
-        (
-            pick(
+        crate::protocol::Keys {
+            tencent: pick(
                 &self.tencent_secret_id,
                 &self.tencent_secret_key,
                 emulator::TENCENT_DEFAULT,
             ),
-            pick(
+            alibaba: pick(
                 &self.alibaba_access_key_id,
                 &self.alibaba_access_key_secret,
                 emulator::ALIBABA_DEFAULT,
             ),
-        )
+        }
     }
 }
 

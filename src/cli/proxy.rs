@@ -67,14 +67,13 @@ pub(super) fn proxy(args: ProxyArgs) -> u8 {
 fn proxy_inner(args: ProxyArgs) -> Result<u8, Failed> {
     let set = spec::load_embedded().map_err(Failed::usage)?;
     let world = load_world(args.world.as_deref())?;
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let opts = ProxyOptions {
         listen: args.listen,
         target: args.target.clone(),
         world,
         record: args.record.clone(),
-        tencent: tencent.clone(),
-        alibaba: alibaba.clone(),
+        keys: keys.clone(),
         strict: args.strict,
         revision: RevisionArg::revision(args.source),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
@@ -91,8 +90,8 @@ fn proxy_inner(args: ProxyArgs) -> Result<u8, Failed> {
             "apiconform proxy on http://{} -> {} — judging client and server sides; Tencent id {}, Alibaba id {}",
             proxy.addr(),
             args.target,
-            tencent.id,
-            alibaba.id
+            keys.tencent.id,
+            keys.alibaba.id
         ));
         stopped().await;
         eprintln!("apiconform proxy: stopping; judging the exchanges in flight");

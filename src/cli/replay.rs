@@ -44,7 +44,7 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
         crate::report::repro::read(&args.file).map_err(|e| Failed::usage(format!("error: {e}")))?;
     let set = spec::load_embedded().map_err(Failed::usage)?;
     let world = load_world(args.world.as_deref())?;
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     runtime()?.block_on(async move {
         let setup = Setup::prepare(SetupOptions {
             specs: None,
@@ -53,15 +53,13 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
             world,
             faults: Default::default(),
             variants: Default::default(),
-            tencent: tencent.clone(),
-            alibaba: alibaba.clone(),
+            keys: keys.clone(),
             timeout: std::time::Duration::from_secs(10),
             probe_world: true,
         })
         .await?;
         let opts = RunOptions {
-            tencent,
-            alibaba,
+            keys,
             admin: setup.admin,
             strict: args.strict,
             revision: super::run::RevisionArg::revision(args.source),

@@ -44,7 +44,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
         None => spec::load_embedded(),
     }
     .map_err(Failed::usage)?;
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
     let reach = args.to.reach()?;
     runtime()?.block_on(async move {
@@ -56,8 +56,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
             world: Some(World::default()),
             faults: Default::default(),
             variants: Default::default(),
-            tencent: tencent.clone(),
-            alibaba: alibaba.clone(),
+            keys: keys.clone(),
             timeout,
             probe_world: true,
         })
@@ -74,8 +73,7 @@ fn restore_inner(args: RestoreArgs) -> Result<u8, Failed> {
             args.creds.require(families, setup.target.url())?;
         }
         let opts = RunOptions {
-            tencent,
-            alibaba,
+            keys,
             timeout,
             admin: setup.admin,
             allow_force_stop: args.allow_force_stop,

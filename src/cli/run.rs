@@ -274,7 +274,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
     }
     .map_err(Failed::usage)?;
     let world = load_world(args.world.as_deref())?;
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let mut opts = RunOptions {
         patterns: args.specs.clone(),
         cases: args.cases,
@@ -282,8 +282,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         jobs: args.jobs.max(1),
         violations: args.violations.max(1),
         shard: args.shard,
-        tencent: tencent.clone(),
-        alibaba: alibaba.clone(),
+        keys: keys.clone(),
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         rate: run::Pace::from_flag(args.rate),
         strict: args.strict,
@@ -310,8 +309,7 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
             world,
             faults: args.faults.iter().copied().collect(),
             variants: args.variants.iter().copied().collect(),
-            tencent,
-            alibaba,
+            keys,
             timeout: opts.timeout,
             // A dry run sends nothing at all, not even the admin view's read: it plans from
             // --world, else the built-in world.

@@ -106,7 +106,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
     let world = load_world(args.world.as_deref())?.unwrap_or_else(World::default_world);
     let faults: BTreeSet<Fault> = args.faults.iter().copied().collect();
     let rate_limits = matches!(args.rate_limits, RateLimits::Documented);
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let world_name = args
         .world
         .as_ref()
@@ -117,8 +117,7 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
         world,
         faults,
         variants: args.variants.iter().copied().collect(),
-        tencent,
-        alibaba,
+        keys,
         rate_limits,
         only: args.only.clone(),
         specs: emulator::builtin_specs(),
@@ -171,8 +170,8 @@ fn serve_inner(args: ServeArgs) -> Result<u8, Failed> {
                 Some(p) => format!(" (only {p})"),
                 None => String::new(),
             },
-            config.tencent.id,
-            config.alibaba.id,
+            config.keys.tencent.id,
+            config.keys.alibaba.id,
             if config.faults.is_empty() {
                 String::new()
             } else {

@@ -159,12 +159,8 @@ fn sign_inner(args: SignArgs) -> Result<u8, Failed> {
         Some(FormatArg::Xml) => ResponseFormat::Xml,
     };
     let params: Params = args.params.into_iter().collect();
-    let (tencent, alibaba) = args.creds.resolve();
-    let creds = if family == FamilyId::AliyunRpc {
-        alibaba
-    } else {
-        tencent
-    };
+    let keys = args.creds.resolve();
+    let creds = keys.for_family(family).clone();
     let call = Call {
         family,
         action: args.action,

@@ -56,7 +56,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
         }
         .into());
     }
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let started = std::time::Instant::now();
     let entries: Vec<snapshot::Entry> = set
         .apis
@@ -70,8 +70,7 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
                 world: world.clone(),
                 faults: args.faults.iter().copied().collect(),
                 variants: Default::default(),
-                tencent,
-                alibaba,
+                keys,
                 rate_limits: false,
                 only: None,
                 specs: std::sync::Arc::new(set.clone()),
@@ -88,15 +87,13 @@ fn snapshot_inner(args: SnapshotArgs) -> Result<u8, Failed> {
                 world: listed,
                 faults: args.faults.iter().copied().collect(),
                 variants: Default::default(),
-                tencent: tencent.clone(),
-                alibaba: alibaba.clone(),
+                keys: keys.clone(),
                 timeout: std::time::Duration::from_secs(args.timeout.max(1)),
                 probe_world: false,
             })
             .await?;
-            let creds = snapshot::Creds { tencent, alibaba };
             let (recorded, run) =
-                snapshot::record_target(&set, &world, &setup.target, &creds, &entries).await?;
+                snapshot::record_target(&set, &world, &setup.target, &keys, &entries).await?;
             if !run.reset {
                 tell(format!(
                     "note: {} has no admin reset; the exchanges ran in corpus order, each seeing the effects of those before",

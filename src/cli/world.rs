@@ -110,7 +110,7 @@ pub(super) fn world(cmd: WorldCommand) -> u8 {
 }
 
 fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
-    let (tencent, alibaba) = args.creds.resolve();
+    let keys = args.creds.resolve();
     let Some(dest) = args.to.destination() else {
         return Err(Failed::usage(
             "error: world discover needs --target URL or --cloud\n  = help: e.g. --cloud --region ap-guangzhou --tag apiconform=nightly",
@@ -158,8 +158,7 @@ fn discover(args: DiscoverArgs) -> Result<u8, Failed> {
         tags: args.tags.clone(),
         instances: args.instances.clone(),
         key_pairs: args.key_pairs.clone(),
-        tencent,
-        alibaba,
+        keys,
         max_duration: Some(args.max_duration),
     };
     for id in &args.instances {

@@ -24,7 +24,8 @@ pub use faults::Fault;
 pub use variants::Variant;
 
 use crate::protocol::{
-    self, Credentials, FamilyId, HttpRequest, HttpResponse, NonceStore, ParsedRequest, SecretStore,
+    self, Credentials, FamilyId, HttpRequest, HttpResponse, Keys, NonceStore, ParsedRequest,
+    SecretStore,
 };
 use crate::spec::SpecSet;
 use crate::world::World;
@@ -38,6 +39,15 @@ pub const TENCENT_DEFAULT: (&str, &str) = (
 /// The documentation example credentials of Alibaba Cloud's signature page.
 pub const ALIBABA_DEFAULT: (&str, &str) = ("testid", "testsecret");
 
+/// The documentation example credentials of both vendors: what the emulator accepts and the
+/// harness signs with by default (on loopback only: a remote target needs the user's own).
+pub fn example_keys() -> Keys {
+    Keys {
+        tencent: Credentials::from_pair(TENCENT_DEFAULT),
+        alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
+    }
+}
+
 /// Where test-only admin endpoints live; no vendor API uses this path.
 pub use crate::protocol::describe::ADMIN_PREFIX;
 
@@ -50,10 +60,8 @@ pub struct Config {
     pub faults: BTreeSet<Fault>,
     /// Other defensible readings to take where the documents leave a choice.
     pub variants: BTreeSet<Variant>,
-    /// Credentials accepted on every Tencent family.
-    pub tencent: Credentials,
-    /// Credentials accepted on Alibaba RPC.
-    pub alibaba: Credentials,
+    /// The credentials, a pair per vendor.
+    pub keys: Keys,
     /// Always enforce the documented request rates (CVM Associate and Disassociate 10/s, ECM
     /// Disassociate 20/s, per secret id and action). Off, the admin view can still switch
     /// enforcement on for a while (`POST /__apiconform/rate-limits?enforce=on`).
@@ -88,8 +96,7 @@ impl Default for Config {
             world: World::default_world(),
             faults: BTreeSet::new(),
             variants: BTreeSet::new(),
-            tencent: Credentials::from_pair(TENCENT_DEFAULT),
-            alibaba: Credentials::from_pair(ALIBABA_DEFAULT),
+            keys: crate::emulator::example_keys(),
             rate_limits: false,
             only: None,
             specs: builtin_specs(),
@@ -248,8 +255,7 @@ impl Emulator {
         now: i64,
     ) -> Result<(), protocol::RequestError> {
         let secrets = Secrets {
-            tencent: &self.config.tencent,
-            alibaba: &self.config.alibaba,
+            keys: &self.config.keys,
             any_signature: self.has(Fault::UncheckedSignature),
         };
         // The other reading of Alibaba's undocumented window: a day, not 15 minutes.
@@ -504,18 +510,14 @@ fn is_signature_error(code: &str) -> bool {
 }
 
 struct Secrets<'a> {
-    tencent: &'a Credentials,
-    alibaba: &'a Credentials,
+    keys: &'a Keys,
     any_signature: bool,
 }
 
 impl SecretStore for Secrets<'_> {
     fn secret(&self, family: FamilyId, id: &str) -> Option<String> {
         let _ = self.any_signature;
-        let creds = match family {
-            FamilyId::AliyunRpc => self.alibaba,
-            _ => self.tencent,
-        };
+        let creds = self.keys.for_family(family);
         (creds.id == id).then(|| creds.secret.clone())
     }
 }

@@ -48,6 +48,37 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The credentials one caller holds: a pair per vendor. The Tencent pair signs both Tencent
+/// families, the Alibaba pair Alibaba RPC. One type, so that every option set, emulator and
+/// signer takes the same thing and picks by family in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// `SecretId` / `SecretKey` (Tencent API 3.0 and 2.0).
+    pub tencent: Credentials,
+    /// `AccessKeyId` / `AccessKeySecret` (Alibaba RPC).
+    pub alibaba: Credentials,
+}
+
+impl Keys {
+    /// The pair that signs for `family`.
+    pub fn for_family(&self, family: FamilyId) -> &Credentials {
+        match family {
+            FamilyId::TencentApi3 | FamilyId::TencentV2 => &self.tencent,
+            FamilyId::AliyunRpc => &self.alibaba,
+        }
+    }
+
+    /// Every id and secret, for redaction: none of them may appear in a report or a log.
+    pub fn all_strings(&self) -> [&str; 4] {
+        [
+            &self.tencent.id,
+            &self.tencent.secret,
+            &self.alibaba.id,
+            &self.alibaba.secret,
+        ]
+    }
+}
+
 /// The time and nonce a request is signed with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clock {

@@ -3,7 +3,7 @@
 //! runner, the dry run and the snapshots all sign through here, so what one shows is what the
 //! others send.
 
-use super::{Call, Clock, Credentials, FamilyId, HttpRequest, ProtocolError};
+use super::{Call, Clock, FamilyId, HttpRequest, Keys, ProtocolError};
 use crate::case::{AuthFault, Case};
 use crate::spec::{Freedom, LoadedApi, Method, ParamType, Params, SignatureMethod};
 use serde_json::Value;
@@ -84,16 +84,12 @@ pub fn sign_case(
     api: &LoadedApi,
     case: &Case,
     authority: &str,
-    tencent: &Credentials,
-    alibaba: &Credentials,
+    keys: &Keys,
     now: i64,
     nonce: u64,
 ) -> Result<HttpRequest, ProtocolError> {
     let call = call_for(api, case, authority);
-    let mut creds = match api.spec.api.family {
-        FamilyId::AliyunRpc => alibaba.clone(),
-        _ => tencent.clone(),
-    };
+    let mut creds = keys.for_family(api.spec.api.family).clone();
     let mut clock = Clock {
         timestamp: now,
         nonce: format!("{}", 100_000 + nonce),
@@ -181,13 +177,12 @@ mod tests {
     fn same_call_ignores_only_the_clock_and_the_signature() {
         let set = crate::spec::load_embedded().expect("embedded specs load");
         let world = crate::world::World::default_world();
-        let creds = Credentials::from_pair(crate::emulator::TENCENT_DEFAULT);
-        let ali = Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT);
+        let keys = crate::emulator::example_keys();
         for (n, api) in set.apis.iter().enumerate() {
             let gen = crate::generate::GenOptions::default();
             for case in crate::generate::corpus(&set, api, &world, n as u64, 40, &gen) {
                 let sign = |c: &Case, now: i64, nonce: u64| {
-                    sign_case(api, c, "h:1", &creds, &ali, now, nonce).expect("signs")
+                    sign_case(api, c, "h:1", &keys, now, nonce).expect("signs")
                 };
                 let a = sign(&case, 1_700_000_000, 1);
                 assert!(
@@ -244,8 +239,7 @@ mod tests {
     fn a_tampered_signature_differs_under_every_normalisation() {
         let set = crate::spec::load_embedded().expect("embedded specs load");
         let world = crate::world::World::default_world();
-        let creds = Credentials::from_pair(crate::emulator::TENCENT_DEFAULT);
-        let ali = Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT);
+        let keys = crate::emulator::example_keys();
         let mut seen = std::collections::HashMap::<SignatureMethod, usize>::new();
         for (n, api) in set.apis.iter().enumerate() {
             let gen = crate::generate::GenOptions::default();
@@ -257,7 +251,7 @@ mod tests {
                 };
                 for t in 0..8 {
                     let now = 1_700_000_000 + (k * 8 + t) as i64;
-                    let Ok(req) = sign_case(api, &case, "h:1", &creds, &ali, now, 7) else {
+                    let Ok(req) = sign_case(api, &case, "h:1", &keys, now, 7) else {
                         continue;
                     };
                     let mut bad = req.clone();

@@ -14,7 +14,7 @@ use crate::case::analysis::{self, param_of_wire};
 use crate::case::{AuthFault, Case, Forms, Transport};
 use crate::oracle::Strength;
 use crate::protocol::{
-    self, received, Credentials, FamilyId, HttpRequest, NonceStore, ParsedRequest, SecretStore,
+    self, received, FamilyId, HttpRequest, Keys, NonceStore, ParsedRequest, SecretStore,
 };
 use crate::spec::{
     Check, Freedom, LoadedApi, Method, ParamType, Params, Rule, Situation, Source, SpecSet,
@@ -41,18 +41,13 @@ pub struct ClientView {
 
 /// The credentials the client is expected to sign with, as the target knows them.
 pub struct Creds<'a> {
-    /// Tencent (both Tencent families).
-    pub tencent: &'a Credentials,
-    /// Alibaba.
-    pub alibaba: &'a Credentials,
+    /// A pair per vendor.
+    pub keys: &'a Keys,
 }
 
 impl SecretStore for Creds<'_> {
     fn secret(&self, family: FamilyId, id: &str) -> Option<String> {
-        let c = match family {
-            FamilyId::AliyunRpc => self.alibaba,
-            _ => self.tencent,
-        };
+        let c = self.keys.for_family(family);
         (c.id == id).then(|| c.secret.clone())
     }
 }

@@ -38,7 +38,8 @@ use crate::emulator::gate::Limits;
 use crate::oracle::{Revision, Strength, VerdictKind};
 use crate::protocol::describe::ADMIN_PREFIX;
 use crate::protocol::redact::{curl, redact, scrub, secrets_in};
-use crate::protocol::{Credentials, HttpRequest, HttpResponse};
+use crate::protocol::Keys;
+use crate::protocol::{HttpRequest, HttpResponse};
 use crate::run::{
     Exchanged, Failure, RunError, RunOptions, Session, Setup, SetupOptions, Target, TransportError,
 };
@@ -101,10 +102,8 @@ pub struct ProxyOptions {
     pub world: Option<World>,
     /// Where to write a repro file per exchange with a finding.
     pub record: Option<PathBuf>,
-    /// The credentials clients must sign with (the target's).
-    pub tencent: Credentials,
-    /// Likewise for Alibaba.
-    pub alibaba: Credentials,
+    /// The credentials, a pair per vendor.
+    pub keys: Keys,
     /// Judge the server on our judgements too, as `run --strict`.
     pub strict: bool,
     /// The revision of the documents to judge codes by, as `run --source`.
@@ -329,8 +328,7 @@ impl Proxy {
             world: opts.world.clone(),
             faults: Default::default(),
             variants: Default::default(),
-            tencent: opts.tencent.clone(),
-            alibaba: opts.alibaba.clone(),
+            keys: opts.keys.clone(),
             timeout: opts.timeout,
             probe_world: true,
         })
@@ -340,8 +338,7 @@ impl Proxy {
         }
         let forward = Forwarder::new(setup.target.url(), opts.timeout).map_err(RunError::from)?;
         let run_opts = RunOptions {
-            tencent: opts.tencent.clone(),
-            alibaba: opts.alibaba.clone(),
+            keys: opts.keys.clone(),
             admin: setup.admin,
             strict: opts.strict,
             revision: opts.revision,
@@ -560,8 +557,7 @@ impl Shared {
             return self.admin(http).await;
         }
         let creds = client::Creds {
-            tencent: &self.run_opts.tencent,
-            alibaba: &self.run_opts.alibaba,
+            keys: &self.run_opts.keys,
         };
         let view = client::judge(&self.set, &creds, &self.nonces, &http, now());
         let (Some(api), Some(case)) = (view.api, view.case.clone()) else {
@@ -774,15 +770,7 @@ impl Shared {
             return;
         };
         let o = &self.run_opts;
-        let secrets = secrets_in(
-            req,
-            &[
-                &o.tencent.id,
-                &o.tencent.secret,
-                &o.alibaba.id,
-                &o.alibaba.secret,
-            ],
-        );
+        let secrets = secrets_in(req, &o.keys.all_strings());
         let scrub = |t: &str| scrub(t, &secrets);
         let redacted = redact(req);
         let case = case.unwrap_or_else(|| Case {
@@ -930,15 +918,14 @@ pub async fn measure_latency(
         target: behind.target().url().to_string(),
         world: None,
         record: None,
-        tencent: Credentials::from_pair(crate::emulator::TENCENT_DEFAULT),
-        alibaba: Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT),
+        keys: crate::emulator::example_keys(),
         strict: false,
         revision: Revision::Both,
         timeout,
         require_target: true,
         limits: Limits::PROXY,
     };
-    let (tencent, alibaba) = (opts.tencent.clone(), opts.alibaba.clone());
+    let keys = opts.keys.clone();
     let proxy = Proxy::start(set, opts).await?;
     let via = Target::new(&format!("http://{}", proxy.addr()), timeout).map_err(RunError::from)?;
     let world = World::default_world();
@@ -965,8 +952,7 @@ pub async fn measure_latency(
                 api,
                 case,
                 &target.authority(),
-                &tencent,
-                &alibaba,
+                &keys,
                 now(),
                 nonce,
             )

@@ -18,7 +18,8 @@ use super::send::send_request;
 use super::{Target, TransportError};
 use crate::input::text::{escape, Shown};
 use crate::protocol::discover::{Answer, Listed, Listing, Select};
-use crate::protocol::{self, Clock, Credentials, FamilyId};
+use crate::protocol::Keys;
+use crate::protocol::{self, Clock, FamilyId};
 use crate::spec::{InstanceState, Os, Product};
 use crate::world::{Instance, KeyPair, World};
 
@@ -35,10 +36,8 @@ pub struct DiscoverOptions {
     pub instances: Vec<String>,
     /// `--key-pair ID`: these key pairs too (a `skey-` id for CVM/ECM, a name for ECS).
     pub key_pairs: Vec<String>,
-    /// Tencent credentials.
-    pub tencent: Credentials,
-    /// Alibaba credentials.
-    pub alibaba: Credentials,
+    /// The credentials, a pair per vendor.
+    pub keys: Keys,
     /// `--max-duration`: discovery stops with [`DiscoverError::Deadline`] once it is spent.
     pub max_duration: Option<Duration>,
 }
@@ -295,10 +294,7 @@ impl Reader<'_> {
             .target
             .host_for(served_by, family, Some(&self.opts.region))?;
         let call = listing.call(select, &self.opts.region, &host, page);
-        let creds = match call.family {
-            FamilyId::AliyunRpc => &self.opts.alibaba,
-            _ => &self.opts.tencent,
-        };
+        let creds = self.opts.keys.for_family(call.family);
         let mut wait = Duration::from_secs(1);
         for attempt in 0..=THROTTLE_RETRIES {
             if !self.target.is_loopback() && Tally::get(&self.tally.requests) > 0 {

@@ -53,7 +53,8 @@ use std::time::{Duration, Instant};
 use crate::case::Case;
 use crate::oracle::Verdict;
 use crate::protocol::describe::Seen;
-use crate::protocol::{Credentials, HttpResponse};
+use crate::protocol::HttpResponse;
+use crate::protocol::Keys;
 use crate::spec::{LoadedApi, SpecSet};
 use crate::world::World;
 
@@ -106,10 +107,8 @@ pub struct RunOptions {
     pub violations: usize,
     /// `(index, count)`: run only cases whose position modulo count is index.
     pub shard: Option<(usize, usize)>,
-    /// Tencent credentials.
-    pub tencent: Credentials,
-    /// Alibaba credentials.
-    pub alibaba: Credentials,
+    /// The credentials, a pair per vendor.
+    pub keys: Keys,
     /// Whether the target serves the emulator's admin view.
     pub admin: bool,
     /// Most shrink steps per failure.
@@ -152,8 +151,7 @@ impl Default for RunOptions {
             jobs: DEFAULT_JOBS,
             violations: 1,
             shard: None,
-            tencent: Credentials::from_pair(crate::emulator::TENCENT_DEFAULT),
-            alibaba: Credentials::from_pair(crate::emulator::ALIBABA_DEFAULT),
+            keys: crate::emulator::example_keys(),
             admin: false,
             shrink_steps: 200,
             timeout: Duration::from_secs(10),
@@ -541,8 +539,7 @@ pub(crate) async fn run_embedded_as(
         world: Some(world),
         faults,
         variants,
-        tencent: opts.tencent.clone(),
-        alibaba: opts.alibaba.clone(),
+        keys: opts.keys.clone(),
         timeout: opts.timeout,
         probe_world: false,
     })

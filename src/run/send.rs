@@ -30,19 +30,12 @@ pub(super) fn now() -> i64 {
 /// Signs a case with the run's next nonce and the current time.
 pub(super) fn sign(ctx: &Ctx, api: &LoadedApi, case: &Case) -> Result<HttpRequest, RunError> {
     let host = ctx.target.host_for_api(api, &case.region)?;
-    request::sign_case(
-        api,
-        case,
-        &host,
-        &ctx.opts.tencent,
-        &ctx.opts.alibaba,
-        now(),
-        ctx.next_nonce(),
+    request::sign_case(api, case, &host, &ctx.opts.keys, now(), ctx.next_nonce()).map_err(
+        |source| RunError::Protocol {
+            api: api.name.clone(),
+            source,
+        },
     )
-    .map_err(|source| RunError::Protocol {
-        api: api.name.clone(),
-        source,
-    })
 }
 
 /// Signs and sends a case; a replayed nonce is sent twice, byte for byte, and the second
@@ -104,10 +97,7 @@ pub(super) async fn send_call(
     api: &LoadedApi,
     call: &Call,
 ) -> Result<HttpResponse, RunError> {
-    let creds = match call.family {
-        FamilyId::AliyunRpc => &ctx.opts.alibaba,
-        _ => &ctx.opts.tencent,
-    };
+    let creds = ctx.opts.keys.for_family(call.family);
     let sign = || {
         let n = ctx.next_nonce();
         let clock = Clock {

@@ -10,7 +10,7 @@ use super::embedded::Embedded;
 use super::target::{Destination, Reach};
 use super::{RunError, Target};
 use crate::emulator::{self, Fault, Variant};
-use crate::protocol::Credentials;
+use crate::protocol::Keys;
 use crate::spec::SpecSet;
 use crate::world::World;
 
@@ -30,10 +30,8 @@ pub struct SetupOptions {
     pub faults: BTreeSet<Fault>,
     /// `--variant`: other readings for the in-process emulator to take (only there).
     pub variants: BTreeSet<Variant>,
-    /// Tencent credentials to sign with (and the in-process emulator to accept).
-    pub tencent: Credentials,
-    /// Alibaba credentials likewise.
-    pub alibaba: Credentials,
+    /// The credentials, a pair per vendor.
+    pub keys: Keys,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Whether to ask a loopback target without `--world` what it holds now (its admin view).
@@ -64,8 +62,7 @@ impl Setup {
                 world: world.clone(),
                 faults: opts.faults,
                 variants: opts.variants,
-                tencent: opts.tencent,
-                alibaba: opts.alibaba,
+                keys: opts.keys,
                 rate_limits: false,
                 only: None,
                 specs: opts

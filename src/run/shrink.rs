@@ -297,15 +297,7 @@ pub(super) fn record(
 ) -> Failure {
     let redacted = redact(request);
     let o = &ctx.opts;
-    let secrets = crate::protocol::redact::secrets_in(
-        request,
-        &[
-            &o.tencent.id,
-            &o.tencent.secret,
-            &o.alibaba.id,
-            &o.alibaba.secret,
-        ],
-    );
+    let secrets = crate::protocol::redact::secrets_in(request, &o.keys.all_strings());
     let scrub = |t: &str| crate::protocol::redact::scrub(t, &secrets);
     Failure {
         api: api.name.clone(),

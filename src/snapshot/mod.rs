@@ -19,5 +19,5 @@ mod store;
 
 pub use corpus::{api_corpus, corpus, counts, missing_situations, Entry, SEED};
 pub use normalise::redact;
-pub use record::{record_in_process, record_target, Creds, Recorded, TargetRun};
+pub use record::{record_in_process, record_target, Recorded, TargetRun};
 pub use store::{compare, snap_file, Mode, Report, Status};

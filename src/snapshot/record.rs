@@ -14,7 +14,8 @@ use super::Entry;
 use crate::case::{AuthFault, Case};
 use crate::emulator;
 use crate::protocol::describe::{self, Seen};
-use crate::protocol::{Credentials, HttpResponse, OutcomeResult};
+use crate::protocol::Keys;
+use crate::protocol::{HttpResponse, OutcomeResult};
 use crate::run::{self, RunError, RunOptions, Sent, Session, Setup, SetupOptions, Target};
 use crate::spec::{LoadedApi, SpecSet};
 use crate::world::World;
@@ -30,25 +31,6 @@ pub struct Recorded {
     pub about: String,
     /// The YAML body.
     pub yaml: String,
-}
-
-/// Credentials to sign with.
-#[derive(Debug, Clone)]
-pub struct Creds {
-    /// Tencent (every Tencent family).
-    pub tencent: Credentials,
-    /// Alibaba.
-    pub alibaba: Credentials,
-}
-
-impl Default for Creds {
-    fn default() -> Self {
-        let o = RunOptions::default();
-        Creds {
-            tencent: o.tencent,
-            alibaba: o.alibaba,
-        }
-    }
 }
 
 fn find_api<'a>(set: &'a SpecSet, name: &str) -> &'a LoadedApi {
@@ -90,17 +72,13 @@ pub fn record_in_process(
             world: Some(config.world.clone()),
             faults: config.faults.clone(),
             variants: config.variants.clone(),
-            tencent: config.tencent.clone(),
-            alibaba: config.alibaba.clone(),
+            keys: config.keys.clone(),
             timeout: Duration::from_secs(10),
             probe_world: false,
         })
         .await?;
-        let creds = Creds {
-            tencent: config.tencent.clone(),
-            alibaba: config.alibaba.clone(),
-        };
-        let recorded = record_target(set, &config.world, &setup.target, &creds, entries).await;
+        let recorded =
+            record_target(set, &config.world, &setup.target, &config.keys, entries).await;
         setup.finish().await;
         recorded.map(|(r, _)| r)
     })
@@ -114,7 +92,7 @@ pub async fn record_target(
     set: &SpecSet,
     world: &World,
     target: &Target,
-    creds: &Creds,
+    creds: &Keys,
     entries: &[Entry],
 ) -> Result<(Vec<Recorded>, TargetRun), RunError> {
     let reset = describe::admin_reset_request(&target.authority(), world);
@@ -123,8 +101,7 @@ pub async fn record_target(
             .await
             .is_ok_and(|r| r.status == 200);
     let opts = RunOptions {
-        tencent: creds.tencent.clone(),
-        alibaba: creds.alibaba.clone(),
+        keys: creds.clone(),
         admin,
         ..Default::default()
     };

@@ -261,16 +261,7 @@ async fn a_wrongly_signed_request_gets_nothing_the_target_would_accept() {
                 auth,
                 ..case.clone()
             };
-            request::sign_case(
-                api,
-                &case,
-                &client.authority(),
-                &tencent(),
-                &alibaba(),
-                now,
-                nonce,
-            )
-            .unwrap()
+            request::sign_case(api, &case, &client.authority(), &keys(), now, nonce).unwrap()
         };
         let (wrong, right) = (
             sign_with(AuthFault::WrongSecret),
@@ -331,10 +322,8 @@ async fn a_wrongly_signed_request_gets_nothing_the_target_would_accept() {
         strings(&json, &mut texts);
     }
     let words = candidates(&texts);
-    let creds = apiconform::proxy::client::Creds {
-        tencent: &tencent(),
-        alibaba: &alibaba(),
-    };
+    let keys = keys();
+    let creds = apiconform::proxy::client::Creds { keys: &keys };
     for (wrong, right) in &sent {
         let parsed = protocol::parse_request(wrong).unwrap();
         let verifies = |req: &HttpRequest| {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use apiconform::case::{AuthFault, Case};
 use apiconform::emulator::{Config, Fault};
 use apiconform::generate::{self, GenOptions};
-use apiconform::protocol::{request, Credentials, HttpRequest, HttpResponse};
+use apiconform::protocol::{request, HttpRequest, HttpResponse};
 use apiconform::proxy::{Proxy, ProxyOptions, Side, Summary};
 use apiconform::run::{Embedded, Target};
 use apiconform::spec::{LoadedApi, SpecSet};
@@ -27,12 +27,8 @@ fn set() -> SpecSet {
     apiconform::spec::load_embedded().expect("embedded specs load")
 }
 
-fn tencent() -> Credentials {
-    Credentials::from_pair(apiconform::emulator::TENCENT_DEFAULT)
-}
-
-fn alibaba() -> Credentials {
-    Credentials::from_pair(apiconform::emulator::ALIBABA_DEFAULT)
+fn keys() -> apiconform::protocol::Keys {
+    apiconform::emulator::example_keys()
 }
 
 fn options(target: &str) -> ProxyOptions {
@@ -41,8 +37,7 @@ fn options(target: &str) -> ProxyOptions {
         target: target.to_string(),
         world: None,
         record: None,
-        tencent: tencent(),
-        alibaba: alibaba(),
+        keys: keys(),
         strict: false,
         revision: apiconform::oracle::Revision::Both,
         timeout: Duration::from_secs(10),
@@ -78,8 +73,7 @@ fn sign(api: &LoadedApi, case: &Case, client: &Target) -> HttpRequest {
         api,
         case,
         &client.authority(),
-        &tencent(),
-        &alibaba(),
+        &keys(),
         apiconform::emulator::server::now(),
         nonce,
     )

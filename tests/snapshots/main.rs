@@ -131,8 +131,7 @@ fn the_corpus_covers_rules_situations_and_codes() {
                     api,
                     &e.case,
                     "127.0.0.1:9000",
-                    &config.tencent,
-                    &config.alibaba,
+                    &config.keys,
                     now,
                     n as u64,
                 )
