@@ -75,19 +75,9 @@ pub struct Config {
     pub specs: Arc<SpecSet>,
 }
 
-/// The built-in specs, read once per process.
+/// The built-in specs, read once per process ([`crate::spec::builtin`]).
 pub fn builtin_specs() -> Arc<SpecSet> {
-    static SPECS: std::sync::OnceLock<Arc<SpecSet>> = std::sync::OnceLock::new();
-    SPECS
-        .get_or_init(|| {
-            // The embedded specs are checked by the tests; were they broken, the emulator
-            // would still serve the hand-written APIs.
-            Arc::new(crate::spec::load_embedded().unwrap_or_else(|_| SpecSet {
-                families: Default::default(),
-                apis: Vec::new(),
-            }))
-        })
-        .clone()
+    crate::spec::builtin()
 }
 
 impl Default for Config {

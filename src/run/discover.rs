@@ -327,7 +327,7 @@ impl Reader<'_> {
             }
             let answer = listing.read(&resp);
             let throttled = resp.status == 429
-                || matches!(&answer, Answer::Refused { code, .. } if throttling(code));
+                || matches!(&answer, Answer::Refused { code, .. } if throttling(call.family, code));
             if throttled && attempt < THROTTLE_RETRIES {
                 tokio::time::sleep(super::send::retry_after(&resp).unwrap_or(wait)).await;
                 wait *= 2;
@@ -363,8 +363,13 @@ impl Reader<'_> {
     }
 }
 
-fn throttling(code: &str) -> bool {
-    code == "RequestLimitExceeded" || code.starts_with("Throttling")
+/// The family's throttling code or a refinement of it, as the built-in family specs name it
+/// (discovery reads no API spec of its own).
+fn throttling(family: FamilyId, code: &str) -> bool {
+    crate::spec::builtin()
+        .families
+        .values()
+        .any(|(_, f)| f.family == family && f.is_throttling(code))
 }
 
 /// What to do about a refusal: credentials for an authentication code, the region for a
@@ -382,7 +387,7 @@ fn help_for(code: &str, family: FamilyId) -> &'static str {
         }
     } else if code.to_ascii_lowercase().contains("region") {
         "check --region: it must be a region of this product"
-    } else if throttling(code) {
+    } else if throttling(family, code) {
         "the target kept throttling: try again later"
     } else {
         "see the vendor's documentation of this code"

@@ -195,7 +195,7 @@ pub(super) async fn forwarded(
     let plan = plan(ctx, api, case, Hold::Alone, ticket, None).await?;
     let response = forward.await?;
     let sent = Sent {
-        throttled: super::send::throttled(api.spec.api.family, &response),
+        throttled: super::send::throttled(ctx.set.family(api.spec.api.family), &response),
         request,
         first: None,
         response,

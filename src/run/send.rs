@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::ctx::Ctx;
 use super::{RunError, Target, TransportError};
 use crate::case::{AuthFault, Case};
-use crate::protocol::{self, request, Call, Clock, FamilyId, HttpRequest, HttpResponse};
-use crate::spec::LoadedApi;
+use crate::protocol::{self, request, Call, Clock, HttpRequest, HttpResponse};
+use crate::spec::{FamilySpec, LoadedApi};
 
 /// A case as it went out and came back.
 pub struct Sent {
@@ -141,7 +141,7 @@ pub(super) async fn send_with_retry(
     slot: Slot,
     sign: impl Fn() -> Result<HttpRequest, RunError>,
 ) -> Result<Option<Attempted>, RunError> {
-    let family = api.spec.api.family;
+    let family = ctx.set.family(api.spec.api.family);
     let mut delay = Duration::from_millis(100);
     for attempt in 0..4 {
         let limiter = ctx.limiter(api);
@@ -220,21 +220,20 @@ pub(super) fn retry_after(resp: &HttpResponse) -> Option<Duration> {
 }
 
 /// Whether a response says "too many requests" in its family's words.
-pub(super) fn throttled(family: FamilyId, resp: &HttpResponse) -> bool {
+pub(super) fn throttled(family: &FamilySpec, resp: &HttpResponse) -> bool {
     if resp.status == 429 {
         return true;
     }
-    // Every throttling code below contains one of these words, so a body without them (nearly
-    // every body: a DescribeInstances answer runs to kilobytes) is not decoded here at all.
-    let has = |word: &str| memchr::memmem::find(&resp.body, word.as_bytes()).is_some();
-    if !has("LimitExceeded") && !has("Throttling") {
+    let Some(code) = family.throttling_code.as_deref() else {
+        return false;
+    };
+    // A body without the code's text (nearly every body: a DescribeInstances answer runs to
+    // kilobytes) is not decoded here at all.
+    if memchr::memmem::find(&resp.body, code.as_bytes()).is_none() {
         return false;
     }
-    match protocol::decode(family, resp).result {
-        protocol::OutcomeResult::Error { code, .. } => matches!(
-            code.as_str(),
-            "RequestLimitExceeded" | "Throttling" | "Throttling.User" | "Throttling.Api"
-        ),
+    match protocol::decode(family.family, resp).result {
+        protocol::OutcomeResult::Error { code, .. } => family.is_throttling(&code),
         _ => false,
     }
 }
@@ -257,5 +256,52 @@ pub async fn send_request(
                 delay *= 4;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::FamilyId;
+
+    fn answer(family: FamilyId, code: &str) -> HttpResponse {
+        let body = match family {
+            FamilyId::AliyunRpc => {
+                serde_json::json!({"RequestId": "r", "Code": code, "Message": "m"})
+            }
+            _ => {
+                serde_json::json!({"Response": {"RequestId": "r", "Error": {"Code": code, "Message": "m"}}})
+            }
+        };
+        let status = if family == FamilyId::AliyunRpc {
+            400
+        } else {
+            200
+        };
+        HttpResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+
+    /// The family spec's throttling code and its refinements are throttling; a code that
+    /// merely starts with its letters, or another family's code, is not.
+    #[test]
+    fn throttling_is_what_the_family_spec_names() {
+        let set = crate::spec::builtin();
+        let tencent = set.family(FamilyId::TencentApi3);
+        let alibaba = set.family(FamilyId::AliyunRpc);
+        let t = |code: &str| throttled(tencent, &answer(FamilyId::TencentApi3, code));
+        let a = |code: &str| throttled(alibaba, &answer(FamilyId::AliyunRpc, code));
+        assert!(t("RequestLimitExceeded"));
+        assert!(t("RequestLimitExceeded.UinLimitExceeded"));
+        assert!(!t("RequestLimitExceededX"));
+        assert!(!t("Throttling"));
+        assert!(a("Throttling"));
+        assert!(a("Throttling.User"));
+        assert!(!a("ThrottlingSomething"));
+        assert!(!a("RequestLimitExceeded"));
+        assert!(!a("InvalidParameter"));
     }
 }

@@ -78,6 +78,22 @@ impl SpecSet {
 /// file under `specs/` (families first), listed by `build.rs` at build time.
 pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_specs.rs"));
 
+/// The specs compiled into the binary, read once per process and shared: what the emulator
+/// serves by default and where the families' facts (their throttling codes) are read from when
+/// no spec set is at hand. Empty (no API, no family) only if they failed to load, which the
+/// test suite rules out.
+pub fn builtin() -> std::sync::Arc<SpecSet> {
+    static SPECS: std::sync::OnceLock<std::sync::Arc<SpecSet>> = std::sync::OnceLock::new();
+    SPECS
+        .get_or_init(|| {
+            std::sync::Arc::new(load_embedded().unwrap_or_else(|_| SpecSet {
+                families: BTreeMap::new(),
+                apis: Vec::new(),
+            }))
+        })
+        .clone()
+}
+
 /// Loads the specs compiled into the binary.
 pub fn load_embedded() -> Result<SpecSet, SpecError> {
     let files = EMBEDDED

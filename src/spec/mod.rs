@@ -10,7 +10,8 @@ mod wire;
 
 pub use error::{Problem, SpecError};
 pub use load::{
-    load_dir, load_embedded, load_files, read_source, LoadedApi, SourceFile, SpecSet, EMBEDDED,
+    builtin, load_dir, load_embedded, load_files, read_source, LoadedApi, SourceFile, SpecSet,
+    EMBEDDED,
 };
 pub use model::*;
 pub use wire::{Method, Params, ResponseFormat, SignatureMethod};

@@ -1000,6 +1000,20 @@ pub struct FamilySpec {
     pub errata: Vec<Erratum>,
 }
 
+impl FamilySpec {
+    /// Whether `code` is the family's throttling code or a refinement of it (Alibaba's
+    /// `Throttling.User` under `Throttling`): the one definition the runner's retries, the
+    /// discovery's back-off and the rate-limit probe read.
+    pub fn is_throttling(&self, code: &str) -> bool {
+        self.throttling_code.as_deref().is_some_and(|t| {
+            code == t
+                || code
+                    .strip_prefix(t)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+}
+
 /// A parameter shared by a family's requests.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
