@@ -334,7 +334,7 @@ async fn resync(
 
 /// An observed state (`RUNNING`, `STOPPED`, ...) as the world writes it.
 fn state_of(text: &str) -> Option<InstanceState> {
-    serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).ok()
+    InstanceState::from_name(text)
 }
 
 /// The model around the call: before it (a replay's first, ordinary send applied) and after it
@@ -759,7 +759,7 @@ async fn journal_before(
                 region: case.region.clone(),
                 id,
                 keys: listed.map(|i| i.keys.clone()).unwrap_or_default(),
-                state: listed.map(|i| state_upper(i.state)),
+                state: listed.map(|i| i.state.name().to_string()),
                 seen: false,
             },
         };
@@ -772,11 +772,6 @@ async fn journal_before(
         }
     }
     Ok(None)
-}
-
-/// A state as the read calls spell it.
-fn state_upper(state: InstanceState) -> String {
-    format!("{state:?}").to_uppercase()
 }
 
 /// A case whose every answer was the target's throttling code: recorded, not judged.

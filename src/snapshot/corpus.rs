@@ -68,10 +68,7 @@ fn kebab(fault: AuthFault) -> String {
 }
 
 pub(super) fn state_name(s: InstanceState) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
-        .unwrap_or_default()
+    s.name().to_ascii_lowercase()
 }
 
 /// How big a case reads: smaller cases make shorter snapshots.

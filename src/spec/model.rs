@@ -771,6 +771,38 @@ pub enum InstanceState {
     Rebooting,
 }
 
+impl InstanceState {
+    /// Every state.
+    pub const ALL: [InstanceState; 6] = [
+        InstanceState::Stopped,
+        InstanceState::Running,
+        InstanceState::Pending,
+        InstanceState::Stopping,
+        InstanceState::Starting,
+        InstanceState::Rebooting,
+    ];
+
+    /// The state as world files, journals and reports write it (`RUNNING`): the one spelling
+    /// the harness uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            InstanceState::Stopped => "STOPPED",
+            InstanceState::Running => "RUNNING",
+            InstanceState::Pending => "PENDING",
+            InstanceState::Stopping => "STOPPING",
+            InstanceState::Starting => "STARTING",
+            InstanceState::Rebooting => "REBOOTING",
+        }
+    }
+
+    /// A state read in any case (`RUNNING`, Alibaba's `Running`).
+    pub fn from_name(text: &str) -> Option<InstanceState> {
+        InstanceState::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(text))
+    }
+}
+
 /// One code a target may answer for a broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
