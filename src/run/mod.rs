@@ -33,6 +33,7 @@ mod embedded;
 mod estimate;
 mod exchange;
 mod journal;
+mod linear;
 mod model;
 mod observe;
 mod outcome;
