@@ -596,6 +596,9 @@ fn bind(
                 inst.keys = keys.clone();
             }
         } else if !emu.has(Fault::DisassociateNoop) {
+            if let Some(read) = super::race::read_keys(c.product, id) {
+                inst.keys = read; // fault lost-update: writes back what it read
+            }
             inst.keys.retain(|k| !keys.contains(k));
         }
     }
@@ -990,6 +993,9 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
             continue;
         }
         if let Some(inst) = world.instance_mut(Product::Cvm, id, |_| true) {
+            if let Some(read) = super::race::read_keys(Product::Cvm, id) {
+                inst.keys = read; // fault lost-update: writes back what it read
+            }
             inst.keys.retain(|k| *k != key);
         }
     }
@@ -1162,6 +1168,9 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
             }
             Some(inst) => {
                 if !emu.has(Fault::DisassociateNoop) {
+                    if let Some(read) = super::race::read_keys(Product::Ecs, id) {
+                        inst.keys = read; // fault lost-update: writes back what it read
+                    }
                     inst.keys.retain(|k| k != name);
                 }
                 results.push(json!({"InstanceId": id, "Code": "200", "Message": "successful", "Success": true}));

@@ -62,6 +62,9 @@ pub enum Fault {
     /// The documented request rates are never enforced, even when asked (`--rate-limits
     /// documented`, or the admin view's switch): no caller ever gets the throttling code.
     NeverThrottles,
+    /// An unbind reads an instance's keys, waits, and writes back what it read minus its keys,
+    /// without a lock: two calls on one instance at once lose the other's update.
+    LostUpdate,
 }
 
 impl Fault {
@@ -93,6 +96,7 @@ impl Fault {
         Fault::UpperBooleansRejected,
         Fault::SpacedJsonRejected,
         Fault::NeverThrottles,
+        Fault::LostUpdate,
     ];
 
     /// The name used with `--fault`.
@@ -124,6 +128,7 @@ impl Fault {
             Fault::UpperBooleansRejected => "upper-booleans-rejected",
             Fault::SpacedJsonRejected => "spaced-json-rejected",
             Fault::NeverThrottles => "never-throttles",
+            Fault::LostUpdate => "lost-update",
         }
     }
 
@@ -178,6 +183,9 @@ impl Fault {
             Fault::NeverThrottles => {
                 "the documented request rates (CVM 10/s, ECM 20/s) are never enforced, even when asked"
             }
+            Fault::LostUpdate => {
+                "unbinds read the keys, wait 10 ms and write back what they read minus their keys (no lock): concurrent calls on one instance lose updates"
+            }
         }
     }
 }
@@ -217,6 +225,8 @@ impl Fault {
             Fault::UpperBooleansRejected => "tencent-cvm/Associate",
             Fault::SpacedJsonRejected => "alibaba-ecs",
             Fault::NeverThrottles => "tencent-ecm",
+            // The concurrency phase mixes a product's APIs: the whole product.
+            Fault::LostUpdate => "tencent-cvm",
         }
     }
 
@@ -252,6 +262,9 @@ impl Fault {
             Fault::UpperBooleansRejected => &["wire-forms"],
             Fault::SpacedJsonRejected => &["wire-forms"],
             Fault::NeverThrottles => &["rate-limit"],
+            // Only the concurrency phase (`run --concurrent`) sends two calls on one instance
+            // at once: the single-request run cannot see it.
+            Fault::LostUpdate => &["linearizable"],
         }
     }
 
@@ -287,6 +300,7 @@ impl Fault {
             Fault::UpperBooleansRejected => false,
             Fault::SpacedJsonRejected => false,
             Fault::NeverThrottles => false,
+            Fault::LostUpdate => false,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod actions;
 pub mod faults;
 pub mod gate;
+pub mod race;
 pub mod server;
 pub mod tls;
 pub mod variants;

@@ -25,6 +25,7 @@
 //! when the case may change the instance, shared among cases that must fail as a whole.
 //! Parallelism never produces a false failure against a conforming target.
 
+mod concurrent;
 mod coverage;
 mod ctx;
 mod discover;
@@ -62,6 +63,7 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub use concurrent::{Concurrency, HISTORIES, LINEARIZABLE_RULE};
 pub(crate) use coverage::not_drawn;
 pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
@@ -142,6 +144,8 @@ pub struct RunOptions {
     pub max_requests: Option<usize>,
     /// Stop starting cases once the run has taken this long.
     pub max_duration: Option<Duration>,
+    /// Where the concurrency phase runs after the cases (`--concurrent`; off by default).
+    pub concurrency: Concurrency,
 }
 
 impl Default for RunOptions {
@@ -168,6 +172,7 @@ impl Default for RunOptions {
             allow_force_stop: false,
             max_requests: None,
             max_duration: None,
+            concurrency: Concurrency::Off,
         }
     }
 }
@@ -268,6 +273,14 @@ pub async fn run(
         never = budget.watch(stop) => match never {},
         never = halting => match never {},
     };
+    // The concurrency phase, once every lane is done (nothing else touches its instances).
+    let concurrent = match finished.iter().all(Result::is_ok) && concurrent::wanted(opts, target) {
+        true => {
+            let lanes = concurrent::lanes_of(&lanes);
+            Some(concurrent::run(&ctx, set, &lanes, &world, opts, stop).await)
+        }
+        false => None,
+    };
     // Whatever ended the run — all cases, a failure, Ctrl-C, a budget, an error — what it
     // changed is put back before anything else happens.
     let restore = restore_journaled(&ctx, opts, progress).await;
@@ -302,6 +315,11 @@ pub async fn run(
         }
     }
     done.sort_by_key(|(i, ..)| *i);
+    let mut notes = notes;
+    if let Some(phase) = concurrent {
+        let phase = phase?;
+        concurrent::merge(set, phase, &mut done, &mut notes);
+    }
     let stopped_by = budget.spent();
     let ending = coverage::Ending {
         stopped: match (&stopped_by, stop.load(Ordering::Relaxed)) {
