@@ -136,6 +136,14 @@ pub(super) struct RunArgs {
     /// are journaled and restored, and requests are paced. See docs/stateful.md.
     #[arg(long)]
     concurrent: bool,
+    /// After the cases, per product: 24 sequences of four to six calls over all the product's
+    /// APIs on two shared STOPPED instances, one after another; after each call the keys are
+    /// read and must follow from the calls so far by the specs' effects (rule `sequence`), and
+    /// every view of a binding must agree (CVM DescribeInstances and DescribeKeyPairs; rule
+    /// `views-agree`). Turns --concurrent on too against a loopback target. See
+    /// docs/stateful.md.
+    #[arg(long)]
+    stateful: bool,
     /// Count a rule no judged case exercised as a failure (exit 1), for CI: a run that left a
     /// rule untested (no instance in the world for a valid case, cases held back, a budget
     /// ...) does not pass. The reports list each such rule with why.
@@ -306,10 +314,12 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         allow_force_stop: args.allow_force_stop,
         max_requests: args.max_requests,
         max_duration: args.max_duration,
-        concurrency: match args.concurrent {
-            true => run::Concurrency::Always,
-            false => run::Concurrency::Off,
+        concurrency: match (args.concurrent, args.stateful) {
+            (true, _) => run::Concurrency::Always,
+            (false, true) => run::Concurrency::Loopback,
+            (false, false) => run::Concurrency::Off,
         },
+        stateful: args.stateful,
         ..Default::default()
     };
     let reach = args.to.reach()?;

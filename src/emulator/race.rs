@@ -1,5 +1,13 @@
-//! Fault `lost-update`: a read-modify-write of an instance's keys without a lock.
+//! Faults of stores and views, which no single request can show.
 //!
+//! - `lost-update`: a read-modify-write of an instance's keys without a lock (below);
+//! - `legacy-second-store`: API 2.0's UnBindInstanceKey keeps the CVM bindings it knows in a
+//!   store of its own, filled from the instance the first time it touches it, and writes that
+//!   store back: an API 3.0 change made since is undone by the next API 2.0 call;
+//! - `lagging-view`: `DescribeKeyPairs` shows the bindings as they were before the last call
+//!   that could change one, until the next such call.
+//!
+//! `lost-update`:
 //! Under the fault every request first reads every instance's keys, waits a few milliseconds
 //! (the race window: another request may change them meanwhile), and is then answered as usual
 //! except that an unbind removes its keys from the keys it read, not from the ones the instance
@@ -23,9 +31,26 @@ tokio::task_local! {
     static READ: HashMap<(Product, String), Vec<String>>;
 }
 
-/// Answers a request as [`Emulator::handle`] does, with the lost update when the fault is on.
+/// The stores the faults keep beside the world.
+#[derive(Debug, Default)]
+pub(super) struct Stores {
+    /// `legacy-second-store`: the keys API 2.0 believes each CVM instance holds.
+    pub(super) legacy: HashMap<String, Vec<String>>,
+    /// `lagging-view`: each CVM instance's keys before the last call that could change one.
+    pub(super) lagged: Option<HashMap<String, Vec<String>>>,
+}
+
+/// Answers a request as [`Emulator::handle`] does, with the faults of this module when on.
 pub async fn handle(emu: &Emulator, req: &HttpRequest, now: i64) -> HttpResponse {
-    if !emu.has(Fault::LostUpdate) || req.path().starts_with(ADMIN_PREFIX) {
+    if req.path().starts_with(ADMIN_PREFIX) {
+        return emu.handle(req, now);
+    }
+    if emu.has(Fault::LaggingView) && changes(req) {
+        let mut held = emu.lock();
+        let keys = cvm_keys(&held.world);
+        held.stores.lagged = Some(keys);
+    }
+    if !emu.has(Fault::LostUpdate) {
         return emu.handle(req, now);
     }
     let read: HashMap<(Product, String), Vec<String>> = emu
@@ -44,4 +69,18 @@ pub(super) fn read_keys(product: Product, id: &str) -> Option<Vec<String>> {
     READ.try_with(|read| read.get(&(product, id.to_string())).cloned())
         .ok()
         .flatten()
+}
+
+/// Whether a request may change a binding (any action but a read).
+fn changes(req: &HttpRequest) -> bool {
+    crate::protocol::parse_request(req).is_ok_and(|p| !p.action.starts_with("Describe"))
+}
+
+fn cvm_keys(world: &crate::world::World) -> HashMap<String, Vec<String>> {
+    world
+        .instances
+        .iter()
+        .filter(|i| i.product == Product::Cvm)
+        .map(|i| (i.id.clone(), i.keys.clone()))
+        .collect()
 }

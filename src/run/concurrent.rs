@@ -47,6 +47,12 @@ use crate::world::World;
 /// The rule a history no serial order explains fails.
 pub const LINEARIZABLE_RULE: &str = "linearizable";
 
+/// The rule a sequence the model cannot explain fails.
+pub const SEQUENCE_RULE: &str = "sequence";
+
+/// The rule views that show the same fact differently fail.
+pub const VIEWS_RULE: &str = "views-agree";
+
 /// Histories per product.
 pub const HISTORIES: usize = 24;
 
@@ -153,6 +159,29 @@ fn shared_world(apis: &[&LoadedApi], world: &World) -> Option<(String, World)> {
     ))
 }
 
+/// What the phase sends per product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `--stateful`: sequences of calls one after another, each step checked.
+    Sequences,
+    /// `--concurrent`: a prefix then branches sent at once.
+    Branches,
+}
+
+/// Where a product's histories stand: the shared instances, the generators, the tallies.
+struct Lane<'a> {
+    name: String,
+    region: String,
+    shared: World,
+    ids: Vec<String>,
+    apis: Vec<&'a LoadedApi>,
+    views: Vec<crate::spec::Observation>,
+    strategies: Vec<proptest::strategy::BoxedStrategy<Case>>,
+    runner: proptest::test_runner::TestRunner,
+    sent: usize,
+    unknown: usize,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn product(
     ctx: &Ctx,
@@ -167,139 +196,324 @@ async fn product(
     let name = apis[0].spec.instance_product().as_str().to_uppercase();
     let Some((region, shared)) = shared_world(apis, world) else {
         phase.notes.push(format!(
-            "concurrency: {name}: no STOPPED Linux instance with a key pair beside it in the world; no history sent"
+            "stateful: {name}: no STOPPED Linux instance with a key pair beside it in the world; nothing sent"
         ));
         return Ok(());
     };
-    let ids: Vec<String> = shared.instances.iter().map(|i| i.id.clone()).collect();
     let gen = GenOptions {
         region: Some(region.clone()),
         ..GenOptions::default()
     };
-    let strategies: Vec<_> = apis
-        .iter()
-        .map(|api| generate::valid_strategy(set, api, &shared, &gen))
-        .collect();
-    let mut runner = generate::seeded_runner(opts.seed ^ (lane + 1).wrapping_mul(0x9e37_79b9));
-    let (mut sent, mut unknown, mut explained) = (0usize, 0usize, 0usize);
-    for h in 0..HISTORIES {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        // The prefix (one call), then two or three branches of one or two calls each.
-        let prefix: Vec<Call> = draw(apis, &strategies, &mut runner, 1);
-        let width = 2 + index(&mut runner, 2);
-        let branches: Vec<Vec<Call>> = (0..width)
-            .map(|_| {
-                let len = 1 + index(&mut runner, 2);
-                draw(apis, &strategies, &mut runner, len)
-            })
-            .collect();
-        let Some(before) = observe(ctx, apis[0], &region, &ids).await? else {
-            phase.notes.push(format!(
-                "concurrency: {name}: the instances' keys cannot be read on this target; no history sent"
-            ));
-            return Ok(());
-        };
-        journal(ctx, apis[0], &region, &ids, &before)?;
-        let start = Instant::now();
-        let mut calls: Vec<Sent> = Vec::new();
-        for call in prefix {
-            calls.push(send(ctx, call, start).await?);
-        }
-        let runs = branches.into_iter().map(|branch| async move {
-            let mut out = Vec::new();
-            for call in branch {
-                out.push(send(ctx, call, start).await?);
-            }
-            Ok::<_, RunError>(out)
-        });
-        for branch in futures::future::join_all(runs).await {
-            calls.extend(branch?);
-        }
-        let Some(after) = observe(ctx, apis[0], &region, &ids).await? else {
-            phase.notes.push(format!(
-                "concurrency: {name}: the instances' keys could not be read after history {}; stopped",
-                h + 1
-            ));
-            return Ok(());
-        };
-        sent += calls.len();
-        unknown += calls.iter().filter(|c| c.answered.is_none()).count();
-        let ops: Vec<Op<usize, usize>> = calls
+    let mut l = Lane {
+        ids: shared.instances.iter().map(|i| i.id.clone()).collect(),
+        strategies: apis
             .iter()
-            .enumerate()
-            .map(|(n, c)| Op {
-                call: n,
-                answer: c.answered.as_ref().map(|_| n),
-                sent: c.sent,
-                answered: c.answered.as_ref().map(|(at, _)| *at),
-            })
-            .collect();
-        let judge = Judge {
-            set,
-            base: &shared,
-            calls: &calls,
-            opts,
+            .map(|api| generate::valid_strategy(set, api, &shared, &gen))
+            .collect(),
+        runner: generate::seeded_runner(opts.seed ^ (lane + 1).wrapping_mul(0x9e37_79b9)),
+        views: super::views::of(apis),
+        apis: apis.to_vec(),
+        name,
+        region,
+        shared,
+        sent: 0,
+        unknown: 0,
+    };
+    let mut kinds = Vec::new();
+    if opts.stateful {
+        kinds.push(Kind::Sequences);
+    }
+    if wanted(opts, &ctx.target) {
+        kinds.push(Kind::Branches);
+    }
+    for kind in kinds {
+        let (mut explained, mut tried) = (0, 0);
+        (l.sent, l.unknown) = (0, 0);
+        for h in 0..HISTORIES {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tried += 1;
+            match history(ctx, set, opts, &mut l, kind, h).await? {
+                Some(Ok(())) => explained += 1,
+                Some(Err((api, calls, f))) => phase.failures.push((api, calls, f)),
+                None => {
+                    phase.notes.push(format!(
+                        "stateful: {}: the instances' keys cannot be read on this target; stopped",
+                        l.name
+                    ));
+                    break;
+                }
+            }
+        }
+        let what = match kind {
+            Kind::Sequences => "sequences explained by the model, every view agreeing",
+            Kind::Branches => "concurrent histories explained by a serial order",
         };
-        let init = keys_of(&before, &ids);
-        let last = keys_of(&after, &ids);
-        match linear::check(&judge, init.clone(), &ops, |s| *s == last) {
-            Ok(_) => explained += 1,
-            Err(why) => {
-                let history = describe(&calls, &ids, &init, &last);
-                let stuck = (0..ops.len())
-                    .find(|n| !why.longest.contains(n))
-                    .unwrap_or(ops.len() - 1);
-                let Some((_, answered)) = &calls[stuck].answered else {
-                    continue;
-                };
-                let (api, case) = (calls[stuck].call.api, &calls[stuck].call.case);
-                let verdict = oracle::Verdict {
-                    kind: VerdictKind::Fail,
-                    rule: Some(LINEARIZABLE_RULE.to_string()),
-                    source: oracle::effect_rule(&api.spec).map(|r| r.source.clone()),
-                    expected: "some serial order of the calls, consistent with when each was sent and answered, explains every answer and the keys read afterwards".into(),
-                    actual: match why.answers_explained {
-                        true => format!("no order ends in the keys read afterwards: {}", show(&ids, &last)),
-                        false => "no order explains every answer".into(),
-                    },
-                    detail: format!(
-                        "{} calls on {} shared instance(s) of {name} in {region}, a prefix then {} branches sent at once (history {} of seed {}); the request below is the first call no order could place. {history}",
-                        ops.len(),
-                        ids.len(),
-                        width,
-                        h + 1,
-                        opts.seed
-                    ),
-                    strength: oracle::effect_rule(&api.spec)
-                        .map(|r| oracle::rule_strength(set, api, r)),
-                };
-                let f = super::shrink::record(
-                    ctx,
-                    api,
-                    &verdict,
-                    &answered.request,
-                    &answered.response,
-                    case.clone(),
-                );
-                // The phase comes after the API's cases: its place in the plan is after them.
-                let mut f = f;
-                f.found_after = opts.cases + h + 1;
-                let position = set
-                    .apis
-                    .iter()
-                    .position(|a| std::ptr::eq(a, api))
-                    .unwrap_or_default();
-                phase.failures.push((position, calls.len(), f));
+        phase.notes.push(format!(
+            "{}: {}: {explained} of {tried} {what} ({} calls on {} shared instance(s) in {}, {} of unknown outcome)",
+            match kind {
+                Kind::Sequences => "stateful",
+                Kind::Branches => "concurrency",
+            },
+            l.name,
+            l.sent,
+            l.ids.len(),
+            l.region,
+            l.unknown
+        ));
+    }
+    Ok(())
+}
+
+/// A failed history: the API of the call named, the calls sent, the failure.
+type Failed = (usize, usize, Failure);
+
+/// Sends and checks one history. `None`: the keys could not be read.
+async fn history(
+    ctx: &Ctx,
+    set: &SpecSet,
+    opts: &RunOptions,
+    l: &mut Lane<'_>,
+    kind: Kind,
+    h: usize,
+) -> Result<Option<Result<(), Failed>>, RunError> {
+    // A sequence: four to six calls. Branches: one call, then two or three branches of one or
+    // two calls each.
+    let (prefix, branches): (Vec<Call>, Vec<Vec<Call>>) = match kind {
+        Kind::Sequences => {
+            let len = 4 + index(&mut l.runner, 3);
+            (draw(&l.apis, &l.strategies, &mut l.runner, len), vec![])
+        }
+        Kind::Branches => {
+            let prefix = draw(&l.apis, &l.strategies, &mut l.runner, 1);
+            let width = 2 + index(&mut l.runner, 2);
+            let branches = (0..width)
+                .map(|_| {
+                    let len = 1 + index(&mut l.runner, 2);
+                    draw(&l.apis, &l.strategies, &mut l.runner, len)
+                })
+                .collect();
+            (prefix, branches)
+        }
+    };
+    let width = branches.len();
+    let api0 = l.apis[0];
+    let Some(before) = observe(ctx, api0, &l.region, &l.ids).await? else {
+        return Ok(None);
+    };
+    journal(ctx, api0, &l.region, &l.ids, &before)?;
+    let init = keys_of(&before, &l.ids);
+    let start = Instant::now();
+    let mut calls: Vec<Sent> = Vec::new();
+    for call in prefix {
+        calls.push(send(ctx, call, start).await?);
+        if kind == Kind::Sequences {
+            // Each step: the model explains the sequence so far and every view agrees.
+            let Some(after) = observe(ctx, api0, &l.region, &l.ids).await? else {
+                return Ok(None);
+            };
+            let failed = explain(ctx, set, opts, l, kind, h, &calls, &init, &after, width)
+                .or(agree(ctx, set, opts, l, h, &calls).await?);
+            if let Some(f) = failed {
+                l.sent += calls.len();
+                return Ok(Some(Err(f)));
             }
         }
     }
-    phase.notes.push(format!(
-        "concurrency: {name}: {explained} of {HISTORIES} histories explained by a serial order ({sent} calls on {} shared instance(s) in {region}, {unknown} of unknown outcome)",
-        ids.len()
-    ));
-    Ok(())
+    let runs = branches.into_iter().map(|branch| async move {
+        let mut out = Vec::new();
+        for call in branch {
+            out.push(send(ctx, call, start).await?);
+        }
+        Ok::<_, RunError>(out)
+    });
+    for branch in futures::future::join_all(runs).await {
+        calls.extend(branch?);
+    }
+    l.sent += calls.len();
+    l.unknown += calls.iter().filter(|c| c.answered.is_none()).count();
+    if kind == Kind::Sequences {
+        return Ok(Some(Ok(())));
+    }
+    let Some(after) = observe(ctx, api0, &l.region, &l.ids).await? else {
+        return Ok(None);
+    };
+    let failed = explain(ctx, set, opts, l, kind, h, &calls, &init, &after, width)
+        .or(agree(ctx, set, opts, l, h, &calls).await?);
+    Ok(Some(failed.map_or(Ok(()), Err)))
+}
+
+/// The history checked against the model: `None` when some order explains it.
+#[allow(clippy::too_many_arguments)]
+fn explain(
+    ctx: &Ctx,
+    set: &SpecSet,
+    opts: &RunOptions,
+    l: &Lane<'_>,
+    kind: Kind,
+    h: usize,
+    calls: &[Sent],
+    init: &Keys,
+    after: &[crate::protocol::describe::Seen],
+    width: usize,
+) -> Option<Failed> {
+    let ops: Vec<Op<usize, usize>> = calls
+        .iter()
+        .enumerate()
+        .map(|(n, c)| Op {
+            call: n,
+            answer: c.answered.as_ref().map(|_| n),
+            sent: c.sent,
+            answered: c.answered.as_ref().map(|(at, _)| *at),
+        })
+        .collect();
+    let judge = Judge {
+        set,
+        base: &l.shared,
+        calls,
+        opts,
+    };
+    let last = keys_of(after, &l.ids);
+    let why = linear::check(&judge, init.clone(), &ops, |s| *s == last).err()?;
+    let history = describe(calls, &l.ids, init, &last);
+    let stuck = (0..ops.len())
+        .find(|n| !why.longest.contains(n))
+        .unwrap_or(ops.len() - 1);
+    // The call no order could place, else the last one answered.
+    let at = (0..=stuck)
+        .rev()
+        .chain(stuck + 1..calls.len())
+        .find(|&n| calls[n].answered.is_some())?;
+    let (rule, expected, shape) = match kind {
+        Kind::Sequences => (
+            SEQUENCE_RULE,
+            "each call's answer and the keys read after it follow from the calls before it, by the specs' effects",
+            format!("a sequence of {} calls", calls.len()),
+        ),
+        Kind::Branches => (
+            LINEARIZABLE_RULE,
+            "some serial order of the calls, consistent with when each was sent and answered, explains every answer and the keys read afterwards",
+            format!("{} calls, a prefix then {width} branches sent at once", calls.len()),
+        ),
+    };
+    let actual = match why.answers_explained {
+        true => format!(
+            "no order ends in the keys read afterwards: {}",
+            show(&l.ids, &last)
+        ),
+        false => "no order explains every answer".into(),
+    };
+    Some(failure(ctx, set, opts, l, h, calls, at, rule, expected, actual, format!(
+        "{shape} on {} shared instance(s) of {} in {} (history {} of seed {}); the request below is the first call no order could place. {history}",
+        l.ids.len(), l.name, l.region, h + 1, opts.seed
+    ), None))
+}
+
+/// Every view read side by side: `None` when they agree (after one wait, if they did not at
+/// once).
+async fn agree(
+    ctx: &Ctx,
+    set: &SpecSet,
+    opts: &RunOptions,
+    l: &Lane<'_>,
+    h: usize,
+    calls: &[Sent<'_>],
+) -> Result<Option<Failed>, RunError> {
+    if l.views.len() < 2 {
+        return Ok(None);
+    }
+    let api0 = l.apis[0];
+    let mut readings = super::views::read_all(ctx, api0, &l.views, &l.region, &l.ids).await?;
+    if super::views::disagreement(&readings, &l.ids).is_some() {
+        tokio::time::sleep(super::views::SETTLE).await;
+        readings = super::views::read_all(ctx, api0, &l.views, &l.region, &l.ids).await?;
+    }
+    let Some(which) = super::views::disagreement(&readings, &l.ids) else {
+        return Ok(None);
+    };
+    let Some(at) = (0..calls.len())
+        .rev()
+        .find(|&n| calls[n].answered.is_some())
+    else {
+        return Ok(None);
+    };
+    let history = describe(
+        calls,
+        &l.ids,
+        &vec![None; l.ids.len()],
+        &vec![None; l.ids.len()],
+    );
+    Ok(Some(failure(
+        ctx,
+        set,
+        opts,
+        l,
+        h,
+        calls,
+        at,
+        VIEWS_RULE,
+        "every view of a binding shows the same keys (read again after a short wait)",
+        which,
+        format!(
+            "after {} call(s) on {} shared instance(s) of {} in {} (history {} of seed {}), the views still disagreed {} ms later; the request below is the last call sent. {history}",
+            calls.len(),
+            l.ids.len(),
+            l.name,
+            l.region,
+            h + 1,
+            opts.seed,
+            super::views::SETTLE.as_millis()
+        ),
+        Some(crate::oracle::Strength::Current),
+    )))
+}
+
+/// A failure of `rule` naming call `at` of the history.
+#[allow(clippy::too_many_arguments)]
+fn failure(
+    ctx: &Ctx,
+    set: &SpecSet,
+    opts: &RunOptions,
+    _l: &Lane<'_>,
+    h: usize,
+    calls: &[Sent],
+    at: usize,
+    rule: &str,
+    expected: &str,
+    actual: String,
+    detail: String,
+    strength: Option<crate::oracle::Strength>,
+) -> Failed {
+    let sent = &calls[at];
+    let api = sent.call.api;
+    let answered = &sent.answered.as_ref().expect("an answered call").1;
+    let verdict = oracle::Verdict {
+        kind: VerdictKind::Fail,
+        rule: Some(rule.to_string()),
+        source: oracle::effect_rule(&api.spec).map(|r| r.source.clone()),
+        expected: expected.into(),
+        actual,
+        detail,
+        strength: strength
+            .or_else(|| oracle::effect_rule(&api.spec).map(|r| oracle::rule_strength(set, api, r))),
+    };
+    let mut f = super::shrink::record(
+        ctx,
+        api,
+        &verdict,
+        &answered.request,
+        &answered.response,
+        sent.call.case.clone(),
+    );
+    // The phase comes after the API's cases: its place in the plan is after them.
+    f.found_after = opts.cases + h + 1;
+    let position = set
+        .apis
+        .iter()
+        .position(|a| std::ptr::eq(a, api))
+        .unwrap_or_default();
+    (position, calls.len(), f)
 }
 
 /// A number below `n` from the history's generator.

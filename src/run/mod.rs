@@ -47,6 +47,7 @@ mod send;
 mod setup;
 mod shrink;
 pub mod target;
+mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,7 +64,7 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
-pub use concurrent::{Concurrency, HISTORIES, LINEARIZABLE_RULE};
+pub use concurrent::{Concurrency, HISTORIES, LINEARIZABLE_RULE, SEQUENCE_RULE, VIEWS_RULE};
 pub(crate) use coverage::not_drawn;
 pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
@@ -146,6 +147,9 @@ pub struct RunOptions {
     pub max_duration: Option<Duration>,
     /// Where the concurrency phase runs after the cases (`--concurrent`; off by default).
     pub concurrency: Concurrency,
+    /// After the cases, sequences over each product's APIs checked step by step against the
+    /// model and the views (`--stateful`; off by default).
+    pub stateful: bool,
 }
 
 impl Default for RunOptions {
@@ -173,6 +177,7 @@ impl Default for RunOptions {
             max_requests: None,
             max_duration: None,
             concurrency: Concurrency::Off,
+            stateful: false,
         }
     }
 }
@@ -274,7 +279,9 @@ pub async fn run(
         never = halting => match never {},
     };
     // The concurrency phase, once every lane is done (nothing else touches its instances).
-    let concurrent = match finished.iter().all(Result::is_ok) && concurrent::wanted(opts, target) {
+    let concurrent = match finished.iter().all(Result::is_ok)
+        && (opts.stateful || concurrent::wanted(opts, target))
+    {
         true => {
             let lanes = concurrent::lanes_of(&lanes);
             Some(concurrent::run(&ctx, set, &lanes, &world, opts, stop).await)

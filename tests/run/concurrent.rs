@@ -4,7 +4,7 @@
 //! remote-looking target only listed instances are touched, journaled and put back.
 
 use apiconform::emulator::Config;
-use apiconform::run::{HISTORIES, LINEARIZABLE_RULE};
+use apiconform::run::{HISTORIES, LINEARIZABLE_RULE, SEQUENCE_RULE, VIEWS_RULE};
 
 use super::restore::{bindings, remote_looking};
 use super::{failures, run};
@@ -29,19 +29,23 @@ fn the_correct_emulator_is_clean_across_seeds_and_every_history_is_explained() {
                 "--seed",
                 seed,
                 "--no-rate-probes",
-                "--concurrent",
+                "--stateful",
             ],
             dir.path(),
         );
         assert_eq!(code, 0, "seed {seed}\n{out}");
         let notes = notes(&report);
         for product in ["CVM", "ECM", "ECS"] {
-            let want =
-                format!("concurrency: {product}: {HISTORIES} of {HISTORIES} histories explained");
-            assert!(
-                notes.iter().any(|n| n.starts_with(&want)),
-                "seed {seed}: {want}\n{notes:#?}"
-            );
+            let h = HISTORIES;
+            for want in [
+                format!("concurrency: {product}: {h} of {h} concurrent histories explained"),
+                format!("stateful: {product}: {h} of {h} sequences explained"),
+            ] {
+                assert!(
+                    notes.iter().any(|n| n.starts_with(&want)),
+                    "seed {seed}: {want}\n{notes:#?}"
+                );
+            }
         }
     }
 }
@@ -134,9 +138,9 @@ async fn against_a_remote_target_only_listed_instances_are_touched_and_all_are_p
     );
     assert_eq!(code, 0, "{out}");
     assert!(
-        notes(&report)
-            .iter()
-            .any(|n| n.starts_with(&format!("concurrency: CVM: {HISTORIES} of {HISTORIES}"))),
+        notes(&report).iter().any(|n| n.starts_with(&format!(
+            "concurrency: CVM: {HISTORIES} of {HISTORIES} concurrent"
+        ))),
         "{out}"
     );
     // Every binding is as before, and only the listed instances were journaled.
@@ -151,4 +155,50 @@ async fn against_a_remote_target_only_listed_instances_are_touched_and_all_are_p
             "an unlisted instance was journaled: {line}"
         );
     }
+}
+
+/// A fault between APIs or views: missed by the single-request run, caught by `--stateful`
+/// under one of `rules`, the whole sequence in the failure.
+fn caught_only_by_sequences(fault: &str, rules: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = [
+        "--fault",
+        fault,
+        "--spec",
+        "tencent-cvm",
+        "--cases",
+        "300",
+        "--no-rate-probes",
+    ];
+    let (code, out, _) = run(&alone, dir.path());
+    assert_eq!(
+        code, 0,
+        "{fault}: one request at a time cannot see it\n{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut stateful = alone.to_vec();
+    stateful[5] = "10";
+    stateful.push("--stateful");
+    let (code, out, report) = run(&stateful, dir.path());
+    assert_eq!(code, 1, "{fault}\n{out}");
+    let found = failures(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(_, rule, _)| rules.contains(&rule.as_str())),
+        "{fault}: {found:?}"
+    );
+    for (_, _, f) in &found {
+        assert!(f["detail"].as_str().unwrap().contains("Call 1 "), "{f}");
+    }
+}
+
+#[test]
+fn a_legacy_api_with_a_second_store_is_caught_by_sequences_across_api_families() {
+    caught_only_by_sequences("legacy-second-store", &[SEQUENCE_RULE, LINEARIZABLE_RULE]);
+}
+
+#[test]
+fn a_lagging_key_pair_view_is_caught_by_the_views_invariant() {
+    caught_only_by_sequences("lagging-view", &[VIEWS_RULE]);
 }
