@@ -508,6 +508,7 @@ fn failure(
     );
     // The phase comes after the API's cases: its place in the plan is after them.
     f.found_after = opts.cases + h + 1;
+    f.sequence = calls.iter().map(|c| c.call.case.clone()).collect();
     let position = set
         .apis
         .iter()
@@ -832,4 +833,149 @@ pub(super) fn merge(
         }
     }
     notes.extend(phase.notes);
+}
+
+/// Replays a failed sequence or history (`apiconform replay`): its calls one after another
+/// against the target, the keys and every view read after each, checked as a sequence. A
+/// concurrent history is replayed in the order its calls were sent, one at a time: a race is
+/// not replayed, so a lost update that needs one no longer fails here. `Some` with the first
+/// failing step's verdict and answer; `None` when every step passes.
+pub(super) async fn replay(
+    ctx: &Ctx,
+    set: &SpecSet,
+    world: &World,
+    opts: &RunOptions,
+    failure: &Failure,
+) -> Result<(oracle::Verdict, HttpResponse), RunError> {
+    let find = |name: &str| set.apis.iter().find(|a| a.name == name);
+    let mut apis: Vec<&LoadedApi> = Vec::new();
+    for case in &failure.sequence {
+        let api = find(&case.api).ok_or_else(|| RunError::NoSpecs {
+            patterns: vec![case.api.clone()],
+        })?;
+        if !apis.iter().any(|a| std::ptr::eq(*a, api)) {
+            apis.push(api);
+        }
+    }
+    let first = &failure.sequence[0];
+    let product = apis[0].spec.instance_product();
+    let named = |id: &str| {
+        failure.sequence.iter().any(|c| {
+            serde_json::to_string(&c.params).is_ok_and(|p| {
+                p.contains(&format!("\"{id}\"")) || p.contains(&format!("\\\"{id}\\\""))
+            })
+        })
+    };
+    let shared = World {
+        instances: world
+            .instances
+            .iter()
+            .filter(|i| i.product == product && i.region == first.region && named(&i.id))
+            .cloned()
+            .collect(),
+        key_pairs: world
+            .key_pairs
+            .iter()
+            .filter(|k| k.product == product && k.region == first.region)
+            .cloned()
+            .collect(),
+    };
+    let mut l = Lane {
+        name: product.as_str().to_uppercase(),
+        region: first.region.clone(),
+        ids: shared.instances.iter().map(|i| i.id.clone()).collect(),
+        views: super::views::of(&apis),
+        strategies: vec![],
+        runner: generate::seeded_runner(0),
+        apis: apis.clone(),
+        shared,
+        sent: 0,
+        unknown: 0,
+    };
+    let api0 = l.apis[0];
+    let Some(before) = observe(ctx, api0, &l.region, &l.ids).await? else {
+        return Err(RunError::NotReproduced {
+            api: failure.api.clone(),
+            why: "the instances' keys cannot be read on this target".into(),
+        });
+    };
+    let init = keys_of(&before, &l.ids);
+    let start = Instant::now();
+    let mut calls: Vec<Sent> = Vec::new();
+    for case in &failure.sequence {
+        let api = find(&case.api).expect("found above");
+        calls.push(
+            send(
+                ctx,
+                Call {
+                    api,
+                    case: case.clone(),
+                },
+                start,
+            )
+            .await?,
+        );
+        let Some(after) = observe(ctx, api0, &l.region, &l.ids).await? else {
+            return Err(RunError::NotReproduced {
+                api: failure.api.clone(),
+                why: "the instances' keys could not be read after a step".into(),
+            });
+        };
+        let failed = explain(
+            ctx,
+            set,
+            opts,
+            &l,
+            Kind::Sequences,
+            0,
+            &calls,
+            &init,
+            &after,
+            0,
+        )
+        .or(agree(ctx, set, opts, &l, 0, &calls).await?);
+        if let Some((_, _, f)) = failed {
+            let answered = calls.iter().rev().find_map(|c| c.answered.as_ref());
+            let resp = answered
+                .map(|(_, a)| a.response.clone())
+                .unwrap_or_else(no_answer);
+            let verdict = oracle::Verdict {
+                kind: VerdictKind::Fail,
+                rule: Some(f.rule),
+                source: f.source,
+                expected: f.expected,
+                actual: f.actual,
+                detail: f.detail,
+                strength: f.strength,
+            };
+            return Ok((verdict, resp));
+        }
+    }
+    l.sent = calls.len();
+    let last = calls.iter().rev().find_map(|c| c.answered.as_ref());
+    let resp = last
+        .map(|(_, a)| a.response.clone())
+        .unwrap_or_else(no_answer);
+    let verdict = oracle::Verdict {
+        kind: VerdictKind::Pass,
+        rule: Some(failure.rule.clone()),
+        source: failure.source.clone(),
+        expected: "every step explained by the model, every view agreeing".into(),
+        actual: format!(
+            "{} calls replayed one after another, every step explained",
+            l.sent
+        ),
+        detail: String::new(),
+        strength: None,
+    };
+    Ok((verdict, resp))
+}
+
+/// The answer of a replay whose every call had an unknown outcome.
+fn no_answer() -> HttpResponse {
+    HttpResponse {
+        status: 0,
+        headers: vec![],
+        body: vec![],
+    }
 }

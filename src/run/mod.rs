@@ -696,7 +696,11 @@ pub async fn replay(
         strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
         ..opts.clone()
     };
-    let session = Session::new(set, world, target, &opts);
+    let session = Session::new(set, world.clone(), target, &opts);
+    if !failure.sequence.is_empty() {
+        // A sequence or a concurrent history: its calls again, checked step by step.
+        return concurrent::replay(&session.ctx, set, &world, &opts, failure).await;
+    }
     if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
         // A burst, not one request: sent again as the run sent it.
         return probe::replay(&session.ctx, api, failure).await;

@@ -202,3 +202,74 @@ fn a_legacy_api_with_a_second_store_is_caught_by_sequences_across_api_families()
 fn a_lagging_key_pair_view_is_caught_by_the_views_invariant() {
     caught_only_by_sequences("lagging-view", &[VIEWS_RULE]);
 }
+
+/// A failed sequence's repro holds the whole sequence: `replay` sends it again step by step,
+/// still failing against a target with the fault and passing against a correct one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_sends_the_whole_sequence_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, report) = run(
+        &[
+            "--fault",
+            "lagging-view",
+            "--stateful",
+            "--spec",
+            "tencent-cvm",
+            "--cases",
+            "5",
+            "--no-rate-probes",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let (_, _, f) = failures(&report)
+        .into_iter()
+        .find(|(_, rule, _)| rule == VIEWS_RULE)
+        .expect("the views disagree");
+    let steps = f["sequence"].as_array().expect("the sequence").len();
+    assert!(steps >= 1, "{f}");
+    let repro = std::fs::read_dir(dir.path().join("repros"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(VIEWS_RULE))
+        .expect("a repro of the views rule");
+
+    // The same fault behind a real server (the faults of stores and views live on its path).
+    let config = Config {
+        faults: [apiconform::emulator::Fault::LaggingView].into(),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let emu = std::sync::Arc::new(apiconform::emulator::Emulator::new(config));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(apiconform::emulator::server::serve(
+        listener,
+        emu,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let replay = |target: Option<String>| {
+        let repro = repro.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = crate::bin();
+            cmd.arg("replay").arg(&repro);
+            if let Some(t) = target {
+                cmd.args(["--target", &t]);
+            }
+            let out = cmd.output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        })
+    };
+    let (code, out) = replay(Some(url)).await.unwrap();
+    assert_eq!(code, Some(1), "still fails against the fault: {out}");
+    assert!(out.contains("views-agree"), "{out}");
+    let (code, out) = replay(None).await.unwrap();
+    assert_eq!(code, Some(0), "passes against the correct emulator: {out}");
+    let _ = stop.send(());
+    let _ = server.await;
+}
