@@ -86,6 +86,8 @@ pub(super) struct Phase {
     pub failures: Vec<(usize, usize, Failure)>,
     /// One line per product.
     pub notes: Vec<String>,
+    /// The rules each API's calls were checked on (API position in the set, rule).
+    pub checked: Vec<(usize, &'static str)>,
 }
 
 /// One call of a history: the API and the case.
@@ -243,6 +245,19 @@ async fn product(
                         l.name
                     ));
                     break;
+                }
+            }
+        }
+        if explained > 0 || tried > 0 {
+            let rule = match kind {
+                Kind::Sequences => SEQUENCE_RULE,
+                Kind::Branches => LINEARIZABLE_RULE,
+            };
+            for api in &l.apis {
+                let at = set.apis.iter().position(|a| std::ptr::eq(a, *api));
+                phase.checked.extend(at.map(|at| (at, rule)));
+                if l.views.len() > 1 {
+                    phase.checked.extend(at.map(|at| (at, VIEWS_RULE)));
                 }
             }
         }
@@ -830,6 +845,14 @@ pub(super) fn merge(
         if let Some((_, stats, _)) = done.iter_mut().find(|(_, s, _)| &s.api == name) {
             stats.fail += n;
             stats.failures.push(failure);
+        }
+    }
+    // The rules checked count among the API's rules (a JUnit test case each).
+    for (api, rule) in phase.checked {
+        let name = &set.apis[api].name;
+        if let Some((_, stats, _)) = done.iter_mut().find(|(_, s, _)| &s.api == name) {
+            stats.rules_total.insert(rule.to_string());
+            stats.rules_exercised.insert(rule.to_string());
         }
     }
     notes.extend(phase.notes);
