@@ -128,6 +128,22 @@ pub(super) struct RunArgs {
     /// Stop starting cases after this long: 90s, 45m, 2h (then as --max-requests).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_duration: Option<std::time::Duration>,
+    /// After the cases, per product: 24 histories of one call then two or three branches sent
+    /// at once on two shared STOPPED instances, mixing all the product's APIs (CVM's API 3.0
+    /// and API 2.0 together). The keys are read before and after; some serial order of the
+    /// calls must explain every answer and the keys read (rule `linearizable`: a lost update,
+    /// an interleaved batch). Against a remote target only listed instances are used, they
+    /// are journaled and restored, and requests are paced. See docs/stateful.md.
+    #[arg(long)]
+    concurrent: bool,
+    /// After the cases, per product: 24 sequences of four to six calls over all the product's
+    /// APIs on two shared STOPPED instances, one after another; after each call the keys are
+    /// read and must follow from the calls so far by the specs' effects (rule `sequence`), and
+    /// every view of a binding must agree (CVM DescribeInstances and DescribeKeyPairs; rule
+    /// `views-agree`). Turns --concurrent on too against a loopback target. See
+    /// docs/stateful.md.
+    #[arg(long)]
+    stateful: bool,
     /// Count a rule no judged case exercised as a failure (exit 1), for CI: a run that left a
     /// rule untested (no instance in the world for a valid case, cases held back, a budget
     /// ...) does not pass. The reports list each such rule with why.
@@ -297,6 +313,12 @@ fn run_inner(args: RunArgs) -> Result<u8, Failed> {
         allow_force_stop: args.allow_force_stop,
         max_requests: args.max_requests,
         max_duration: args.max_duration,
+        concurrency: match (args.concurrent, args.stateful) {
+            (true, _) => run::Concurrency::Always,
+            (false, true) => run::Concurrency::Loopback,
+            (false, false) => run::Concurrency::Off,
+        },
+        stateful: args.stateful,
         ..Default::default()
     };
     let reach = args.to.reach()?;

@@ -601,6 +601,9 @@ fn bind(
                 inst.keys = keys.clone();
             }
         } else if !emu.has(Fault::DisassociateNoop) {
+            if let Some(read) = super::race::read_keys(c.product, id) {
+                inst.keys = read; // fault lost-update: writes back what it read
+            }
             inst.keys.retain(|k| !keys.contains(k));
         }
     }
@@ -854,11 +857,18 @@ fn cvm_describe_key_pairs(emu: &Emulator, req: &ParsedRequest) -> Result<Params,
         .skip(offset)
         .take(limit)
         .map(|k| {
+            // Fault lagging-view: the keys as they were before the last change.
+            let lagged = world
+                .stores
+                .lagged
+                .as_ref()
+                .filter(|_| emu.has(Fault::LaggingView));
             let bound: Vec<&str> = world
                 .instances
                 .iter()
                 .filter(|i| {
-                    i.product == Product::Cvm && i.region == k.region && i.keys.contains(&k.id)
+                    let keys = lagged.and_then(|l| l.get(&i.id)).unwrap_or(&i.keys);
+                    i.product == Product::Cvm && i.region == k.region && keys.contains(&k.id)
                 })
                 .map(|i| i.id.as_str())
                 .collect();
@@ -994,8 +1004,22 @@ fn unbind_v2(emu: &Emulator, req: &ParsedRequest) -> Result<(), (i64, String)> {
         if emu.has(Fault::DisassociateNoop) {
             continue;
         }
+        // Fault legacy-second-store: the API's own store, filled from the instance once.
+        let second = emu.has(Fault::LegacySecondStore).then(|| {
+            let now = world.instance(Product::Cvm, id).map(|i| i.keys.clone());
+            let store = world.stores.legacy.entry(id.clone());
+            let kept = store.or_insert_with(|| now.unwrap_or_default());
+            kept.retain(|k| *k != key);
+            kept.clone()
+        });
         if let Some(inst) = world.instance_mut(Product::Cvm, id, |_| true) {
+            if let Some(read) = super::race::read_keys(Product::Cvm, id) {
+                inst.keys = read; // fault lost-update: writes back what it read
+            }
             inst.keys.retain(|k| *k != key);
+            if let Some(kept) = second {
+                inst.keys = kept;
+            }
         }
     }
     Ok(())
@@ -1167,6 +1191,9 @@ fn detach(emu: &Emulator, req: &ParsedRequest) -> Result<Params, Fail> {
             }
             Some(inst) => {
                 if !emu.has(Fault::DisassociateNoop) {
+                    if let Some(read) = super::race::read_keys(Product::Ecs, id) {
+                        inst.keys = read; // fault lost-update: writes back what it read
+                    }
                     inst.keys.retain(|k| k != name);
                 }
                 results.push(json!({"InstanceId": id, "Code": "200", "Message": "successful", "Success": true}));

@@ -62,6 +62,14 @@ pub enum Fault {
     /// The documented request rates are never enforced, even when asked (`--rate-limits
     /// documented`, or the admin view's switch): no caller ever gets the throttling code.
     NeverThrottles,
+    /// An unbind reads an instance's keys, waits, and writes back what it read minus its keys,
+    /// without a lock: two calls on one instance at once lose the other's update.
+    LostUpdate,
+    /// API 2.0's UnBindInstanceKey keeps CVM bindings in a store of its own and writes it back:
+    /// an API 3.0 change since its last call is undone.
+    LegacySecondStore,
+    /// CVM `DescribeKeyPairs` shows the bindings as they were before the last change.
+    LaggingView,
 }
 
 impl Fault {
@@ -93,6 +101,9 @@ impl Fault {
         Fault::UpperBooleansRejected,
         Fault::SpacedJsonRejected,
         Fault::NeverThrottles,
+        Fault::LostUpdate,
+        Fault::LegacySecondStore,
+        Fault::LaggingView,
     ];
 
     /// The name used with `--fault`.
@@ -124,6 +135,9 @@ impl Fault {
             Fault::UpperBooleansRejected => "upper-booleans-rejected",
             Fault::SpacedJsonRejected => "spaced-json-rejected",
             Fault::NeverThrottles => "never-throttles",
+            Fault::LostUpdate => "lost-update",
+            Fault::LegacySecondStore => "legacy-second-store",
+            Fault::LaggingView => "lagging-view",
         }
     }
 
@@ -178,6 +192,15 @@ impl Fault {
             Fault::NeverThrottles => {
                 "the documented request rates (CVM 10/s, ECM 20/s) are never enforced, even when asked"
             }
+            Fault::LostUpdate => {
+                "unbinds read the keys, wait 10 ms and write back what they read minus their keys (no lock): concurrent calls on one instance lose updates"
+            }
+            Fault::LegacySecondStore => {
+                "API 2.0 UnBindInstanceKey keeps its own copy of the bindings and writes it back, undoing API 3.0 changes made since"
+            }
+            Fault::LaggingView => {
+                "CVM DescribeKeyPairs AssociatedInstanceIds shows the bindings as they were before the last change"
+            }
         }
     }
 }
@@ -217,6 +240,10 @@ impl Fault {
             Fault::UpperBooleansRejected => "tencent-cvm/Associate",
             Fault::SpacedJsonRejected => "alibaba-ecs",
             Fault::NeverThrottles => "tencent-ecm",
+            // The concurrency phase mixes a product's APIs: the whole product.
+            Fault::LostUpdate => "tencent-cvm",
+            Fault::LegacySecondStore => "tencent-cvm",
+            Fault::LaggingView => "tencent-cvm",
         }
     }
 
@@ -252,6 +279,13 @@ impl Fault {
             Fault::UpperBooleansRejected => &["wire-forms"],
             Fault::SpacedJsonRejected => &["wire-forms"],
             Fault::NeverThrottles => &["rate-limit"],
+            // Only the concurrency phase (`run --concurrent`) sends two calls on one instance
+            // at once: the single-request run cannot see it.
+            Fault::LostUpdate => &["linearizable"],
+            // Only sequences that mix API 3.0 and API 2.0 calls on one instance show these
+            // (`run --stateful`), and only they read both views.
+            Fault::LegacySecondStore => &["sequence", "linearizable"],
+            Fault::LaggingView => &["views-agree"],
         }
     }
 
@@ -287,6 +321,9 @@ impl Fault {
             Fault::UpperBooleansRejected => false,
             Fault::SpacedJsonRejected => false,
             Fault::NeverThrottles => false,
+            Fault::LostUpdate => false,
+            Fault::LegacySecondStore => false,
+            Fault::LaggingView => false,
         }
     }
 }

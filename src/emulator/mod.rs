@@ -12,6 +12,7 @@ mod actions;
 pub mod faults;
 pub mod gate;
 mod generic;
+pub mod race;
 pub mod server;
 pub mod tls;
 pub mod variants;
@@ -434,6 +435,8 @@ impl Emulator {
 struct Held {
     world: World,
     at: HashMap<String, Vec<usize>>,
+    /// What the faults of stores and views keep beside the world (`race`).
+    stores: race::Stores,
 }
 
 impl Held {
@@ -442,7 +445,11 @@ impl Held {
         for (n, i) in world.instances.iter().enumerate() {
             at.entry(i.id.clone()).or_default().push(n);
         }
-        Held { world, at }
+        Held {
+            world,
+            at,
+            stores: race::Stores::default(),
+        }
     }
 
     /// The position of the first instance (in world order, as a scan would find it) with this

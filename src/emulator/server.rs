@@ -274,8 +274,9 @@ async fn handle(State((emu, limits)): State<(Arc<Emulator>, Limits)>, req: Reque
         Ok(Ok(bytes)) => {
             http.body = bytes.to_vec();
             let now = now();
-            // Business logic takes one short lock; run it inline (it never blocks on I/O).
-            emu.handle(&http, now)
+            // Business logic takes one short lock; run it inline (it never blocks on I/O;
+            // only fault lost-update waits between its read and its write).
+            super::race::handle(&emu, &http, now).await
         }
         Ok(Err(_)) => {
             let err = parameter_error(&http, format!("the request body exceeds {MAX_BODY} bytes"));

@@ -805,6 +805,7 @@ impl Shared {
             found_after: seq as usize,
             strength: first.strength,
             burst: None,
+            sequence: Vec::new(),
         };
         let findings: Vec<Finding> = findings
             .iter()

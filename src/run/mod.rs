@@ -25,6 +25,7 @@
 //! when the case may change the instance, shared among cases that must fail as a whole.
 //! Parallelism never produces a false failure against a conforming target.
 
+mod concurrent;
 mod coverage;
 mod ctx;
 mod discover;
@@ -33,6 +34,7 @@ mod embedded;
 mod estimate;
 mod exchange;
 mod journal;
+mod linear;
 mod model;
 mod observe;
 mod outcome;
@@ -45,6 +47,7 @@ mod send;
 mod setup;
 mod shrink;
 pub mod target;
+mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,6 +65,7 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub use concurrent::{Concurrency, HISTORIES, LINEARIZABLE_RULE, SEQUENCE_RULE, VIEWS_RULE};
 pub(crate) use coverage::not_drawn;
 pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
@@ -140,6 +144,11 @@ pub struct RunOptions {
     pub max_requests: Option<usize>,
     /// Stop starting cases once the run has taken this long.
     pub max_duration: Option<Duration>,
+    /// Where the concurrency phase runs after the cases (`--concurrent`; off by default).
+    pub concurrency: Concurrency,
+    /// After the cases, sequences over each product's APIs checked step by step against the
+    /// model and the views (`--stateful`; off by default).
+    pub stateful: bool,
 }
 
 impl Default for RunOptions {
@@ -165,6 +174,8 @@ impl Default for RunOptions {
             allow_force_stop: false,
             max_requests: None,
             max_duration: None,
+            concurrency: Concurrency::Off,
+            stateful: false,
         }
     }
 }
@@ -266,6 +277,16 @@ pub async fn run(
         never = budget.watch(stop) => match never {},
         never = halting => match never {},
     };
+    // The concurrency phase, once every lane is done (nothing else touches its instances).
+    let concurrent = match finished.iter().all(Result::is_ok)
+        && (opts.stateful || concurrent::wanted(opts, target))
+    {
+        true => {
+            let lanes = concurrent::lanes_of(&lanes);
+            Some(concurrent::run(&ctx, set, &lanes, &world, opts, stop).await)
+        }
+        false => None,
+    };
     // Whatever ended the run — all cases, a failure, Ctrl-C, a budget, an error — what it
     // changed is put back before anything else happens.
     let restore = restore_journaled(&ctx, opts, progress).await;
@@ -300,6 +321,11 @@ pub async fn run(
         }
     }
     done.sort_by_key(|(i, ..)| *i);
+    let mut notes = notes;
+    if let Some(phase) = concurrent {
+        let phase = phase?;
+        concurrent::merge(set, phase, &mut done, &mut notes);
+    }
     let stopped_by = budget.spent();
     let ending = coverage::Ending {
         stopped: match (&stopped_by, stop.load(Ordering::Relaxed)) {
@@ -669,7 +695,11 @@ pub async fn replay(
         strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
         ..opts.clone()
     };
-    let session = Session::new(set, world, target, &opts);
+    let session = Session::new(set, world.clone(), target, &opts);
+    if !failure.sequence.is_empty() {
+        // A sequence or a concurrent history: its calls again, checked step by step.
+        return concurrent::replay(&session.ctx, set, &world, &opts, failure).await;
+    }
     if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
         // A burst, not one request: sent again as the run sent it.
         return probe::replay(&session.ctx, api, failure).await;

@@ -52,6 +52,11 @@ pub struct Failure {
     /// (one repro file cannot hold a burst; `apiconform replay` sends the burst again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<usize>,
+    /// For a failure of a sequence or a concurrent history (`run --stateful`, `--concurrent`):
+    /// every call of it, in the order sent; `apiconform replay` sends them again one after
+    /// another and checks each step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<Case>,
 }
 
 /// How a rate-limit probe ended.

@@ -158,10 +158,21 @@ pub async fn selftest(
             true => opts.run.rate_probes,
             false => super::RateProbes::Never,
         };
+        // Only a fault of concurrent calls needs the concurrency phase: the other rows skip it.
+        let concurrency = match fault.caught_by().contains(&super::LINEARIZABLE_RULE) {
+            true => super::Concurrency::Always,
+            false => opts.run.concurrency,
+        };
+        let stateful = opts.run.stateful
+            || [super::SEQUENCE_RULE, super::VIEWS_RULE]
+                .iter()
+                .any(|r| fault.caught_by().contains(r));
         let run_opts = RunOptions {
             patterns: specs.clone(),
             strict: fault.strict(),
             rate_probes,
+            concurrency,
+            stateful,
             ..opts.run.clone()
         };
         let report = embedded(set, [fault].into(), BTreeSet::new(), &run_opts, stop).await?;

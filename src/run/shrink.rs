@@ -315,6 +315,7 @@ pub(super) fn record(
         found_after: 0,
         strength: verdict.strength,
         burst: None,
+        sequence: Vec::new(),
     }
 }
 

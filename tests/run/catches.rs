@@ -17,6 +17,15 @@ fn caught(name: &str) {
     if fault.strict() {
         args.push("--strict");
     }
+    // A fault of concurrent calls shows only in the concurrency phase.
+    if rules.contains(&apiconform::run::LINEARIZABLE_RULE) {
+        args.push("--concurrent");
+    }
+    // Faults between APIs and views show only in the stateful sequences.
+    let stateful = [apiconform::run::SEQUENCE_RULE, apiconform::run::VIEWS_RULE];
+    if stateful.iter().any(|r| rules.contains(r)) {
+        args.push("--stateful");
+    }
     let (code, out, report) = run(&args, dir.path());
     assert_eq!(code, 1, "fault {fault} must give exit 1\n{out}");
     let found = failures(&report);
@@ -221,6 +230,9 @@ macro_rules! fault_tests {
 
 fault_tests! {
     catches_limit_off_by_one => "limit-off-by-one",
+    catches_lost_update => "lost-update",
+    catches_legacy_second_store => "legacy-second-store",
+    catches_lagging_view => "lagging-view",
     catches_lax_instance_id_pattern => "lax-instance-id-pattern",
     catches_non_atomic_batch => "non-atomic-batch",
     catches_windows_accepted => "windows-accepted",

@@ -5,6 +5,7 @@ mod cascade;
 mod catches;
 mod cli;
 mod cloud;
+mod concurrent;
 mod coverage;
 mod detection;
 mod discover;

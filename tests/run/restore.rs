@@ -14,7 +14,7 @@ use apiconform::emulator::{Config, Variant};
 use super::{emulator_behind, run};
 
 /// Per instance of `product`: its keys (sorted) and state, as the admin view reports them.
-async fn bindings(url: &str, product: &str) -> BTreeMap<String, (Vec<String>, String)> {
+pub(crate) async fn bindings(url: &str, product: &str) -> BTreeMap<String, (Vec<String>, String)> {
     let body = reqwest::get(format!("{url}/__apiconform/world"))
         .await
         .expect("the admin view answers")
@@ -81,7 +81,7 @@ fn world_file(dir: &Path) -> PathBuf {
 }
 
 /// An emulator set up by `config`, and the URL that makes it look remote.
-async fn remote_looking(config: Config) -> (String, String) {
+pub(crate) async fn remote_looking(config: Config) -> (String, String) {
     let (url, _) = emulator_behind(config, |_, r| r).await;
     let remote = url.replace("127.0.0.1", "0.0.0.0");
     (url, remote)

@@ -240,6 +240,14 @@ fn every_fault_is_still_caught_under_all_variants() {
         if f.strict() {
             args.push("--strict");
         }
+        if rules.contains(&apiconform::run::LINEARIZABLE_RULE) {
+            args.push("--concurrent");
+        }
+        // Faults between APIs and views show only in the stateful sequences.
+        let stateful = [apiconform::run::SEQUENCE_RULE, apiconform::run::VIEWS_RULE];
+        if stateful.iter().any(|r| rules.contains(r)) {
+            args.push("--stateful");
+        }
         // A replayed unbind finds its key unbound by the first send: a target that refuses to
         // unbind what is not bound refuses the replay too, so it is not open to the replay the
         // fault lets through, and nothing is there to catch.
