@@ -154,7 +154,7 @@ fn has_duplicates(items: &[String]) -> bool {
     dedup(items).len() != items.len()
 }
 
-fn dedup(items: &[String]) -> Vec<String> {
+pub(super) fn dedup(items: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     items
         .iter()

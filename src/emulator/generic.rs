@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use super::actions::dedup;
 use super::{Emulator, Fault, Held, Variant};
 use crate::protocol::{
     aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
@@ -440,13 +441,4 @@ fn apply<'a>(
             }
         }
     }
-}
-
-fn dedup(items: &[String]) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    items
-        .iter()
-        .filter(|i| seen.insert(i.as_str()))
-        .cloned()
-        .collect()
 }
