@@ -148,7 +148,7 @@ pub fn auth_rule(family: &FamilySpec, fault: AuthFault) -> Option<&Rule> {
         AuthFault::None => return None,
         AuthFault::WrongSecret | AuthFault::TamperedSignature => CheckKind::Signature,
         AuthFault::UnknownSecretId => CheckKind::SecretIdKnown,
-        AuthFault::ExpiredTimestamp => CheckKind::TimestampWindow,
+        AuthFault::ExpiredTimestamp | AuthFault::FutureTimestamp => CheckKind::TimestampWindow,
         AuthFault::ReusedNonce => CheckKind::NonceUnique,
     };
     family.rules.iter().find(|r| r.check.kind() == kind)

@@ -53,16 +53,20 @@ pub enum AuthFault {
     ExpiredTimestamp,
     /// Send the same signed request twice; the second is judged (family rule `nonce_unique`).
     ReusedNonce,
+    /// Sign with a timestamp three hours ahead of the clock: the window's other side (family
+    /// rule `timestamp_window`; every family states or reads its window as a skew either way).
+    FutureTimestamp,
 }
 
 impl AuthFault {
     /// Every fault, in a fixed order.
-    pub const ALL: [AuthFault; 5] = [
+    pub const ALL: [AuthFault; 6] = [
         AuthFault::WrongSecret,
         AuthFault::UnknownSecretId,
         AuthFault::TamperedSignature,
         AuthFault::ExpiredTimestamp,
         AuthFault::ReusedNonce,
+        AuthFault::FutureTimestamp,
     ];
 }
 

@@ -62,6 +62,9 @@ pub enum Fault {
     /// The documented request rates are never enforced, even when asked (`--rate-limits
     /// documented`, or the admin view's switch): no caller ever gets the throttling code.
     NeverThrottles,
+    /// Only the past side of the timestamp window is checked: a request signed hours ahead of
+    /// the server's clock is accepted.
+    FutureTimestampAccepted,
 }
 
 impl Fault {
@@ -93,6 +96,7 @@ impl Fault {
         Fault::UpperBooleansRejected,
         Fault::SpacedJsonRejected,
         Fault::NeverThrottles,
+        Fault::FutureTimestampAccepted,
     ];
 
     /// The name used with `--fault`.
@@ -124,6 +128,7 @@ impl Fault {
             Fault::UpperBooleansRejected => "upper-booleans-rejected",
             Fault::SpacedJsonRejected => "spaced-json-rejected",
             Fault::NeverThrottles => "never-throttles",
+            Fault::FutureTimestampAccepted => "future-timestamp-accepted",
         }
     }
 
@@ -178,6 +183,9 @@ impl Fault {
             Fault::NeverThrottles => {
                 "the documented request rates (CVM 10/s, ECM 20/s) are never enforced, even when asked"
             }
+            Fault::FutureTimestampAccepted => {
+                "only stale timestamps are refused: a request signed hours ahead is accepted"
+            }
         }
     }
 }
@@ -217,6 +225,7 @@ impl Fault {
             Fault::UpperBooleansRejected => "tencent-cvm/Associate",
             Fault::SpacedJsonRejected => "alibaba-ecs",
             Fault::NeverThrottles => "tencent-ecm",
+            Fault::FutureTimestampAccepted => "tencent-cvm/Associate",
         }
     }
 
@@ -252,6 +261,7 @@ impl Fault {
             Fault::UpperBooleansRejected => &["wire-forms"],
             Fault::SpacedJsonRejected => &["wire-forms"],
             Fault::NeverThrottles => &["rate-limit"],
+            Fault::FutureTimestampAccepted => &["timestamp-window"],
         }
     }
 
@@ -287,6 +297,7 @@ impl Fault {
             Fault::UpperBooleansRejected => false,
             Fault::SpacedJsonRejected => false,
             Fault::NeverThrottles => false,
+            Fault::FutureTimestampAccepted => false,
         }
     }
 }

@@ -234,7 +234,8 @@ impl Emulator {
         let within_day = parsed.family == FamilyId::AliyunRpc
             && self.reads(Variant::AliyunTimestampWindowDay)
             && (now - parsed.timestamp).abs() <= 86_400;
-        let now = if self.has(Fault::StaleTimestampAccepted) || within_day {
+        let ahead = self.has(Fault::FutureTimestampAccepted) && parsed.timestamp > now;
+        let now = if self.has(Fault::StaleTimestampAccepted) || within_day || ahead {
             parsed.timestamp
         } else {
             now

@@ -280,8 +280,13 @@ fn authenticate(
     }) {
         let skew = now.abs_diff(parsed.timestamp);
         if skew > u64::from(seconds) {
+            let fault = if parsed.timestamp > now {
+                AuthFault::FutureTimestamp
+            } else {
+                AuthFault::ExpiredTimestamp
+            };
             return find(
-                AuthFault::ExpiredTimestamp,
+                fault,
                 format!("a timestamp within {seconds} s of the proxy's clock"),
                 format!("timestamp {} ({skew} s away)", parsed.timestamp),
                 "the client's clock, or a request signed long before it was sent".into(),
