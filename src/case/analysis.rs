@@ -327,6 +327,7 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

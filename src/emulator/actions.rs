@@ -1025,6 +1025,9 @@ fn aliyun(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         }),
     };
     match result {
+        Ok(fields) if emu.has(Fault::XmlRootMisnamed) => {
+            aliyun_rpc::ok(&format!("{}s", req.action), format, rid, fields)
+        }
         Ok(fields) => aliyun_rpc::ok(&req.action, format, rid, fields),
         Err(f) => aliyun_rpc::error(f.status, f.code, &f.message, rid, format),
     }

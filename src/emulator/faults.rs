@@ -65,6 +65,8 @@ pub enum Fault {
     /// Only the past side of the timestamp window is checked: a request signed hours ahead of
     /// the server's clock is accepted.
     FutureTimestampAccepted,
+    /// Alibaba XML successes come under a near root element, `<{Action}sResponse>`.
+    XmlRootMisnamed,
 }
 
 impl Fault {
@@ -97,6 +99,7 @@ impl Fault {
         Fault::SpacedJsonRejected,
         Fault::NeverThrottles,
         Fault::FutureTimestampAccepted,
+        Fault::XmlRootMisnamed,
     ];
 
     /// The name used with `--fault`.
@@ -129,6 +132,7 @@ impl Fault {
             Fault::SpacedJsonRejected => "spaced-json-rejected",
             Fault::NeverThrottles => "never-throttles",
             Fault::FutureTimestampAccepted => "future-timestamp-accepted",
+            Fault::XmlRootMisnamed => "xml-root-misnamed",
         }
     }
 
@@ -186,6 +190,9 @@ impl Fault {
             Fault::FutureTimestampAccepted => {
                 "only stale timestamps are refused: a request signed hours ahead is accepted"
             }
+            Fault::XmlRootMisnamed => {
+                "Alibaba XML successes come as <DetachKeyPairsResponse> (the documents print <DetachKeyPairResponse>)"
+            }
         }
     }
 }
@@ -226,6 +233,7 @@ impl Fault {
             Fault::SpacedJsonRejected => "alibaba-ecs",
             Fault::NeverThrottles => "tencent-ecm",
             Fault::FutureTimestampAccepted => "tencent-cvm/Associate",
+            Fault::XmlRootMisnamed => "alibaba-ecs",
         }
     }
 
@@ -262,6 +270,7 @@ impl Fault {
             Fault::SpacedJsonRejected => &["wire-forms"],
             Fault::NeverThrottles => &["rate-limit"],
             Fault::FutureTimestampAccepted => &["timestamp-window"],
+            Fault::XmlRootMisnamed => &["xml-root"],
         }
     }
 
@@ -298,6 +307,7 @@ impl Fault {
             Fault::SpacedJsonRejected => false,
             Fault::NeverThrottles => false,
             Fault::FutureTimestampAccepted => false,
+            Fault::XmlRootMisnamed => false,
         }
     }
 }

@@ -796,6 +796,7 @@ impl Ctx {
                     | Check::ErrorShape
                     | Check::PerItemConsistency
                     | Check::ResponseFormat
+                    | Check::XmlRoot
                     | Check::Signature
                     | Check::SecretIdKnown
                     | Check::TimestampWindow { .. }
@@ -942,6 +943,7 @@ impl Ctx {
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

@@ -97,6 +97,7 @@ fn needs_instance(api: &LoadedApi, check: &Check) -> bool {
         | Check::ValueType { .. }
         | Check::ErrorShape
         | Check::ResponseFormat
+        | Check::XmlRoot
         | Check::Signature
         | Check::SecretIdKnown
         | Check::TimestampWindow { .. }

@@ -986,6 +986,7 @@ fn check_api(
                 | Check::ErrorShape
                 | Check::PerItemConsistency
                 | Check::ResponseFormat
+                | Check::XmlRoot
                 | Check::DocumentedCode
                 | Check::WireForms
         );

@@ -554,6 +554,9 @@ pub enum Check {
     /// misspelt or mis-cased name) is refused with the rule's code (family rule, where a
     /// document gives the family a code for it). The documents rank it against no other rule.
     KnownParameters,
+    /// An XML success body's root element is the action's name followed by `Response`
+    /// (`<DetachKeyPairResponse>`), exactly (family rule).
+    XmlRoot,
 }
 
 impl Check {
@@ -574,6 +577,7 @@ impl Check {
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }
@@ -601,6 +605,7 @@ impl Check {
             Check::ErrorShape => CheckKind::ErrorShape,
             Check::PerItemConsistency => CheckKind::PerItemConsistency,
             Check::ResponseFormat => CheckKind::ResponseFormat,
+            Check::XmlRoot => CheckKind::XmlRoot,
             Check::Signature => CheckKind::Signature,
             Check::SecretIdKnown => CheckKind::SecretIdKnown,
             Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
@@ -664,11 +669,13 @@ pub enum CheckKind {
     KnownParameters,
     /// `wire_forms`.
     WireForms,
+    /// `xml_root`.
+    XmlRoot,
 }
 
 impl CheckKind {
     /// Every kind, in the order of [`Check`].
-    pub const ALL: [CheckKind; 21] = [
+    pub const ALL: [CheckKind; 22] = [
         CheckKind::Required,
         CheckKind::MaxItems,
         CheckKind::NonEmpty,
@@ -690,6 +697,7 @@ impl CheckKind {
         CheckKind::DocumentedCode,
         CheckKind::KnownParameters,
         CheckKind::WireForms,
+        CheckKind::XmlRoot,
     ];
 
     /// The name as written in spec files (`check: {kind: max_items}`).
@@ -716,6 +724,7 @@ impl CheckKind {
             CheckKind::DocumentedCode => "documented_code",
             CheckKind::KnownParameters => "known_parameters",
             CheckKind::WireForms => "wire_forms",
+            CheckKind::XmlRoot => "xml_root",
         }
     }
 
