@@ -328,6 +328,7 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             | Check::PerItemConsistency
             | Check::ResponseFormat
             | Check::XmlRoot
+            | Check::RequestIdUnique
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

@@ -67,6 +67,8 @@ pub enum Fault {
     FutureTimestampAccepted,
     /// Alibaba XML successes come under a near root element, `<{Action}sResponse>`.
     XmlRootMisnamed,
+    /// Request ids come from a ring of 64: the 65th answer repeats the first one's id.
+    RequestIdsRecycled,
 }
 
 impl Fault {
@@ -100,6 +102,7 @@ impl Fault {
         Fault::NeverThrottles,
         Fault::FutureTimestampAccepted,
         Fault::XmlRootMisnamed,
+        Fault::RequestIdsRecycled,
     ];
 
     /// The name used with `--fault`.
@@ -133,6 +136,7 @@ impl Fault {
             Fault::NeverThrottles => "never-throttles",
             Fault::FutureTimestampAccepted => "future-timestamp-accepted",
             Fault::XmlRootMisnamed => "xml-root-misnamed",
+            Fault::RequestIdsRecycled => "request-ids-recycled",
         }
     }
 
@@ -193,6 +197,9 @@ impl Fault {
             Fault::XmlRootMisnamed => {
                 "Alibaba XML successes come as <DetachKeyPairsResponse> (the documents print <DetachKeyPairResponse>)"
             }
+            Fault::RequestIdsRecycled => {
+                "request ids repeat every 64 answers (the documents call each unique to its request)"
+            }
         }
     }
 }
@@ -234,6 +241,7 @@ impl Fault {
             Fault::NeverThrottles => "tencent-ecm",
             Fault::FutureTimestampAccepted => "tencent-cvm/Associate",
             Fault::XmlRootMisnamed => "alibaba-ecs",
+            Fault::RequestIdsRecycled => "tencent-cvm/Associate",
         }
     }
 
@@ -271,6 +279,7 @@ impl Fault {
             Fault::NeverThrottles => &["rate-limit"],
             Fault::FutureTimestampAccepted => &["timestamp-window"],
             Fault::XmlRootMisnamed => &["xml-root"],
+            Fault::RequestIdsRecycled => &["request-id-unique"],
         }
     }
 
@@ -308,6 +317,7 @@ impl Fault {
             Fault::NeverThrottles => false,
             Fault::FutureTimestampAccepted => false,
             Fault::XmlRootMisnamed => false,
+            Fault::RequestIdsRecycled => false,
         }
     }
 }

@@ -183,7 +183,10 @@ impl Emulator {
 
     /// A request id in the vendor's format: Tencent lower-case UUIDs, Alibaba upper-case.
     fn request_id(&self, family: FamilyId) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
+        if self.has(Fault::RequestIdsRecycled) {
+            n %= 64;
+        }
         let id =
             uuid::Uuid::from_u64_pair(0x5a17_c0de_0000_4000 | (n >> 48), n | 0x8000_0000_0000_0000);
         match family {

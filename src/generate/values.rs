@@ -797,6 +797,7 @@ impl Ctx {
                     | Check::PerItemConsistency
                     | Check::ResponseFormat
                     | Check::XmlRoot
+                    | Check::RequestIdUnique
                     | Check::Signature
                     | Check::SecretIdKnown
                     | Check::TimestampWindow { .. }
@@ -944,6 +945,7 @@ impl Ctx {
             | Check::PerItemConsistency
             | Check::ResponseFormat
             | Check::XmlRoot
+            | Check::RequestIdUnique
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

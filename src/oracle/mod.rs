@@ -33,6 +33,7 @@ use crate::case::analysis::{analyze_in, param_items};
 
 mod envelope;
 pub mod rate;
+pub mod response_set;
 
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

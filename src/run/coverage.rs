@@ -98,6 +98,7 @@ fn needs_instance(api: &LoadedApi, check: &Check) -> bool {
         | Check::ErrorShape
         | Check::ResponseFormat
         | Check::XmlRoot
+        | Check::RequestIdUnique
         | Check::Signature
         | Check::SecretIdKnown
         | Check::TimestampWindow { .. }

@@ -39,6 +39,7 @@ mod outcome;
 mod pace;
 mod plan;
 mod probe;
+mod response_set;
 mod restore;
 mod selftest;
 mod send;

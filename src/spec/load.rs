@@ -987,6 +987,7 @@ fn check_api(
                 | Check::PerItemConsistency
                 | Check::ResponseFormat
                 | Check::XmlRoot
+                | Check::RequestIdUnique
                 | Check::DocumentedCode
                 | Check::WireForms
         );

@@ -557,6 +557,9 @@ pub enum Check {
     /// An XML success body's root element is the action's name followed by `Response`
     /// (`<DetachKeyPairResponse>`), exactly (family rule).
     XmlRoot,
+    /// Every answer's request id is unique to its request: judged over the run's answers of one
+    /// product (a response-set property; no single answer breaks it).
+    RequestIdUnique,
 }
 
 impl Check {
@@ -578,6 +581,7 @@ impl Check {
             | Check::PerItemConsistency
             | Check::ResponseFormat
             | Check::XmlRoot
+            | Check::RequestIdUnique
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }
@@ -606,6 +610,7 @@ impl Check {
             Check::PerItemConsistency => CheckKind::PerItemConsistency,
             Check::ResponseFormat => CheckKind::ResponseFormat,
             Check::XmlRoot => CheckKind::XmlRoot,
+            Check::RequestIdUnique => CheckKind::RequestIdUnique,
             Check::Signature => CheckKind::Signature,
             Check::SecretIdKnown => CheckKind::SecretIdKnown,
             Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
@@ -671,11 +676,13 @@ pub enum CheckKind {
     WireForms,
     /// `xml_root`.
     XmlRoot,
+    /// `request_id_unique`.
+    RequestIdUnique,
 }
 
 impl CheckKind {
     /// Every kind, in the order of [`Check`].
-    pub const ALL: [CheckKind; 22] = [
+    pub const ALL: [CheckKind; 23] = [
         CheckKind::Required,
         CheckKind::MaxItems,
         CheckKind::NonEmpty,
@@ -698,6 +705,7 @@ impl CheckKind {
         CheckKind::KnownParameters,
         CheckKind::WireForms,
         CheckKind::XmlRoot,
+        CheckKind::RequestIdUnique,
     ];
 
     /// The name as written in spec files (`check: {kind: max_items}`).
@@ -725,6 +733,7 @@ impl CheckKind {
             CheckKind::KnownParameters => "known_parameters",
             CheckKind::WireForms => "wire_forms",
             CheckKind::XmlRoot => "xml_root",
+            CheckKind::RequestIdUnique => "request_id_unique",
         }
     }
 

@@ -248,4 +248,5 @@ fault_tests! {
     catches_never_throttles => "never-throttles",
     catches_future_timestamp_accepted => "future-timestamp-accepted",
     catches_xml_root_misnamed => "xml-root-misnamed",
+    catches_request_ids_recycled => "request-ids-recycled",
 }
