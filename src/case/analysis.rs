@@ -150,6 +150,7 @@ pub fn auth_rule(family: &FamilySpec, fault: AuthFault) -> Option<&Rule> {
         AuthFault::UnknownSecretId => CheckKind::SecretIdKnown,
         AuthFault::ExpiredTimestamp | AuthFault::FutureTimestamp => CheckKind::TimestampWindow,
         AuthFault::ReusedNonce => CheckKind::NonceUnique,
+        AuthFault::UnknownVersion => CheckKind::VersionKnown,
     };
     family.rules.iter().find(|r| r.check.kind() == kind)
 }
@@ -329,6 +330,7 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             | Check::ResponseFormat
             | Check::XmlRoot
             | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

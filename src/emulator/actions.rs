@@ -245,6 +245,7 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
     let codes = match req.version.as_deref() {
         Some("2017-03-12") => &CVM,
         Some("2019-07-19") => &ECM,
+        Some(_) if emu.has(Fault::VersionIgnored) => &CVM,
         Some(v) => {
             return tencent_api3::error(
                 "NoSuchVersion",

@@ -69,6 +69,8 @@ pub enum Fault {
     XmlRootMisnamed,
     /// Request ids come from a ring of 64: the 65th answer repeats the first one's id.
     RequestIdsRecycled,
+    /// Tencent API 3.0 serves an unknown `Version` as CVM's 2017-03-12 instead of refusing it.
+    VersionIgnored,
 }
 
 impl Fault {
@@ -103,6 +105,7 @@ impl Fault {
         Fault::FutureTimestampAccepted,
         Fault::XmlRootMisnamed,
         Fault::RequestIdsRecycled,
+        Fault::VersionIgnored,
     ];
 
     /// The name used with `--fault`.
@@ -137,6 +140,7 @@ impl Fault {
             Fault::FutureTimestampAccepted => "future-timestamp-accepted",
             Fault::XmlRootMisnamed => "xml-root-misnamed",
             Fault::RequestIdsRecycled => "request-ids-recycled",
+            Fault::VersionIgnored => "version-ignored",
         }
     }
 
@@ -200,6 +204,9 @@ impl Fault {
             Fault::RequestIdsRecycled => {
                 "request ids repeat every 64 answers (the documents call each unique to its request)"
             }
+            Fault::VersionIgnored => {
+                "Tencent API 3.0 serves an unknown Version as CVM 2017-03-12 instead of NoSuchVersion"
+            }
         }
     }
 }
@@ -242,6 +249,7 @@ impl Fault {
             Fault::FutureTimestampAccepted => "tencent-cvm/Associate",
             Fault::XmlRootMisnamed => "alibaba-ecs",
             Fault::RequestIdsRecycled => "tencent-cvm/Associate",
+            Fault::VersionIgnored => "tencent-cvm/Associate",
         }
     }
 
@@ -280,6 +288,7 @@ impl Fault {
             Fault::FutureTimestampAccepted => &["timestamp-window"],
             Fault::XmlRootMisnamed => &["xml-root"],
             Fault::RequestIdsRecycled => &["request-id-unique"],
+            Fault::VersionIgnored => &["version-known"],
         }
     }
 
@@ -318,6 +327,7 @@ impl Fault {
             Fault::FutureTimestampAccepted => false,
             Fault::XmlRootMisnamed => false,
             Fault::RequestIdsRecycled => false,
+            Fault::VersionIgnored => false,
         }
     }
 }

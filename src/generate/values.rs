@@ -798,6 +798,7 @@ impl Ctx {
                     | Check::ResponseFormat
                     | Check::XmlRoot
                     | Check::RequestIdUnique
+                    | Check::VersionKnown
                     | Check::Signature
                     | Check::SecretIdKnown
                     | Check::TimestampWindow { .. }
@@ -946,6 +947,7 @@ impl Ctx {
             | Check::ResponseFormat
             | Check::XmlRoot
             | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

@@ -89,7 +89,14 @@ pub fn sign_case(
     now: i64,
     nonce: u64,
 ) -> Result<HttpRequest, ProtocolError> {
-    let call = call_for(api, case, authority);
+    let mut call = call_for(api, case, authority);
+    if case.auth == AuthFault::UnknownVersion {
+        // A date no version has: the spec's month and day in 1999.
+        call.version = call
+            .version
+            .as_deref()
+            .map(|v| format!("1999{}", v.get(4..).unwrap_or_default()));
+    }
     let mut creds = match api.spec.api.family {
         FamilyId::AliyunRpc => alibaba.clone(),
         _ => tencent.clone(),

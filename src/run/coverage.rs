@@ -99,6 +99,7 @@ fn needs_instance(api: &LoadedApi, check: &Check) -> bool {
         | Check::ResponseFormat
         | Check::XmlRoot
         | Check::RequestIdUnique
+        | Check::VersionKnown
         | Check::Signature
         | Check::SecretIdKnown
         | Check::TimestampWindow { .. }

@@ -560,6 +560,9 @@ pub enum Check {
     /// Every answer's request id is unique to its request: judged over the run's answers of one
     /// product (a response-set property; no single answer breaks it).
     RequestIdUnique,
+    /// The common parameter `Version` names a version the product serves; another is refused
+    /// with the rule's code (family rule).
+    VersionKnown,
 }
 
 impl Check {
@@ -582,6 +585,7 @@ impl Check {
             | Check::ResponseFormat
             | Check::XmlRoot
             | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }
@@ -611,6 +615,7 @@ impl Check {
             Check::ResponseFormat => CheckKind::ResponseFormat,
             Check::XmlRoot => CheckKind::XmlRoot,
             Check::RequestIdUnique => CheckKind::RequestIdUnique,
+            Check::VersionKnown => CheckKind::VersionKnown,
             Check::Signature => CheckKind::Signature,
             Check::SecretIdKnown => CheckKind::SecretIdKnown,
             Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
@@ -678,11 +683,13 @@ pub enum CheckKind {
     XmlRoot,
     /// `request_id_unique`.
     RequestIdUnique,
+    /// `version_known`.
+    VersionKnown,
 }
 
 impl CheckKind {
     /// Every kind, in the order of [`Check`].
-    pub const ALL: [CheckKind; 23] = [
+    pub const ALL: [CheckKind; 24] = [
         CheckKind::Required,
         CheckKind::MaxItems,
         CheckKind::NonEmpty,
@@ -706,6 +713,7 @@ impl CheckKind {
         CheckKind::WireForms,
         CheckKind::XmlRoot,
         CheckKind::RequestIdUnique,
+        CheckKind::VersionKnown,
     ];
 
     /// The name as written in spec files (`check: {kind: max_items}`).
@@ -734,6 +742,7 @@ impl CheckKind {
             CheckKind::WireForms => "wire_forms",
             CheckKind::XmlRoot => "xml_root",
             CheckKind::RequestIdUnique => "request_id_unique",
+            CheckKind::VersionKnown => "version_known",
         }
     }
 

@@ -249,4 +249,5 @@ fault_tests! {
     catches_future_timestamp_accepted => "future-timestamp-accepted",
     catches_xml_root_misnamed => "xml-root-misnamed",
     catches_request_ids_recycled => "request-ids-recycled",
+    catches_version_ignored => "version-ignored",
 }
