@@ -53,3 +53,48 @@ impl RequestIds {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::VerdictKind;
+
+    fn answer(id: &str) -> Outcome {
+        let mut o = Outcome::new(200);
+        o.request_id = Some(id.into());
+        o
+    }
+
+    /// The second answer of a product carrying an id fails, naming the first; the same id from
+    /// another product's host, or an API without the rule, is not compared.
+    #[test]
+    fn a_repeated_request_id_fails_within_a_product_only() {
+        let set = crate::spec::load_embedded().unwrap();
+        let api = |name: &str| set.apis.iter().find(|a| a.name == name).unwrap();
+        let (assoc, disassoc, ecm, v2) = (
+            api("tencent-cvm/AssociateInstancesKeyPairs"),
+            api("tencent-cvm/DisassociateInstancesKeyPairs"),
+            api("tencent-ecm/DisassociateInstancesKeyPairs"),
+            api("tencent-cvm/UnBindInstanceKey"),
+        );
+        let case = Case::cvm_associate(serde_json::json!({}));
+        let ids = RequestIds::default();
+        assert_eq!(ids.check(&set, assoc, &case, &answer("a")), (true, None));
+        assert_eq!(ids.check(&set, assoc, &case, &answer("b")), (true, None));
+        assert_eq!(ids.check(&set, ecm, &case, &answer("a")), (true, None));
+        assert_eq!(ids.check(&set, v2, &case, &answer("a")), (false, None));
+        let (exercised, v) = ids.check(&set, disassoc, &case, &answer("a"));
+        let v = v.expect("CVM answered `a` before");
+        assert!(exercised);
+        assert_eq!(v.kind, VerdictKind::Fail);
+        assert_eq!(v.rule.as_deref(), Some("request-id-unique"));
+        assert!(
+            v.detail.contains("tencent-cvm/AssociateInstancesKeyPairs"),
+            "{v:?}"
+        );
+        assert_eq!(
+            ids.check(&set, assoc, &case, &Outcome::new(200)),
+            (false, None)
+        );
+    }
+}
