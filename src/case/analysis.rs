@@ -148,8 +148,9 @@ pub fn auth_rule(family: &FamilySpec, fault: AuthFault) -> Option<&Rule> {
         AuthFault::None => return None,
         AuthFault::WrongSecret | AuthFault::TamperedSignature => CheckKind::Signature,
         AuthFault::UnknownSecretId => CheckKind::SecretIdKnown,
-        AuthFault::ExpiredTimestamp => CheckKind::TimestampWindow,
+        AuthFault::ExpiredTimestamp | AuthFault::FutureTimestamp => CheckKind::TimestampWindow,
         AuthFault::ReusedNonce => CheckKind::NonceUnique,
+        AuthFault::UnknownVersion => CheckKind::VersionKnown,
     };
     family.rules.iter().find(|r| r.check.kind() == kind)
 }
@@ -327,6 +328,9 @@ pub fn analyze_in(spec: &ApiSpec, family: &FamilySpec, look: &Lookup, case: &Cas
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
+            | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

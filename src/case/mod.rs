@@ -53,16 +53,25 @@ pub enum AuthFault {
     ExpiredTimestamp,
     /// Send the same signed request twice; the second is judged (family rule `nonce_unique`).
     ReusedNonce,
+    /// Sign with a timestamp three hours ahead of the clock: the window's other side (family
+    /// rule `timestamp_window`; every family states or reads its window as a skew either way).
+    FutureTimestamp,
+    /// Send the common parameter `Version` as a well-formed date no version of the product has
+    /// (`1999-` and the spec's month and day) (family rule `version_known`): a target routing
+    /// by host or action alone, ignoring it, accepts the request.
+    UnknownVersion,
 }
 
 impl AuthFault {
     /// Every fault, in a fixed order.
-    pub const ALL: [AuthFault; 5] = [
+    pub const ALL: [AuthFault; 7] = [
         AuthFault::WrongSecret,
         AuthFault::UnknownSecretId,
         AuthFault::TamperedSignature,
         AuthFault::ExpiredTimestamp,
         AuthFault::ReusedNonce,
+        AuthFault::FutureTimestamp,
+        AuthFault::UnknownVersion,
     ];
 }
 

@@ -250,6 +250,7 @@ fn tencent(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
     let codes = match req.version.as_deref() {
         Some("2017-03-12") => &CVM,
         Some("2019-07-19") => &ECM,
+        Some(_) if emu.has(Fault::VersionIgnored) => &CVM,
         Some(v) => {
             return tencent_api3::error(
                 "NoSuchVersion",
@@ -1054,6 +1055,9 @@ fn aliyun(emu: &Emulator, req: &ParsedRequest, rid: &str) -> HttpResponse {
         }),
     };
     match result {
+        Ok(fields) if emu.has(Fault::XmlRootMisnamed) => {
+            aliyun_rpc::ok(&format!("{}s", req.action), format, rid, fields)
+        }
         Ok(fields) => aliyun_rpc::ok(&req.action, format, rid, fields),
         Err(f) => aliyun_rpc::error(f.status, f.code, &f.message, rid, format),
     }

@@ -70,6 +70,15 @@ pub enum Fault {
     LegacySecondStore,
     /// CVM `DescribeKeyPairs` shows the bindings as they were before the last change.
     LaggingView,
+    /// Only the past side of the timestamp window is checked: a request signed hours ahead of
+    /// the server's clock is accepted.
+    FutureTimestampAccepted,
+    /// Alibaba XML successes come under a near root element, `<{Action}sResponse>`.
+    XmlRootMisnamed,
+    /// Request ids come from a ring of 64: the 65th answer repeats the first one's id.
+    RequestIdsRecycled,
+    /// Tencent API 3.0 serves an unknown `Version` as CVM's 2017-03-12 instead of refusing it.
+    VersionIgnored,
 }
 
 impl Fault {
@@ -104,6 +113,10 @@ impl Fault {
         Fault::LostUpdate,
         Fault::LegacySecondStore,
         Fault::LaggingView,
+        Fault::FutureTimestampAccepted,
+        Fault::XmlRootMisnamed,
+        Fault::RequestIdsRecycled,
+        Fault::VersionIgnored,
     ];
 
     /// The name used with `--fault`.
@@ -138,6 +151,10 @@ impl Fault {
             Fault::LostUpdate => "lost-update",
             Fault::LegacySecondStore => "legacy-second-store",
             Fault::LaggingView => "lagging-view",
+            Fault::FutureTimestampAccepted => "future-timestamp-accepted",
+            Fault::XmlRootMisnamed => "xml-root-misnamed",
+            Fault::RequestIdsRecycled => "request-ids-recycled",
+            Fault::VersionIgnored => "version-ignored",
         }
     }
 
@@ -201,6 +218,18 @@ impl Fault {
             Fault::LaggingView => {
                 "CVM DescribeKeyPairs AssociatedInstanceIds shows the bindings as they were before the last change"
             }
+            Fault::FutureTimestampAccepted => {
+                "only stale timestamps are refused: a request signed hours ahead is accepted"
+            }
+            Fault::XmlRootMisnamed => {
+                "Alibaba XML successes come as <DetachKeyPairsResponse> (the documents print <DetachKeyPairResponse>)"
+            }
+            Fault::RequestIdsRecycled => {
+                "request ids repeat every 64 answers (the documents call each unique to its request)"
+            }
+            Fault::VersionIgnored => {
+                "Tencent API 3.0 serves an unknown Version as CVM 2017-03-12 instead of NoSuchVersion"
+            }
         }
     }
 }
@@ -244,6 +273,10 @@ impl Fault {
             Fault::LostUpdate => "tencent-cvm",
             Fault::LegacySecondStore => "tencent-cvm",
             Fault::LaggingView => "tencent-cvm",
+            Fault::FutureTimestampAccepted => "tencent-cvm/Associate",
+            Fault::XmlRootMisnamed => "alibaba-ecs",
+            Fault::RequestIdsRecycled => "tencent-cvm/Associate",
+            Fault::VersionIgnored => "tencent-cvm/Associate",
         }
     }
 
@@ -286,6 +319,10 @@ impl Fault {
             // (`run --stateful`), and only they read both views.
             Fault::LegacySecondStore => &["sequence", "linearizable"],
             Fault::LaggingView => &["views-agree"],
+            Fault::FutureTimestampAccepted => &["timestamp-window"],
+            Fault::XmlRootMisnamed => &["xml-root"],
+            Fault::RequestIdsRecycled => &["request-id-unique"],
+            Fault::VersionIgnored => &["version-known"],
         }
     }
 
@@ -324,6 +361,10 @@ impl Fault {
             Fault::LostUpdate => false,
             Fault::LegacySecondStore => false,
             Fault::LaggingView => false,
+            Fault::FutureTimestampAccepted => false,
+            Fault::XmlRootMisnamed => false,
+            Fault::RequestIdsRecycled => false,
+            Fault::VersionIgnored => false,
         }
     }
 }

@@ -240,7 +240,10 @@ fn call(
         | Check::NonceUnique
         | Check::WireForms
         | Check::DocumentedCode
-        | Check::KnownParameters => 3,
+        | Check::KnownParameters
+        | Check::XmlRoot
+        | Check::RequestIdUnique
+        | Check::VersionKnown => 3,
     };
     let mut ordered: Vec<&Rule> = spec.rules.iter().collect();
     if emu.reads(Variant::ReversePrecedence) {
@@ -359,7 +362,10 @@ fn call(
             | Check::NonceUnique
             | Check::WireForms
             | Check::DocumentedCode
-            | Check::KnownParameters => {}
+            | Check::KnownParameters
+            | Check::XmlRoot
+            | Check::RequestIdUnique
+            | Check::VersionKnown => {}
         }
     }
     drop(world);

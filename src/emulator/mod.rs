@@ -203,7 +203,10 @@ impl Emulator {
 
     /// A request id in the vendor's format: Tencent lower-case UUIDs, Alibaba upper-case.
     fn request_id(&self, family: FamilyId) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
+        if self.has(Fault::RequestIdsRecycled) {
+            n %= 64;
+        }
         let id =
             uuid::Uuid::from_u64_pair(0x5a17_c0de_0000_4000 | (n >> 48), n | 0x8000_0000_0000_0000);
         match family {
@@ -229,7 +232,7 @@ impl Emulator {
             return protocol::request_error_response(&e, &rid);
         }
         if let Some(only) = &self.config.only {
-            if served_product(&parsed) != only {
+            if served_product(&parsed).is_some_and(|p| p != only) {
                 return not_served(self, &parsed, only);
             }
         }
@@ -253,7 +256,8 @@ impl Emulator {
         let within_day = parsed.family == FamilyId::AliyunRpc
             && self.reads(Variant::AliyunTimestampWindowDay)
             && (now - parsed.timestamp).abs() <= 86_400;
-        let now = if self.has(Fault::StaleTimestampAccepted) || within_day {
+        let ahead = self.has(Fault::FutureTimestampAccepted) && parsed.timestamp > now;
+        let now = if self.has(Fault::StaleTimestampAccepted) || within_day || ahead {
             parsed.timestamp
         } else {
             now
@@ -566,11 +570,15 @@ impl NonceStore for AcceptAllNonces {
 /// The product a request is for, as the spec folders name it: the legacy API 2.0 and CVM API 3.0
 /// (2017-03-12) are CVM's, 2019-07-19 is ECM's, Alibaba RPC is ECS's. The emulator's own reading,
 /// from the families' wire details.
-fn served_product(parsed: &ParsedRequest) -> &'static str {
+/// `None` for an API 3.0 version neither product has: every API 3.0 host answers that itself
+/// (`NoSuchVersion`), as the family's common codes have it.
+fn served_product(parsed: &ParsedRequest) -> Option<&'static str> {
     match (parsed.family, parsed.version.as_deref()) {
-        (FamilyId::TencentApi3, Some("2019-07-19")) => "tencent-ecm",
-        (FamilyId::TencentApi3 | FamilyId::TencentV2, _) => "tencent-cvm",
-        (FamilyId::AliyunRpc, _) => "alibaba-ecs",
+        (FamilyId::TencentApi3, Some("2019-07-19")) => Some("tencent-ecm"),
+        (FamilyId::TencentApi3, Some("2017-03-12")) => Some("tencent-cvm"),
+        (FamilyId::TencentApi3, _) => None,
+        (FamilyId::TencentV2, _) => Some("tencent-cvm"),
+        (FamilyId::AliyunRpc, _) => Some("alibaba-ecs"),
     }
 }
 

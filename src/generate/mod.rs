@@ -94,6 +94,17 @@ pub fn case_strategy(
     Union::new_weighted(arms).boxed()
 }
 
+/// The rules the generator can break in this world, in the spec's order: what a plan isolates
+/// one case each for before it draws at random.
+pub fn breakable_rules(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    opts: &GenOptions,
+) -> Vec<String> {
+    Ctx::new(set, api, world, opts).breakable_rules()
+}
+
 /// Cases that break exactly the named rule (plus whatever the world forces, recorded), for
 /// targeted coverage; `None` when the generator cannot break it.
 pub fn rule_strategy(

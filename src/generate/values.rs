@@ -796,6 +796,9 @@ impl Ctx {
                     | Check::ErrorShape
                     | Check::PerItemConsistency
                     | Check::ResponseFormat
+                    | Check::XmlRoot
+                    | Check::RequestIdUnique
+                    | Check::VersionKnown
                     | Check::Signature
                     | Check::SecretIdKnown
                     | Check::TimestampWindow { .. }
@@ -942,6 +945,9 @@ impl Ctx {
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
+            | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }

@@ -31,7 +31,9 @@ use crate::world::{Lookup, World};
 
 use crate::case::analysis::{analyze_in, param_items};
 
+mod envelope;
 pub mod rate;
+pub mod response_set;
 
 /// The codes one rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +380,11 @@ pub fn expect_in(set: &SpecSet, api: &LoadedApi, look: &Lookup, case: &Case) -> 
         }
         if let Some(r) = effect_rule(spec) {
             exp.rules.push(r.id.clone());
+        }
+        if envelope::judges_root(case) {
+            if let Some(r) = rule_by_kind(spec, family, CheckKind::XmlRoot) {
+                exp.rules.push(r.id.clone());
+            }
         }
     }
     if exp.error_ok {
@@ -843,6 +850,9 @@ fn judge_response(
                         }
                     }
                 }
+            }
+            if let Some(v) = envelope::xml_root(spec, family, outcome) {
+                return v;
             }
             if let Some(v) = per_item_check(spec, family, case, exp, body) {
                 return v;

@@ -17,6 +17,7 @@ fn success(body: Value) -> Outcome {
         body,
         format: BodyFormat::Json,
         problems: vec![],
+        xml_root: None,
     }
 }
 
@@ -31,6 +32,7 @@ fn error(code: &str) -> Outcome {
         body: json!({"Response": {"Error": {"Code": code, "Message": "m"}, "RequestId": "r-1"}}),
         format: BodyFormat::Json,
         problems: vec![],
+        xml_root: None,
     }
 }
 

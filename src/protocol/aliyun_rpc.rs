@@ -344,7 +344,10 @@ pub fn decode(resp: &HttpResponse) -> Outcome {
         std::str::from_utf8(&resp.body)
             .map_err(|e| e.to_string())
             .and_then(xml_to_json)
-            .map(|(_, v)| v)
+            .map(|(root, v)| {
+                out.xml_root = Some(root);
+                v
+            })
     } else {
         out.format = BodyFormat::Json;
         serde_json::from_slice(&resp.body).map_err(|e| e.to_string())

@@ -201,6 +201,10 @@ pub struct Outcome {
     /// Deviations from the family's envelope noticed while decoding (for example an error
     /// object outside `Response`, a missing `RequestId`, a wrong content type).
     pub problems: Vec<String>,
+    /// The root element's name of an XML body (`DetachKeyPairResponse`): the body keeps only
+    /// what is inside it, and the family's rule on the root judges the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml_root: Option<String>,
 }
 
 impl Outcome {
@@ -213,6 +217,7 @@ impl Outcome {
             body: serde_json::Value::Null,
             format: BodyFormat::Unknown,
             problems: Vec::new(),
+            xml_root: None,
         }
     }
 }

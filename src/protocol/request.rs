@@ -88,7 +88,14 @@ pub fn sign_case(
     now: i64,
     nonce: u64,
 ) -> Result<HttpRequest, ProtocolError> {
-    let call = call_for(api, case, authority);
+    let mut call = call_for(api, case, authority);
+    if case.auth == AuthFault::UnknownVersion {
+        // A date no version has: the spec's month and day in 1999.
+        call.version = call
+            .version
+            .as_deref()
+            .map(|v| format!("1999{}", v.get(4..).unwrap_or_default()));
+    }
     let mut creds = keys.for_family(api.spec.api.family).clone();
     let mut clock = Clock {
         timestamp: now,
@@ -103,6 +110,7 @@ pub fn sign_case(
             creds.id = format!("{}UNKNOWN", &creds.id[..creds.id.len().min(8)])
         }
         AuthFault::ExpiredTimestamp => clock.timestamp -= 3 * 3600,
+        AuthFault::FutureTimestamp => clock.timestamp += 3 * 3600,
         _ => {}
     }
     let mut req = super::encode(&call, &creds, &clock)?;

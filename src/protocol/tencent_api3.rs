@@ -296,6 +296,7 @@ fn outcome(resp: &HttpResponse, format: BodyFormat) -> Outcome {
         body: serde_json::Value::Null,
         format,
         problems: Vec::new(),
+        xml_root: None,
     }
 }
 

@@ -135,16 +135,48 @@ pub fn judge(
     };
     let api = &set.apis[index];
     view.api = Some(index);
-    let auth = authenticate(set, api, creds, nonces, req, &parsed, now, &mut view);
+    let mut auth = authenticate(set, api, creds, nonces, req, &parsed, now, &mut view);
+    if auth == AuthFault::None && unknown_version(set, api, &parsed) {
+        auth = AuthFault::UnknownVersion;
+    }
     let known = set
         .family(parsed.family)
         .rules
         .iter()
         .find(|r| r.check == Check::KnownParameters);
+    if auth == AuthFault::UnknownVersion {
+        // Refused for its version whatever it holds: its parameters are not judged against
+        // an API guessed from the action alone (CVM and ECM share one).
+        let case = to_case(
+            set,
+            api,
+            known,
+            req,
+            &parsed,
+            auth,
+            &mut ClientView::default(),
+        );
+        view.case = Some(case);
+        return view;
+    }
     let case = to_case(set, api, known, req, &parsed, auth, &mut view);
     parameters(set, api, &case, &mut view);
     view.case = Some(case);
     view
+}
+
+/// The family's `version_known` rule, where its documents give a code for an unknown version.
+fn version_rule(set: &SpecSet, family: FamilyId) -> Option<&Rule> {
+    set.family(family)
+        .rules
+        .iter()
+        .find(|r| r.check == Check::VersionKnown)
+}
+
+/// Whether the request names a version the API does not have, in a family with a rule for it
+/// (the server side then expects that rule's code; [`find_api`] has named the finding).
+fn unknown_version(set: &SpecSet, api: &LoadedApi, parsed: &ParsedRequest) -> bool {
+    api.spec.api.version != parsed.version && version_rule(set, parsed.family).is_some()
 }
 
 /// The API the request calls: same family, the action as the spec or a documented wire form
@@ -177,11 +209,12 @@ fn find_api(set: &SpecSet, parsed: &ParsedRequest, view: &mut ClientView) -> Opt
         .iter()
         .filter_map(|&i| set.apis[i].spec.api.version.clone())
         .collect();
+    let family_rule = version_rule(set, parsed.family);
     view.findings.push(Finding {
         side: Side::Client,
         api: Some(api.name.clone()),
-        rule: rules::VERSION.into(),
-        source: Some(api.spec.api.source.clone()),
+        rule: family_rule.map_or(rules::VERSION.into(), |r| r.id.clone()),
+        source: Some(family_rule.map_or(api.spec.api.source.clone(), |r| r.source.clone())),
         expected: format!("{} with Version {}", parsed.action, versions.join(" or ")),
         actual: format!("Version {}", parsed.version.as_deref().unwrap_or("(none)")),
         detail: format!(
@@ -275,8 +308,13 @@ fn authenticate(
     }) {
         let skew = now.abs_diff(parsed.timestamp);
         if skew > u64::from(seconds) {
+            let fault = if parsed.timestamp > now {
+                AuthFault::FutureTimestamp
+            } else {
+                AuthFault::ExpiredTimestamp
+            };
             return find(
-                AuthFault::ExpiredTimestamp,
+                fault,
                 format!("a timestamp within {seconds} s of the proxy's clock"),
                 format!("timestamp {} ({skew} s away)", parsed.timestamp),
                 "the client's clock, or a request signed long before it was sent".into(),
@@ -521,6 +559,9 @@ fn client_side(check: &Check) -> bool {
         | Check::NonceUnique
         | Check::WireForms
         | Check::DocumentedCode
-        | Check::KnownParameters => false,
+        | Check::KnownParameters
+        | Check::XmlRoot
+        | Check::RequestIdUnique
+        | Check::VersionKnown => false,
     }
 }

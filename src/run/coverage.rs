@@ -100,6 +100,9 @@ fn needs_instance(api: &LoadedApi, check: &Check) -> bool {
         | Check::ValueType { .. }
         | Check::ErrorShape
         | Check::ResponseFormat
+        | Check::XmlRoot
+        | Check::RequestIdUnique
+        | Check::VersionKnown
         | Check::Signature
         | Check::SecretIdKnown
         | Check::TimestampWindow { .. }

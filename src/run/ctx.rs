@@ -38,6 +38,8 @@ pub(super) struct Ctx {
     /// Set once the run stops starting cases (Ctrl-C, a budget): a case still waiting for its
     /// pacing slot then goes unsent instead of holding the run past its deadline.
     halt: tokio::sync::watch::Sender<bool>,
+    /// The request ids answered so far (see [`super::response_set`]).
+    pub(super) request_ids: super::response_set::RequestIds,
 }
 
 impl Ctx {
@@ -54,6 +56,7 @@ impl Ctx {
             waits: Mutex::new(Vec::new()),
             journal: Mutex::new(None),
             halt: tokio::sync::watch::Sender::new(false),
+            request_ids: Default::default(),
         })
     }
 

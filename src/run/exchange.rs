@@ -465,7 +465,7 @@ fn judge(
     ctx: &Ctx,
     api: &LoadedApi,
     case: &Case,
-    expectation: Expectation,
+    mut expectation: Expectation,
     predicted: Predicted,
     seen: Option<Vec<Seen>>,
     sent: Sent,
@@ -525,6 +525,16 @@ fn judge(
     if verdict.kind == VerdictKind::Fail && !state_unknown.is_empty() {
         verdict = unless_state_explains(ctx, api, case, &before, &outcome, &state_unknown, verdict);
         state_open = verdict.kind == VerdictKind::Unspecified;
+    }
+    // A response-set property: the answer's request id against the run's earlier answers.
+    let (exercised, repeated) = ctx.request_ids.check(&ctx.set, api, case, &outcome);
+    if exercised {
+        if let Some(rule) = oracle::response_set::request_id_rule(&ctx.set, api) {
+            expectation.rules.push(rule.id.clone());
+        }
+    }
+    if let (Some(v), false) = (repeated, verdict.kind == VerdictKind::Fail) {
+        verdict = v;
     }
     // Only what the documents state fails a target by default.
     let verdict = oracle::weigh(

@@ -41,6 +41,7 @@ mod outcome;
 mod pace;
 mod plan;
 mod probe;
+mod response_set;
 mod restore;
 mod selftest;
 mod send;

@@ -142,6 +142,39 @@ pub(super) struct Cases<'a> {
     judged: std::collections::BTreeSet<String>,
     /// The documents' examples, sent first (see [`generate::example_cases`]).
     examples: std::collections::VecDeque<Case>,
+    /// After the examples, one case per breakable rule and per authentication fault the family
+    /// has a rule for, each drawn from the world planned at that point (see [`Isolate`]).
+    isolate: std::collections::VecDeque<Isolate>,
+}
+
+/// A case class every plan holds once before it draws at random: a rule broken alone, or an
+/// authentication fault on an otherwise valid request. Random draws alone leave a rule whose
+/// arm is one of many unbroken in a short run now and then, and a rule no case breaks is a
+/// rule nothing judged.
+#[derive(Debug, Clone)]
+enum Isolate {
+    Rule(String),
+    Auth(AuthFault),
+}
+
+/// The isolated classes of one API, in spec order, then the faults in [`AuthFault::ALL`]'s.
+fn isolated_classes(
+    set: &SpecSet,
+    api: &LoadedApi,
+    world: &World,
+    gen: &GenOptions,
+) -> Vec<Isolate> {
+    let family = set.family(api.spec.api.family);
+    generate::breakable_rules(set, api, world, gen)
+        .into_iter()
+        .map(Isolate::Rule)
+        .chain(
+            AuthFault::ALL
+                .into_iter()
+                .filter(|f| crate::case::analysis::auth_rule(family, *f).is_some())
+                .map(Isolate::Auth),
+        )
+        .collect()
 }
 
 /// Cases drawn from one generator before it is rebuilt from the planned world.
@@ -159,7 +192,6 @@ impl<'a> Cases<'a> {
             set,
             api,
             strategy: generate::case_strategy(set, api, world, &gen),
-            gen,
             runner: generate::seeded_runner(seed),
             planned: Model::new(world.clone()),
             in_chunk: 0,
@@ -175,6 +207,8 @@ impl<'a> Cases<'a> {
                 .into_iter()
                 .filter_map(Result::ok)
                 .collect(),
+            isolate: isolated_classes(set, api, world, &gen).into(),
+            gen,
         }
     }
 
@@ -194,6 +228,29 @@ impl<'a> Cases<'a> {
             .instances
             .iter()
             .any(|i| i.product == product && ids.binary_search(&i.id).is_ok())
+    }
+
+    /// The next isolated class's case, drawn from the world planned now; `None` once every
+    /// class is drawn (a class the world cannot give a case is passed over).
+    fn draw_isolated(&mut self) -> Option<(Tree, Case)> {
+        while let Some(class) = self.isolate.pop_front() {
+            let world = &self.planned.world;
+            let strategy = match &class {
+                Isolate::Rule(rule) => {
+                    generate::rule_strategy(self.set, self.api, world, &self.gen, rule)
+                }
+                Isolate::Auth(fault) => {
+                    generate::auth_strategy(self.set, self.api, world, &self.gen, *fault)
+                }
+            };
+            let Some(strategy) = strategy else { continue };
+            let tree = strategy
+                .new_tree(&mut self.runner)
+                .expect("case strategies never reject");
+            let case = tree.current();
+            return Some((tree, case));
+        }
+        None
     }
 
     fn draw(&mut self) -> (Tree, Case) {
@@ -219,16 +276,25 @@ impl Iterator for Cases<'_> {
 
     fn next(&mut self) -> Option<(usize, Tree, Case)> {
         while self.kept < self.cases {
-            let (tree, case) = match self.examples.pop_front() {
-                // An example is sent as printed: nothing to shrink.
-                Some(case) => (
-                    proptest::strategy::Just(case.clone())
-                        .new_tree(&mut self.runner)
-                        .map(|t| Box::new(t) as Tree)
-                        .expect("Just never rejects"),
-                    case,
-                ),
-                None => self.draw(),
+            let isolated = self.examples.is_empty() && !self.isolate.is_empty();
+            let drawn = match isolated {
+                true => self.draw_isolated(),
+                false => None,
+            };
+            let isolated = drawn.is_some();
+            let (tree, case) = match drawn {
+                Some(drawn) => drawn,
+                None => match self.examples.pop_front() {
+                    // An example is sent as printed: nothing to shrink.
+                    Some(case) => (
+                        proptest::strategy::Just(case.clone())
+                            .new_tree(&mut self.runner)
+                            .map(|t| Box::new(t) as Tree)
+                            .expect("Just never rejects"),
+                        case,
+                    ),
+                    None => self.draw(),
+                },
             };
             // Judged in the world the plan holds now, not the one the generator was built
             // from: an unbind drawn late names keys that earlier cases may have unbound.
@@ -240,6 +306,8 @@ impl Iterator for Cases<'_> {
             let novel = open
                 .as_ref()
                 .is_some_and(|rules| rules.iter().any(|r| !self.judged.contains(r)));
+            // An isolated class is kept like a novel one: the plan holds each class once.
+            let novel = novel || (isolated && open.is_some());
             if !novel && !self.share.keep(open.is_some()) {
                 continue;
             }

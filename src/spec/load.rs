@@ -970,6 +970,8 @@ fn check_api(
                 | Check::ErrorShape
                 | Check::PerItemConsistency
                 | Check::ResponseFormat
+                | Check::XmlRoot
+                | Check::RequestIdUnique
                 | Check::DocumentedCode
                 | Check::WireForms
         );

@@ -572,6 +572,15 @@ pub enum Check {
     /// misspelt or mis-cased name) is refused with the rule's code (family rule, where a
     /// document gives the family a code for it). The documents rank it against no other rule.
     KnownParameters,
+    /// An XML success body's root element is the action's name followed by `Response`
+    /// (`<DetachKeyPairResponse>`), exactly (family rule).
+    XmlRoot,
+    /// Every answer's request id is unique to its request: judged over the run's answers of one
+    /// product (a response-set property; no single answer breaks it).
+    RequestIdUnique,
+    /// The common parameter `Version` names a version the product serves; another is refused
+    /// with the rule's code (family rule).
+    VersionKnown,
 }
 
 impl Check {
@@ -592,6 +601,9 @@ impl Check {
             | Check::ErrorShape
             | Check::PerItemConsistency
             | Check::ResponseFormat
+            | Check::XmlRoot
+            | Check::RequestIdUnique
+            | Check::VersionKnown
             | Check::Signature
             | Check::SecretIdKnown
             | Check::TimestampWindow { .. }
@@ -619,6 +631,9 @@ impl Check {
             Check::ErrorShape => CheckKind::ErrorShape,
             Check::PerItemConsistency => CheckKind::PerItemConsistency,
             Check::ResponseFormat => CheckKind::ResponseFormat,
+            Check::XmlRoot => CheckKind::XmlRoot,
+            Check::RequestIdUnique => CheckKind::RequestIdUnique,
+            Check::VersionKnown => CheckKind::VersionKnown,
             Check::Signature => CheckKind::Signature,
             Check::SecretIdKnown => CheckKind::SecretIdKnown,
             Check::TimestampWindow { .. } => CheckKind::TimestampWindow,
@@ -682,11 +697,17 @@ pub enum CheckKind {
     KnownParameters,
     /// `wire_forms`.
     WireForms,
+    /// `xml_root`.
+    XmlRoot,
+    /// `request_id_unique`.
+    RequestIdUnique,
+    /// `version_known`.
+    VersionKnown,
 }
 
 impl CheckKind {
     /// Every kind, in the order of [`Check`].
-    pub const ALL: [CheckKind; 21] = [
+    pub const ALL: [CheckKind; 24] = [
         CheckKind::Required,
         CheckKind::MaxItems,
         CheckKind::NonEmpty,
@@ -708,6 +729,9 @@ impl CheckKind {
         CheckKind::DocumentedCode,
         CheckKind::KnownParameters,
         CheckKind::WireForms,
+        CheckKind::XmlRoot,
+        CheckKind::RequestIdUnique,
+        CheckKind::VersionKnown,
     ];
 
     /// The name as written in spec files (`check: {kind: max_items}`).
@@ -734,6 +758,9 @@ impl CheckKind {
             CheckKind::DocumentedCode => "documented_code",
             CheckKind::KnownParameters => "known_parameters",
             CheckKind::WireForms => "wire_forms",
+            CheckKind::XmlRoot => "xml_root",
+            CheckKind::RequestIdUnique => "request_id_unique",
+            CheckKind::VersionKnown => "version_known",
         }
     }
 

@@ -258,4 +258,8 @@ fault_tests! {
     catches_upper_booleans_rejected => "upper-booleans-rejected",
     catches_spaced_json_rejected => "spaced-json-rejected",
     catches_never_throttles => "never-throttles",
+    catches_future_timestamp_accepted => "future-timestamp-accepted",
+    catches_xml_root_misnamed => "xml-root-misnamed",
+    catches_request_ids_recycled => "request-ids-recycled",
+    catches_version_ignored => "version-ignored",
 }

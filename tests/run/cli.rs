@@ -307,9 +307,10 @@ fn junit_has_a_testcase_per_rule_and_failures_carry_the_repro() {
             _ => {}
         }
     }
-    // 17 API rules (documented-code and wire-forms among them) + 5 family rules of API 3.0
-    // (parameter-known among them), and the probe of the 10/s limit.
-    assert_eq!(cases, 23, "{xml}");
+    // 18 API rules (documented-code, wire-forms and request-id-unique among them) + 6 family
+    // rules of API 3.0 (parameter-known and version-known among them), and the probe of the
+    // 10/s limit.
+    assert_eq!(cases, 25, "{xml}");
     assert!(xml.contains("name=\"rate-limit 10/s\""), "{xml}");
     assert_eq!(failures, 1, "{xml}");
     assert!(xml.contains("binds-keys") && xml.contains("curl "), "{xml}");
