@@ -2,11 +2,9 @@
 //! observable). Codes, limits and patterns are written here from the seeds and the reference
 //! definitions, independently of the spec files.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Value};
 
-use super::{Emulator, Fault, Held, Variant};
+use super::{dedup, Emulator, Fault, Held, Variant};
 use crate::protocol::{
     aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
     ResponseFormat,
@@ -152,15 +150,6 @@ fn unknown_param<'a>(req: &'a ParsedRequest, checked: bool, known: &[&str]) -> O
 /// Whether any item is named twice.
 fn has_duplicates(items: &[String]) -> bool {
     dedup(items).len() != items.len()
-}
-
-pub(super) fn dedup(items: &[String]) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    items
-        .iter()
-        .filter(|i| seen.insert(i.as_str()))
-        .cloned()
-        .collect()
 }
 
 /// `prefix` followed by exactly `len` lower-case letters or digits.

@@ -16,14 +16,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::actions::dedup;
-use super::{Emulator, Fault, Held, Variant};
+use super::{dedup, Emulator, Fault, Held, Variant};
 use crate::protocol::{
     aliyun_rpc, tencent_api3, tencent_v2, FamilyId, HttpResponse, Params, ParsedRequest,
 };
 use crate::spec::{
     ApiSpec, BatchMode, Check, EffectKind, ErrorRef, FamilySpec, IdentifiedBy, LoadedApi,
-    ParamType, Parameter, ResourceKind, Rule, SpecSet,
+    ParamType, Parameter, ResourceKind, Rule, Situation, SpecSet,
 };
 
 /// The `(family, version, action)` of each API the hand-written handlers serve; every other
@@ -78,18 +77,40 @@ struct Refusal {
 }
 
 impl Refusal {
-    fn of(rule: &Rule, message: String) -> Refusal {
-        // A stated code first; a judgement code only where the rule states none.
-        let code: Option<&ErrorRef> = rule
-            .errors
-            .iter()
-            .find(|e| e.judgement.is_none())
+    fn of(emu: &Emulator, rule: &Rule, message: String) -> Refusal {
+        // The code of the other reading the emulator takes, where it takes one; else a stated
+        // code; a judgement code only where the rule states none.
+        let code: Option<&ErrorRef> = taken(emu, rule)
+            .or_else(|| rule.errors.iter().find(|e| e.judgement.is_none()))
             .or_else(|| rule.errors.first());
         Refusal {
             code: code.map_or_else(|| "InvalidParameter".to_string(), |e| e.code.clone()),
             status: code.and_then(|e| e.status).unwrap_or(400),
             message,
         }
+    }
+}
+
+/// Whether the emulator takes any of these readings (`--variant NAME`).
+fn reads_any(emu: &Emulator, names: &[String]) -> bool {
+    names
+        .iter()
+        .any(|n| n.parse::<Variant>().is_ok_and(|v| emu.reads(v)))
+}
+
+/// The code a variant the emulator takes answers for this rule: the spec names the variants
+/// that answer each judgement code.
+fn taken<'a>(emu: &Emulator, rule: &'a Rule) -> Option<&'a ErrorRef> {
+    rule.errors.iter().find(|e| reads_any(emu, &e.variants))
+}
+
+/// Whether the emulator enforces the rule: a judgement rule unless a variant taking the other
+/// reading is on; an open rule only when such a variant is on; a stated rule always.
+fn enforced(emu: &Emulator, rule: &Rule) -> bool {
+    match (&rule.judgement, &rule.open) {
+        (_, Some(_)) => reads_any(emu, &rule.variants),
+        (Some(_), None) => !reads_any(emu, &rule.variants),
+        (None, None) => true,
     }
 }
 
@@ -204,6 +225,7 @@ fn call(
                     && !family.common_parameters.iter().any(|c| c.name == **k)
             }) {
                 return Err(Refusal::of(
+                    emu,
                     rule,
                     format!(
                         "the parameter `{unknown}` is not defined for {}",
@@ -214,6 +236,31 @@ fn call(
         }
     }
 
+    // What the documents leave open, read the other way where a variant the spec names for
+    // it is on: a key pair found in any region, a batch naming an item twice refused with the
+    // family's generic code for a bad parameter (a code tied to a rule would claim a rule the
+    // request does not break).
+    let other_reading = |s: Situation| {
+        spec.unspecified
+            .iter()
+            .any(|u| u.situation == s && reads_any(emu, &u.variants))
+    };
+    let any_region = other_reading(Situation::OtherRegion);
+    if other_reading(Situation::DuplicateIds) {
+        let items = value(&spec.batch.param).items();
+        if dedup(&items).len() != items.len() {
+            let generic = family
+                .error_codes
+                .iter()
+                .find(|c| c.code == "InvalidParameter")
+                .or_else(|| family.error_codes.first());
+            return Err(Refusal {
+                code: generic.map_or_else(|| "InvalidParameter".into(), |c| c.code.clone()),
+                status: generic.and_then(|c| c.status).unwrap_or(400),
+                message: format!("{} names an item twice", spec.batch.param),
+            });
+        }
+    }
     let world = emu.lock();
     // Instances of the batch that fail on their own (per item), with the rule that fails them.
     let mut item_failures: Vec<(String, Refusal)> = Vec::new();
@@ -246,12 +293,12 @@ fn call(
         | Check::VersionKnown => 3,
     };
     let mut ordered: Vec<&Rule> = spec.rules.iter().collect();
-    if emu.reads(Variant::ReversePrecedence) {
+    if other_reading(Situation::MultipleViolations) {
         ordered.reverse();
     }
     ordered.sort_by_key(stage);
-    for rule in ordered {
-        let refuse = |message: String| Err(Refusal::of(rule, message));
+    for rule in ordered.into_iter().filter(|r| enforced(emu, r)) {
+        let refuse = |message: String| Err(Refusal::of(emu, rule, message));
         match &rule.check {
             Check::Required { param } => {
                 if matches!(value(param), Read::Missing) {
@@ -302,7 +349,7 @@ fn call(
                             .is_some_and(|i| i.region == region),
                         ResourceKind::KeyPair => world.key_pairs.iter().any(|k| {
                             k.product == res.product
-                                && k.region == region
+                                && (k.region == region || any_region)
                                 && match res.identified_by {
                                     IdentifiedBy::Id | IdentifiedBy::Name => k.id == id,
                                 }
@@ -312,8 +359,9 @@ fn call(
                         continue;
                     }
                     let message = format!("the {} `{id}` does not exist", p.name);
-                    if per_item {
-                        item_failures.push((id, Refusal::of(rule, message)));
+                    // A variant answering this rule's code refuses the whole request.
+                    if per_item && taken(emu, rule).is_none() {
+                        item_failures.push((id, Refusal::of(emu, rule, message)));
                     } else {
                         return refuse(message);
                     }

@@ -604,3 +604,13 @@ fn not_served(emu: &Emulator, parsed: &ParsedRequest, only: &str) -> HttpRespons
         ),
     }
 }
+
+/// The items once each, in first-seen order.
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    items
+        .iter()
+        .filter(|i| seen.insert(i.as_str()))
+        .cloned()
+        .collect()
+}

