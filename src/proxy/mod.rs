@@ -817,6 +817,10 @@ impl Shared {
             found_after: seq as usize,
             strength: first.strength,
             burst: None,
+            code: None,
+            preconditions: None,
+            notes: Vec::new(),
+            shrunk: false,
         };
         let findings: Vec<Finding> = findings
             .iter()

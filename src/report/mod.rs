@@ -210,10 +210,16 @@ pub fn render_failure(f: &Failure) -> String {
         None => source,
     };
     let case = match &f.case.example {
-        Some(name) => format!("the document's example «{name}», as printed (its ids the world's)"),
+        Some(name) if !f.shrunk => {
+            format!("the document's example «{name}», as printed (its ids the world's)")
+        }
+        Some(name) => format!(
+            "minimal case shrunk from the document's example «{name}», no longer as printed (after {} shrink steps)",
+            f.shrink_steps
+        ),
         None => format!("minimal case (after {} shrink steps)", f.shrink_steps),
     };
-    format!(
+    let mut out = format!(
         "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  {case}: {}\n  reproduce: {}",
         Shown(&f.api),
         Shown(&f.rule),
@@ -223,7 +229,31 @@ pub fn render_failure(f: &Failure) -> String {
         Shown(&f.detail),
         Shown(&serde_json::to_string(&f.case.params).unwrap_or_default()),
         Shown(&f.curl)
-    )
+    );
+    if f.burst.is_none() && f.status != 0 {
+        out += &format!(
+            "\n  response: HTTP {}{} {}",
+            f.status,
+            f.code
+                .as_deref()
+                .map_or(String::new(), |c| format!(" (code {})", Shown(c))),
+            Shown(&f.response)
+        );
+    }
+    if let Some(pre) = &f.preconditions {
+        for i in &pre.instances {
+            out += &format!(
+                "\n  met: {} {:?} holding {}",
+                Shown(&i.id),
+                i.state,
+                Shown(&i.keys.join(", "))
+            );
+        }
+    }
+    for note in &f.notes {
+        out += &format!("\n  note: {}", Shown(note));
+    }
+    out
 }
 
 /// The rest of a `<testcase` element that failed: the failure, its message in one line and

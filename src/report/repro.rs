@@ -40,3 +40,14 @@ pub fn read(file: &Path) -> Result<Failure, ReproError> {
         },
     })
 }
+
+/// For a record of `apiconform proxy --record`, the side of its first finding when it is not the
+/// server's (`client`): what the client sent broke the rule, not what the target answered.
+pub fn client_side(file: &Path) -> Option<String> {
+    let text = input::read(file, input::Kind::Repro).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    match value.get("side")?.as_str()? {
+        "server" => None,
+        side => Some(side.to_string()),
+    }
+}

@@ -52,6 +52,25 @@ pub struct Failure {
     /// (one repro file cannot hold a burst; `apiconform replay` sends the burst again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<usize>,
+    /// The error code of the failing call's answer (`None` for a success, or an answer that
+    /// is not the family's): for a failure judged on the observed state, what the call said
+    /// while the state changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What the instances and key pairs the failing call named held just before it, as the
+    /// run saw them (state and bound keys): `apiconform replay` sets them up again before
+    /// sending. Absent in files written before it was recorded, and for records of requests
+    /// the harness did not send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preconditions: Option<crate::world::World>,
+    /// What shrinking left that a reader must know: it stopped at its cap of candidates (the
+    /// case may not be minimal), a document's example no longer as printed, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Whether shrinking changed the case it started from: a document's example is then no
+    /// longer as printed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shrunk: bool,
 }
 
 /// How a rate-limit probe ended.

@@ -128,6 +128,24 @@ pub async fn minimise<T, E>(
     Ok(best)
 }
 
+/// `(101 items left in InstanceIds)`: the lists a capped shrink left, for its note.
+fn list_sizes(case: &Case) -> String {
+    let lists: Vec<String> = case
+        .params
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Value::Array(items) if items.len() > 1 => {
+                Some(format!("{} items left in {name}", items.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    match lists.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", lists.join(", ")),
+    }
+}
+
 /// Passing candidates in a row after which the tree pass gives up.
 const STALL: usize = 40;
 
@@ -197,13 +215,28 @@ pub(super) async fn shrink(
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;
+        let shrunk = min.found.is_some();
         let mut best = min.found.unwrap_or(again);
         if stopped() {
             best.verdict
                 .detail
                 .push_str(" (shrinking stopped: the run was interrupted)");
         }
-        return Ok(failure(ctx, api, rule, best, min.case, sent));
+        let mut f = failure(ctx, api, rule, best, min.case, sent);
+        f.shrunk = shrunk;
+        if sent >= ctx.opts.shrink_steps {
+            f.notes.push(format!(
+                "shrinking stopped at its cap of {} candidates: the case may not be minimal{}",
+                ctx.opts.shrink_steps,
+                list_sizes(&f.case)
+            ));
+        }
+        if let (Some(name), true) = (&f.case.example, shrunk) {
+            f.notes.push(format!(
+                "shrunk from the document's example «{name}»: the case is no longer as printed"
+            ));
+        }
+        return Ok(f);
     }
     let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");
     seen.verdict.detail.push_str(&not_again(&seen, &again));
@@ -230,7 +263,9 @@ async fn settle(
     let _alone = ctx
         .lock_all(ctx.queue(&case.instance_ids(api), false), false)
         .await;
-    put_back(ctx, api, case, origin, &|| stop.load(Ordering::Relaxed)).await
+    put_back(ctx, api, case, origin, &|| stop.load(Ordering::Relaxed))
+        .await
+        .map(|_| ())
 }
 
 /// Why a failure is reported unshrunk: what the re-run alone sent and got. The re-run signs the
@@ -281,6 +316,9 @@ fn failure(
         f.rule = rule.to_string();
     }
     f.shrink_steps = steps;
+    if !best.before.instances.is_empty() || !best.before.key_pairs.is_empty() {
+        f.preconditions = Some(best.before);
+    }
     f
 }
 
@@ -323,6 +361,13 @@ pub(super) fn record(
         found_after: 0,
         strength: verdict.strength,
         burst: None,
+        code: match crate::protocol::decode(api.spec.api.family, response).result {
+            OutcomeResult::Error { code, .. } => Some(scrub(&code)),
+            _ => None,
+        },
+        preconditions: None,
+        notes: Vec::new(),
+        shrunk: false,
     }
 }
 
