@@ -7,6 +7,7 @@
 //! every signature is reproducible in tests.
 
 pub mod aliyun_rpc;
+pub mod capture;
 pub mod describe;
 pub mod discover;
 mod encoding;

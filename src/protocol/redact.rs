@@ -23,19 +23,23 @@ pub fn redact(req: &HttpRequest) -> HttpRequest {
 }
 
 fn redact_authorization(v: &str) -> String {
-    // Keep the scheme and signed headers (useful when debugging), hide credential and signature.
-    v.split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(|part| {
-            if let Some((k, _)) = part.split_once('=') {
-                if k == "Credential" || k == "Signature" {
-                    return format!("{k}=<redacted>");
-                }
-            }
-            part.to_string()
+    // Keep the scheme and signed headers (useful when debugging), hide credential and signature;
+    // the separators stay as they were (TC3 and ACS3 separate their parts with `, `).
+    v.split(',')
+        .map(|segment| {
+            segment
+                .split(' ')
+                .map(|part| match part.split_once('=') {
+                    Some((k, _)) if k == "Credential" || k == "Signature" => {
+                        format!("{k}=<redacted>")
+                    }
+                    _ => part.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(",")
 }
 
 fn redact_pairs(s: &str) -> String {

@@ -421,3 +421,85 @@ pub fn write_repros(report: &RunReport, dir: &Path) -> std::io::Result<Vec<std::
     }
     Ok(paths)
 }
+
+/// A fenced Markdown block holding `text` as it is: the fence is longer than any run of
+/// backticks in it, so nothing from a target can close it early.
+fn fence(text: &str, lang: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest.max(2) + 1);
+    format!("{ticks}{lang}\n{}\n{ticks}\n", text.trim_end())
+}
+
+/// One text line for Markdown: controls escaped, and the characters Markdown would read as
+/// markup inert.
+fn md_line(text: &str) -> String {
+    let shown = Shown(text).to_string();
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
+        if "\\`*_[]<>#|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One repro as a section of a Markdown bug report (`apiconform repro bundle`): the API, the
+/// document's line and quote, the minimal request (credentials and signature removed), the
+/// answer, the expected outcome and its strength, a curl line with the secrets removed, and the
+/// replay verdict when there is one.
+pub fn bundle_section(f: &Failure, file: &str, verdict: Option<&str>) -> String {
+    let mut md = format!("## {} — rule `{}`\n\n", md_line(&f.api), md_line(&f.rule));
+    md += &format!("- repro file: `{}`\n", md_line(file));
+    if let Some(s) = &f.source {
+        md += &format!(
+            "- document: {} § {}\n",
+            md_line(&s.doc),
+            md_line(&s.section)
+        );
+        if let Some(q) = &s.quote {
+            md += &format!("- the document says:\n\n> {}\n\n", md_line(q));
+        }
+    }
+    md += &format!(
+        "- expected: {}{}\n- actual: {}\n- why: {}\n",
+        md_line(&f.expected),
+        strength_word(f).map_or(String::new(), |w| format!(" ({w})")),
+        md_line(&f.actual),
+        md_line(&f.detail)
+    );
+    if let Some(code) = &f.code {
+        md += &format!("- the call's error code: `{}`\n", md_line(code));
+    }
+    if let Some(pre) = &f.preconditions {
+        for i in &pre.instances {
+            md += &format!(
+                "- before the call, {} was {:?} holding {}\n",
+                md_line(&i.id),
+                i.state,
+                md_line(&format!("{:?}", i.keys))
+            );
+        }
+    }
+    for note in &f.notes {
+        md += &format!("- note: {}\n", md_line(note));
+    }
+    if let Some(v) = verdict {
+        md += &format!("- replay: **{}**\n", md_line(v));
+    }
+    md += "\n### Minimal request\n\n";
+    let mut req = format!("{} {} HTTP/1.1\n", f.request.method, f.request.target);
+    for (k, v) in &f.request.headers {
+        req += &format!("{k}: {v}\n");
+    }
+    if !f.request.body.is_empty() {
+        req += &format!("\n{}", String::from_utf8_lossy(&f.request.body));
+    }
+    md += &fence(&req, "http");
+    md += &format!("\n### Response (HTTP {})\n\n", f.status);
+    md += &fence(&f.response, "");
+    md += "\n### curl (credentials and signature removed: `apiconform repro curl FILE` prints it signed)\n\n";
+    md += &fence(&f.curl, "sh");
+    md += "\n";
+    md
+}

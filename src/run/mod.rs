@@ -32,6 +32,7 @@ mod dispatch;
 mod embedded;
 mod estimate;
 mod exchange;
+mod import;
 mod journal;
 mod model;
 mod observe;
@@ -66,6 +67,7 @@ pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
 };
 pub use embedded::Embedded;
+pub use import::{import, map_ids, sdk_case, Imported};
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };

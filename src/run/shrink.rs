@@ -163,7 +163,7 @@ fn key_of(case: &Case) -> String {
     serde_json::to_string(case).unwrap_or_default()
 }
 
-fn fails_with(judged: &Judged, rule: &str) -> bool {
+pub(super) fn fails_with(judged: &Judged, rule: &str) -> bool {
     judged.verdict.kind == VerdictKind::Fail && judged.verdict.rule.as_deref() == Some(rule)
 }
 
@@ -243,6 +243,17 @@ pub(super) async fn shrink(
     Ok(failure(ctx, api, rule, seen, tree.current(), 0))
 }
 
+/// [`settle`] for callers outside a run's shrink (an imported request).
+pub(super) async fn settle_from(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    origin: Option<&World>,
+    stop: &AtomicBool,
+) -> Result<(), RunError> {
+    settle(ctx, api, case, origin, stop).await
+}
+
 /// Each candidate of a failure seen in the observed state meets the instances it names as the
 /// failure met them (see [`put_back`]), holding their locks alone meanwhile.
 ///
@@ -303,7 +314,7 @@ fn not_again(seen: &Judged, again: &Judged) -> String {
     )
 }
 
-fn failure(
+pub(super) fn failure(
     ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,

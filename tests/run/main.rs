@@ -11,6 +11,7 @@ mod discover;
 mod escapes;
 mod hostile;
 mod html;
+mod imports;
 mod inputs;
 mod plan;
 mod probes;
