@@ -97,8 +97,35 @@ pub struct HttpRequest {
     pub target: String,
     /// Headers in order.
     pub headers: Vec<(String, String)>,
-    /// Body bytes.
+    /// Body bytes: written as text when they are UTF-8 (a repro a person reads), as an array
+    /// of bytes otherwise; either reads back (files written before were all arrays).
+    #[serde(with = "body_text")]
     pub body: Vec<u8>,
+}
+
+/// A request body in a file: text when it is UTF-8, bytes otherwise.
+mod body_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_seq(body),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Body {
+            Text(String),
+            Bytes(Vec<u8>),
+        }
+        Ok(match Body::deserialize(d)? {
+            Body::Text(text) => text.into_bytes(),
+            Body::Bytes(bytes) => bytes,
+        })
+    }
 }
 
 impl HttpRequest {
@@ -473,5 +500,32 @@ pub fn request_error_response(err: &RequestError, request_id: &str) -> HttpRespo
         FamilyId::AliyunRpc => {
             aliyun_rpc::error(err.status, &err.code, &err.message, request_id, err.format)
         }
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::HttpRequest;
+
+    #[test]
+    fn a_utf8_body_is_written_as_text_bytes_only_otherwise_and_old_files_still_read() {
+        let req = |body: &[u8]| HttpRequest {
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![],
+            body: body.to_vec(),
+        };
+        let text = serde_json::to_value(req(br#"{"InstanceIds":["ins-1"]}"#)).unwrap();
+        assert_eq!(text["body"], r#"{"InstanceIds":["ins-1"]}"#);
+        let bytes = serde_json::to_value(req(&[0xff, 0x00])).unwrap();
+        assert_eq!(bytes["body"], serde_json::json!([255, 0]));
+        for v in [text, bytes] {
+            let back: HttpRequest = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(serde_json::to_value(back).unwrap(), v);
+        }
+        let old =
+            serde_json::json!({"method": "POST", "target": "/", "headers": [], "body": [123, 125]});
+        let old: HttpRequest = serde_json::from_value(old).unwrap();
+        assert_eq!(old.body, b"{}");
     }
 }

@@ -145,6 +145,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_redacted_authorization_keeps_its_separators() {
+        let req = HttpRequest {
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![(
+                "Authorization".into(),
+                "TC3-HMAC-SHA256 Credential=AKIDsecret/2026-01-01/cvm/tc3_request, SignedHeaders=content-type;host, Signature=deadbeef".into(),
+            )],
+            body: vec![],
+        };
+        assert_eq!(
+            redact(&req).headers[0].1,
+            "TC3-HMAC-SHA256 Credential=<redacted>, SignedHeaders=content-type;host, Signature=<redacted>"
+        );
+    }
+
+    #[test]
     fn redaction_hides_signatures_and_ids_everywhere() {
         let req = HttpRequest {
             method: "POST".into(),

@@ -305,3 +305,100 @@ fn a_client_side_record_is_never_a_pass() {
         "{out}"
     );
 }
+
+/// `repro curl FILE` prints a curl line signed now: it carries no `<redacted>`, its
+/// `Authorization` keeps the commas TC3 needs, and the emulator accepts its signature (read
+/// back as the request curl sends). The secret key is never printed.
+#[test]
+fn repro_curl_prints_a_runnable_freshly_signed_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let repro = repro_of(
+        &[
+            "--fault",
+            "missing-request-id",
+            "--spec",
+            "tencent-cvm/AssociateInstancesKeyPairs",
+            "--cases",
+            "5",
+            "--no-rate-probes",
+        ],
+        dir.path(),
+        "success-shape",
+    );
+    assert!(
+        repro["request"]["body"].is_string(),
+        "the body is text: {}",
+        repro["request"]
+    );
+    let file = write(dir.path(), "shape.json", &repro);
+    let out = crate::bin()
+        .args(["repro", "curl"])
+        .arg(&file)
+        .args(["--target", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        line.starts_with("curl ") && !line.contains("<redacted>"),
+        "{line}"
+    );
+    if line.contains("TC3-HMAC-SHA256") {
+        assert!(line.contains(", SignedHeaders="), "{line}");
+    }
+    let (_, key) = apiconform::emulator::TENCENT_DEFAULT;
+    assert!(!line.contains(key), "the secret key: {line}");
+    let req = apiconform::protocol::capture::curl(&line).unwrap();
+    let emu = apiconform::emulator::Emulator::new(Config::default());
+    let resp = emu.handle(&req, apiconform::emulator::server::now());
+    let body = String::from_utf8_lossy(&resp.body);
+    assert!(!body.contains("AuthFailure"), "{body}");
+    assert!(body.contains("RequestId"), "{body}");
+}
+
+/// `repro bundle` writes one Markdown report: the API, the document's quote, the minimal
+/// request and the answer in fences, the strength, the curl line without secrets, and the
+/// replay verdict (the correct embedded emulator: FIXED).
+#[test]
+fn repro_bundle_writes_a_self_contained_markdown_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let repro = repro_of(
+        &[
+            "--fault",
+            "non-atomic-batch",
+            "--spec",
+            "tencent-cvm/AssociateInstancesKeyPairs",
+            "--cases",
+            "30",
+            "--no-rate-probes",
+        ],
+        dir.path(),
+        "binds-keys",
+    );
+    let file = write(dir.path(), "state.json", &repro);
+    let md = dir.path().join("report.md");
+    let out = crate::bin()
+        .args(["repro", "bundle"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("## tencent-cvm/AssociateInstancesKeyPairs — rule `binds-keys`"),
+        "{text}"
+    );
+    let quote = repro["source"]["quote"].as_str().unwrap();
+    assert!(text.contains(&format!("> {quote}")), "{text}");
+    assert!(text.contains("stated in a seed"), "{text}");
+    assert!(
+        text.contains("```http\nPOST") || text.contains("```http\nGET"),
+        "{text}"
+    );
+    assert!(text.contains("before the call, ins-"), "{text}");
+    assert!(text.contains("replay: **FIXED"), "{text}");
+    let (id, key) = apiconform::emulator::TENCENT_DEFAULT;
+    assert!(!text.contains(id) && !text.contains(key), "{text}");
+}
