@@ -15,7 +15,7 @@ use crate::spec::{
 };
 
 /// One generated request: abstract parameters plus what it is meant to break.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Case {
     /// `LoadedApi.name` of the API.
     pub api: String,
@@ -37,7 +37,9 @@ pub struct Case {
 }
 
 /// Authentication faults, applied by the runner when it signs the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthFault {
     /// A correctly signed request.
@@ -67,7 +69,7 @@ impl AuthFault {
 }
 
 /// How a request travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transport {
     /// HTTP method.
     pub method: Method,
@@ -85,7 +87,9 @@ pub struct Transport {
 
 /// Wire forms a case may take besides the SDKs' own (see [`crate::spec::WireForm`]); all off is
 /// what the SDKs send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Forms {
     /// The action spelt as the spec's `action_spelling` form.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -30,7 +30,7 @@ pub(super) enum ReproCommand {
     /// Print a repro's request as a runnable curl command, signed now with the credentials of
     /// the environment (printed, never written to a file).
     #[command(
-        after_help = "The signature expires (Tencent: 5 minutes; Alibaba: 15 minutes, and its nonce is single-use): print it again to re-run. The secret keys never appear; the secret id and the signature do, so do not paste the output into a public tracker (`repro bundle` removes them).\n\nExamples:\n  apiconform repro curl repros/tencent-cvm--AssociateInstancesKeyPairs--binds-keys.json --target http://127.0.0.1:9000\n  apiconform repro curl repro.json | sh            # the vendor's host for the request's region\n\nExit codes: 0 printed; 2 a bad repro file or missing credentials."
+        after_help = "The signature expires (Tencent API 3.0: 5 minutes; API 2.0: 2 hours; Alibaba: 15 minutes, and its nonce is single-use): print it again to re-run. The secret keys never appear; the secret id and the signature do, so do not paste the output into a public tracker (`repro bundle` removes them).\n\nExamples:\n  apiconform repro curl repros/tencent-cvm--AssociateInstancesKeyPairs--binds-keys.json --target http://127.0.0.1:9000\n  apiconform repro curl repro.json | sh            # the vendor's host for the request's region\n\nExit codes: 0 printed; 2 a bad repro file or missing credentials."
     )]
     Curl(CurlArgs),
     /// Write repros as one self-contained Markdown bug report: the API, the document's line
@@ -40,6 +40,8 @@ pub(super) enum ReproCommand {
         after_help = "Each repro is replayed once against --target (default: the embedded emulator) and its verdict written; --no-replay leaves that out.\n\nExamples:\n  apiconform repro bundle repros/*.json -o report.md\n  apiconform repro bundle repro.json --target http://127.0.0.1:9000 -o issue.md\n\nExit codes: 0 written; 2 a bad repro file or output path."
     )]
     Bundle(BundleArgs),
+    /// Print the JSON schema of repro files (what docs/repro.schema.json holds).
+    Schema,
 }
 
 #[derive(Args)]
@@ -115,6 +117,15 @@ pub(super) fn repro(cmd: ReproCommand) -> u8 {
         ReproCommand::Import(a) => import(a),
         ReproCommand::Curl(a) => curl(a),
         ReproCommand::Bundle(a) => bundle(a),
+        ReproCommand::Schema => {
+            use std::io::Write as _;
+            let _ = write!(
+                std::io::stdout().lock(),
+                "{}",
+                crate::report::console::escape_text(&crate::report::repro::schema_json())
+            );
+            Ok(exit::OK)
+        }
     })
 }
 

@@ -89,7 +89,7 @@ pub struct Call {
 }
 
 /// An HTTP request as bytes on the wire (minus framing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpRequest {
     /// `GET`, `POST`, or anything a client sent.
     pub method: String,
@@ -100,6 +100,7 @@ pub struct HttpRequest {
     /// Body bytes: written as text when they are UTF-8 (a repro a person reads), as an array
     /// of bytes otherwise; either reads back (files written before were all arrays).
     #[serde(with = "body_text")]
+    #[schemars(with = "body_text::Body")]
     pub body: Vec<u8>,
 }
 
@@ -114,13 +115,17 @@ mod body_text {
         }
     }
 
+    /// What a body is in a file: text, or (not UTF-8) an array of bytes.
+    #[derive(Deserialize, schemars::JsonSchema)]
+    #[serde(untagged)]
+    pub enum Body {
+        /// The body as UTF-8 text.
+        Text(String),
+        /// The body's bytes, when they are not UTF-8.
+        Bytes(Vec<u8>),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Body {
-            Text(String),
-            Bytes(Vec<u8>),
-        }
         Ok(match Body::deserialize(d)? {
             Body::Text(text) => text.into_bytes(),
             Body::Bytes(bytes) => bytes,

@@ -11,7 +11,7 @@ use crate::protocol::{HttpRequest, ProtocolError};
 use crate::spec::Source;
 
 /// One nonconformance, shrunk, with everything needed to reproduce it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     /// API name.
     pub api: String,
