@@ -19,7 +19,8 @@ use crate::spec::{self, LoadedApi, ParamType, SpecSet};
 
 #[derive(Subcommand)]
 pub(super) enum ReproCommand {
-    /// Import a request someone captured (a curl line, a raw HTTP request, a HAR file) or
+    /// Import a request someone captured (a curl line, a raw HTTP request, a HAR file, an SDK's
+    /// debug log) or
     /// described (--api NAME --param K=V): find its API in the specs, drop the old signature,
     /// map its ids onto the target's world, sign it with your credentials, send it, judge it,
     /// and when it fails shrink it and write the usual repro file.
@@ -46,10 +47,11 @@ pub(super) enum ReproCommand {
 
 #[derive(Args)]
 pub(super) struct ImportArgs {
-    /// The capture: a file holding a curl command line, a raw HTTP request or a HAR file.
+    /// The capture: a file holding a curl command line, a raw HTTP request, a HAR file, or the
+    /// debug log of tencentcloud-sdk-python or aliyun-python-sdk-core.
     capture: Option<PathBuf>,
     /// What the capture is; default: told from its first line.
-    #[arg(long, value_parser = ["curl", "http", "har"])]
+    #[arg(long, value_parser = ["curl", "http", "har", "tencent-sdk-log", "alibaba-sdk-log"])]
     format: Option<String>,
     /// Describe the call instead of a capture: the API (`tencent-cvm/AssociateInstancesKeyPairs`,
     /// or an action a single spec names).
@@ -235,6 +237,8 @@ fn cases_of_capture(
         Some("curl") => Some(capture::Kind::Curl),
         Some("http") => Some(capture::Kind::Http),
         Some("har") => Some(capture::Kind::Har),
+        Some("tencent-sdk-log") => Some(capture::Kind::TencentSdkLog),
+        Some("alibaba-sdk-log") => Some(capture::Kind::AlibabaSdkLog),
         _ => None,
     };
     let (kind, captured) = capture::parse(&text, kind).map_err(|e| {
@@ -389,6 +393,22 @@ fn import(args: ImportArgs) -> Result<u8, Failed> {
                 .iter()
                 .find(|a| a.name == case.api)
                 .expect("the case's API was found in the specs");
+            if case.region.is_empty() {
+                // aliyun-python-sdk-core's log leaves the region out.
+                let product = api.spec.instance_product();
+                if let Some(i) = setup.world.instances.iter().find(|i| i.product == product) {
+                    case.region = i.region.clone();
+                    if api.spec.parameters.iter().any(|p| p.name == "RegionId")
+                        && !case.params.contains_key("RegionId")
+                    {
+                        case.params.insert("RegionId".into(), Value::String(i.region.clone()));
+                        say(format!(
+                            "note: {at} names no region; RegionId={} (the world's)",
+                            i.region
+                        ));
+                    }
+                }
+            }
             if !args.keep_ids {
                 for line in run::map_ids(api, case, &setup.world) {
                     say(format!("id: {}", Shown(&line)));

@@ -24,6 +24,12 @@ pub enum Kind {
     Http,
     /// A HAR file (`log.entries[].request`), one request per entry.
     Har,
+    /// tencentcloud-sdk-python's debug log (`set_stream_logger(level=DEBUG)`): each
+    /// `SendRequest: Host: …` block.
+    TencentSdkLog,
+    /// aliyun-python-sdk-core's debug log (`set_stream_logger(log_level=DEBUG)`): each
+    /// `Request received. Product:… Endpoint:… Params: {…}` line.
+    AlibabaSdkLog,
 }
 
 impl Kind {
@@ -33,6 +39,8 @@ impl Kind {
             Kind::Curl => "curl",
             Kind::Http => "http",
             Kind::Har => "har",
+            Kind::TencentSdkLog => "tencentcloud-sdk-python debug log",
+            Kind::AlibabaSdkLog => "aliyun-python-sdk-core debug log",
         }
     }
 }
@@ -64,6 +72,12 @@ pub fn detect(text: &str) -> Option<Kind> {
     if t.starts_with('{') {
         return Some(Kind::Har);
     }
+    if text.contains("SendRequest: Host: ") {
+        return Some(Kind::TencentSdkLog);
+    }
+    if text.contains("Request received. Product:") && text.contains(" Params: {") {
+        return Some(Kind::AlibabaSdkLog);
+    }
     let cmd = first.trim_start_matches("$ ").trim_start();
     if cmd.starts_with("curl ") || cmd == "curl" {
         return Some(Kind::Curl);
@@ -87,7 +101,7 @@ pub fn parse(text: &str, kind: Option<Kind>) -> Result<(Kind, Vec<Captured>), Ca
             return Err(err(
                 1,
                 "not a capture apiconform reads",
-                "pass a curl command line, a raw HTTP request (`POST / HTTP/1.1`, headers, a blank line, the body), or a HAR file; or describe the call with --api NAME --param K=V",
+                "pass a curl command line, a raw HTTP request (`POST / HTTP/1.1`, headers, a blank line, the body), a HAR file, or the debug log of tencentcloud-sdk-python or aliyun-python-sdk-core; or describe the call with --api NAME --param K=V",
             ))
         }
     };
@@ -101,6 +115,8 @@ pub fn parse(text: &str, kind: Option<Kind>) -> Result<(Kind, Vec<Captured>), Ca
             request: http(text)?,
         }],
         Kind::Har => har(text)?,
+        Kind::TencentSdkLog => tencent_sdk_log(text)?,
+        Kind::AlibabaSdkLog => alibaba_sdk_log(text)?,
     };
     Ok((kind, requests))
 }
@@ -515,6 +531,212 @@ pub fn har(text: &str) -> Result<Vec<Captured>, CaptureError> {
     Ok(out)
 }
 
+/// Every `SendRequest:` block of tencentcloud-sdk-python's debug log:
+///
+/// ```text
+/// 2026-12-08 01:37:23,141 1066 request.py L100 DEBUG SendRequest: Host: cvm.tencentcloudapi.com
+/// Method: POST
+/// Uri: /
+/// Header: X-TC-TraceId: …
+/// Content-Type: application/json
+/// …
+/// Data: {"InstanceIds": ["ins-1e4r6y8i"]}
+/// ```
+///
+/// A GET carries its parameters in `Data`; they go into the query.
+pub fn tencent_sdk_log(text: &str) -> Result<Vec<Captured>, CaptureError> {
+    const START: &str = "SendRequest: Host: ";
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(at) = lines[i].find(START) else {
+            i += 1;
+            continue;
+        };
+        let first = i + 1;
+        let host = lines[i][at + START.len()..].trim().to_string();
+        let (mut method, mut uri, mut headers, mut data) = (None, None, Vec::new(), None);
+        let mut in_headers = false;
+        i += 1;
+        while i < lines.len() {
+            let l = lines[i];
+            if let Some(v) = l.strip_prefix("Method: ") {
+                method = Some(v.trim().to_string());
+            } else if let Some(v) = l.strip_prefix("Uri: ") {
+                uri = Some(v.trim().to_string());
+            } else if let Some(v) = l.strip_prefix("Header: ") {
+                in_headers = true;
+                if let Some((k, v)) = v.split_once(':') {
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            } else if let Some(v) = l.strip_prefix("Data: ") {
+                data = Some(v.to_string());
+                i += 1;
+                break;
+            } else if in_headers {
+                if let Some((k, v)) = l.split_once(':') {
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            i += 1;
+        }
+        let (Some(method), Some(uri), Some(data)) = (method, uri, data) else {
+            return Err(err(
+                first,
+                "a SendRequest block without its Method, Uri or Data line",
+                "paste the whole block the SDK logged, from `SendRequest:` to its `Data:` line",
+            ));
+        };
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            headers.insert(0, ("Host".into(), host));
+        }
+        let (target, body) = match method.eq_ignore_ascii_case("GET") && !data.is_empty() {
+            true => (format!("{uri}?{data}"), Vec::new()),
+            false => (uri, data.into_bytes()),
+        };
+        out.push(Captured {
+            at: format!("line {first}"),
+            request: HttpRequest {
+                method,
+                target,
+                headers,
+                body,
+            },
+        });
+    }
+    if out.is_empty() {
+        return Err(err(
+            1,
+            "no `SendRequest:` block",
+            "turn the SDK's debug log on (client.set_stream_logger(level=logging.DEBUG)) and paste what it printed",
+        ));
+    }
+    Ok(out)
+}
+
+/// Every `Request received.` line of aliyun-python-sdk-core's debug log:
+///
+/// ```text
+/// … aliyunsdkcore.client DEBUG Request received. Product:Ecs Endpoint:ecs.cn-hangzhou.aliyuncs.com Params: {'KeyPairName': 'kp-1', 'Action': 'DetachKeyPair', …}
+/// ```
+///
+/// The log shows the parameters, not the signed request: they go into an RPC query with the
+/// signature's parameters as placeholders (the request is signed afresh anyway).
+pub fn alibaba_sdk_log(text: &str) -> Result<Vec<Captured>, CaptureError> {
+    let mut out = Vec::new();
+    for (n, l) in text.lines().enumerate() {
+        let Some(at) = l.find("Request received. Product:") else {
+            continue;
+        };
+        let rest = &l[at..];
+        let endpoint = rest
+            .split_once("Endpoint:")
+            .map(|(_, e)| e.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let Some((_, dict)) = rest.split_once(" Params: ") else {
+            continue;
+        };
+        let pairs = python_dict(dict).ok_or_else(|| {
+            err(
+                n + 1,
+                "the Params dictionary cannot be read",
+                "paste the line as the SDK logged it, up to its closing `}`",
+            )
+        })?;
+        let mut pairs: Vec<(String, String)> = pairs;
+        for (k, v) in [
+            ("Timestamp", "1970-01-01T00:00:00Z"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", "0"),
+            ("AccessKeyId", "placeholder"),
+            ("Signature", "placeholder"),
+        ] {
+            if !pairs.iter().any(|(p, _)| p == k) {
+                pairs.push((k.into(), v.into()));
+            }
+        }
+        out.push(Captured {
+            at: format!("line {}", n + 1),
+            request: HttpRequest {
+                method: "GET".into(),
+                target: format!("/?{}", super::encoding::form_encode(&pairs)),
+                headers: vec![("Host".into(), endpoint)],
+                body: Vec::new(),
+            },
+        });
+    }
+    if out.is_empty() {
+        return Err(err(
+            1,
+            "no `Request received.` line",
+            "turn the SDK's debug log on (client.set_stream_logger(log_level=logging.DEBUG)) and paste what it printed",
+        ));
+    }
+    Ok(out)
+}
+
+/// A Python `dict` of strings as `repr` prints it (`{'K': 'V', "K2": 'it\'s'}`); numbers,
+/// `True`, `False` and `None` become their text.
+fn python_dict(text: &str) -> Option<Vec<(String, String)>> {
+    let mut chars = text.trim().chars().peekable();
+    if chars.next()? != '{' {
+        return None;
+    }
+    let mut items = Vec::new();
+    let read = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<String> {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match *chars.peek()? {
+            q @ ('\'' | '"') => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => match chars.next()? {
+                            'n' => s.push('\n'),
+                            't' => s.push('\t'),
+                            c => s.push(c),
+                        },
+                        c if c == q => return Some(s),
+                        c => s.push(c),
+                    }
+                }
+            }
+            _ => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c == '}' || c == ':' {
+                        break;
+                    }
+                    s.push(c);
+                    chars.next();
+                }
+                Some(s.trim().to_string())
+            }
+        }
+    };
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        if chars.peek() == Some(&'}') {
+            return Some(items);
+        }
+        let k = read(&mut chars)?;
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next()? != ':' {
+            return None;
+        }
+        let v = read(&mut chars)?;
+        items.push((k, v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,5 +799,31 @@ mod tests {
             .unwrap_err()
             .what
             .contains("log.entries"));
+    }
+
+    #[test]
+    fn sdk_logs_are_read_and_a_truncated_one_is_named() {
+        let tencent = "x DEBUG SendRequest: Host: cvm.tencentcloudapi.com\nMethod: GET\nUri: /\nHeader: Content-Type: application/x-www-form-urlencoded\nData: Action=A&InstanceIds.0=ins-1\n\nx DEBUG GetResponse: HTTP/1.1 200 OK\n";
+        assert_eq!(detect(tencent), Some(Kind::TencentSdkLog));
+        let r = &tencent_sdk_log(tencent).unwrap()[0].request;
+        assert_eq!(r.target, "/?Action=A&InstanceIds.0=ins-1");
+        assert_eq!(r.header("host"), Some("cvm.tencentcloudapi.com"));
+        let cut = "x DEBUG SendRequest: Host: h\nMethod: POST\n";
+        assert!(tencent_sdk_log(cut).unwrap_err().what.contains("Data"));
+        let ali = "1 x aliyunsdkcore.client DEBUG Request received. Product:Ecs Endpoint:ecs.cn-hangzhou.aliyuncs.com Params: {'KeyPairName': 'kp-1', \"InstanceIds\": '[\"i-1\", \"i-2\"]', 'Action': 'DetachKeyPair', 'Page': 2}";
+        assert_eq!(detect(ali), Some(Kind::AlibabaSdkLog));
+        let r = &alibaba_sdk_log(ali).unwrap()[0].request;
+        assert!(
+            r.target
+                .contains("InstanceIds=%5B%22i-1%22%2C+%22i-2%22%5D"),
+            "{}",
+            r.target
+        );
+        assert!(r.target.contains("Page=2") && r.target.contains("Action=DetachKeyPair"));
+        assert_eq!(
+            python_dict("{'a': 'it\\'s', 'b': True}").unwrap()[0].1,
+            "it's"
+        );
+        assert!(python_dict("{'a' 'b'}").is_none());
     }
 }

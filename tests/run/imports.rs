@@ -305,3 +305,88 @@ async fn every_official_sdk_capture_imports() {
     }
     assert!(seen >= 10, "{seen} captures");
 }
+
+/// tencentcloud-sdk-python 3.1.178's debug log (`set_stream_logger(level=DEBUG)`) of a TC3 POST,
+/// as it printed it (against the emulator, the documentation's example credentials).
+const TENCENT_SDK_LOG: &str = r##"2026-12-08 01:37:23,141 1066 request.py L100 DEBUG SendRequest: Host: 127.0.0.1:39113
+Method: POST
+Uri: /
+Header: X-TC-TraceId: e32160e0-67eb-418f-a907-a11e691b2c76
+Content-Type: application/json
+Host: 127.0.0.1:39113
+X-TC-Action: DisassociateInstancesKeyPairs
+X-TC-RequestClient: SDK_PYTHON_3.1.178
+X-TC-Timestamp: 1796693843
+X-TC-Version: 2017-03-12
+X-TC-Region: ap-guangzhou
+X-TC-Language: zh-CN
+Authorization: TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2026-12-08/cvm/tc3_request, SignedHeaders=content-type;host, Signature=fcbfbae12419d2683ce824bfe291f84b926936e77c54226717e5e9bf5764b39a
+Data: {"InstanceIds": ["ins-1e4r6y8i", "ins-1e4r6y8i"], "KeyIds": ["skey-4e5ty7i8"]}
+
+2026-12-08 01:37:23,214 1066 abstract_client.py L371 DEBUG GetResponse: HTTP/1.1 200 OK
+content-type: application/json
+content-length: 162
+date: Tue, 08 Dec 2026 01:37:23 GMT
+
+{"Response":{"Error":{"Code":"InvalidKeyPairId.NotFound","Message":"key pair `skey-4e5ty7i8` does not exist"},"RequestId":"5a17c0de-0000-4000-8000-000000000000"}}
+"##;
+
+/// The same SDK with `reqMethod="GET"`, `signMethod="HmacSHA256"`: the parameters in `Data`.
+const TENCENT_SDK_LOG_GET: &str = r##"2026-12-08 01:37:29,504 1285 request.py L100 DEBUG SendRequest: Host: 127.0.0.1:39113
+Method: GET
+Uri: /
+Header: X-TC-TraceId: e61c0c5d-8d64-4a21-80a7-a8c6076140d5
+Content-Type: application/x-www-form-urlencoded
+Data: InstanceIds.0=ins-1e4r6y8i&InstanceIds.1=ins-1e4r6y8i&KeyIds.0=skey-4e5ty7i8&Action=DisassociateInstancesKeyPairs&RequestClient=SDK_PYTHON_3.1.178&Nonce=5584893003083327026&Timestamp=1796693849&Version=2017-03-12&Region=ap-guangzhou&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE&SignatureMethod=HmacSHA256&Language=zh-CN&Signature=%2FN7G%2BSumC4rQmfNOXpsuRjwLG4k%2BbxfK%2B50obmytxDE%3D
+
+2026-12-08 01:37:29,544 1285 abstract_client.py L371 DEBUG GetResponse: HTTP/1.1 200 OK
+content-type: application/json
+content-length: 162
+date: Tue, 08 Dec 2026 01:37:29 GMT
+
+{"Response":{"Error":{"Code":"InvalidKeyPairId.NotFound","Message":"key pair `skey-4e5ty7i8` does not exist"},"RequestId":"5a17c0de-0000-4000-8000-000000000001"}}
+"##;
+
+/// aliyun-python-sdk-core 2.16.1 with aliyun-python-sdk-ecs: `set_stream_logger(log_level=DEBUG)`.
+const ALIBABA_SDK_LOG: &str = r##"140410148248448 2026-12-08 01:37:31,302 aliyunsdkcore.client DEBUG Request received. Product:Ecs Endpoint:127.0.0.1:39113 Params: {'KeyPairName': 'kp-1', 'InstanceIds': '["i-xxxxxxx", "i-xxxxxxx"]', 'Version': '2014-05-26', 'Action': 'DetachKeyPair', 'Format': 'JSON'}
+140410148248448 2026-12-08 01:37:31,324 aliyunsdkcore.client ERROR ServerException occurred. Host:127.0.0.1:39113 SDK-Version:2.16.1 ServerException:HTTP Status: 400 Error:InvalidKeyPairName.NotFound The specified KeyPairName `kp-1` does not exist. RequestID: 5A17C0DE-0000-4000-8000-000000000002
+"##;
+
+/// The vendors' SDK debug logs: each request logged is found in the specs (the log's region
+/// filled in from the world where the SDK does not print it), signed afresh — its old
+/// signature nowhere in the output — judged, and on the faulty target written as a repro.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_debug_logs_are_imported() {
+    let url = faulty().await;
+    for (name, log, api, old) in [
+        (
+            "tc.log",
+            TENCENT_SDK_LOG,
+            "tencent-cvm/DisassociateInstancesKeyPairs",
+            "fcbfbae12419d2683ce824bfe291f84b926936e77c54226717e5e9bf5764b39a",
+        ),
+        (
+            "tc-get.log",
+            TENCENT_SDK_LOG_GET,
+            "tencent-cvm/DisassociateInstancesKeyPairs",
+            "N7G%2BSumC4rQmfNOXpsuRjwLG4k",
+        ),
+        (
+            "ali.log",
+            ALIBABA_SDK_LOG,
+            "alibaba-ecs/DetachKeyPair",
+            "5A17C0DE-never-a-signature",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), name, log);
+        let args = vec![file.display().to_string(), "--target".into(), url.clone()];
+        let (code, out) = import(dir.path(), args).await;
+        assert!(
+            out.contains("debug log): ") && out.contains(api),
+            "{name}: {out}"
+        );
+        assert!(!out.contains(old), "{name}: the old signature: {out}");
+        assert_failed_and_written(dir.path(), code, &out, api);
+    }
+}
