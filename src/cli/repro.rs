@@ -385,6 +385,8 @@ fn import(args: ImportArgs) -> Result<u8, Failed> {
             strict: args.strict,
             ..Default::default()
         };
+        let session = run::Session::new(&set, setup.world.clone(), &setup.target, &opts);
+        let mut written: Vec<PathBuf> = Vec::new();
         let mut code = exit::OK;
         let mut outcome = Ok(());
         for (at, case) in &mut cases {
@@ -414,7 +416,7 @@ fn import(args: ImportArgs) -> Result<u8, Failed> {
                     say(format!("id: {}", Shown(&line)));
                 }
             }
-            let imported = match run::import(&set, setup.world.clone(), &setup.target, &opts, case).await {
+            let imported = match run::import(&session, case).await {
                 Ok(i) => i,
                 Err(e) => {
                     outcome = Err(e);
@@ -455,7 +457,8 @@ fn import(args: ImportArgs) -> Result<u8, Failed> {
             }
             if let Some(f) = &imported.failure {
                 say(crate::report::render_failure(f));
-                let path = write_repro(&args.repro_dir, f)?;
+                let path = write_repro(&args.repro_dir, f, &written)?;
+                written.push(path.clone());
                 say(format!("repro: {}", path.display()));
             }
         }
@@ -473,8 +476,16 @@ fn strength_words(s: crate::oracle::Strength) -> &'static str {
     }
 }
 
-fn write_repro(dir: &Path, f: &Failure) -> Result<PathBuf, Failed> {
-    let path = dir.join(format!("{}--{}.json", f.api.replace('/', "--"), f.rule));
+/// Writes a repro as `run --repro-dir` names it; a second failure of the same API and rule in
+/// one import gets `--2`, `--3`, ... rather than overwriting the first.
+fn write_repro(dir: &Path, f: &Failure, written: &[PathBuf]) -> Result<PathBuf, Failed> {
+    let stem = format!("{}--{}", f.api.replace('/', "--"), f.rule);
+    let mut path = dir.join(format!("{stem}.json"));
+    let mut n = 1;
+    while written.contains(&path) {
+        n += 1;
+        path = dir.join(format!("{stem}--{n}.json"));
+    }
     std::fs::create_dir_all(dir)
         .and_then(|_| {
             std::fs::write(

@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use super::exchange::exchange;
 use super::shrink::{fails_with, failure, minimise, settle_from};
-use super::{Failure, RunError, RunOptions, Session, Target};
+use super::{Failure, RunError, Session};
 use crate::case::{AuthFault, Case, Forms, Transport};
 use crate::oracle::{Verdict, VerdictKind};
 use crate::protocol::{FamilyId, HttpResponse, OutcomeResult, Params};
-use crate::spec::{LoadedApi, Method, ResourceKind, ResponseFormat, SignatureMethod, SpecSet};
+use crate::spec::{LoadedApi, Method, ResourceKind, ResponseFormat, SignatureMethod};
 use crate::world::World;
 
 /// A case of `api` with these parameters, sent as the vendor's SDK sends it (TC3 JSON for API
@@ -154,22 +154,19 @@ pub struct Imported {
 /// Sends an imported case, judges it and, when it fails, shrinks it while the same rule keeps
 /// failing (the lists lose items; a failure judged on the observed state meets the state the
 /// first send met before every candidate).
-pub async fn import(
-    set: &SpecSet,
-    world: World,
-    target: &Target,
-    opts: &RunOptions,
-    case: &Case,
-) -> Result<Imported, RunError> {
-    let api = set
+///
+/// The cases of one capture go through one `session`, so that each meets the state the ones
+/// before it left, as the target does.
+pub async fn import(session: &Session, case: &Case) -> Result<Imported, RunError> {
+    let ctx = &*session.ctx;
+    let api = ctx
+        .set
         .apis
         .iter()
         .find(|a| a.name == case.api)
         .ok_or_else(|| RunError::NoSpecs {
             patterns: vec![case.api.clone()],
         })?;
-    let session = Session::new(set, world, target, opts);
-    let ctx = &*session.ctx;
     let judged = exchange(ctx, api, case, None).await?;
     if judged.not_sent.is_some() || judged.throttled {
         let detail = &judged.verdict.detail;

@@ -170,17 +170,25 @@ async fn a_raw_request_and_a_har_file_are_imported() {
             "postData": {"mimeType": "application/json",
                 "text": "{\"InstanceIds\": [\"ins-1e4r6y8i\"], \"KeyIds\": [\"skey-4e5ty7i8\"]}"}}}
     ]}});
+    // The same call twice: two repros, the second not overwriting the first.
+    let mut har = har;
+    let again = har["log"]["entries"][1].clone();
+    har["log"]["entries"].as_array_mut().unwrap().push(again);
     let file = write(dir.path(), "session.har", &har.to_string());
     let args = vec![file.display().to_string(), "--target".into(), url];
     let (code, out) = import(dir.path(), args).await;
     assert!(out.contains("skipped:") && out.contains("entry 1"), "{out}");
-    assert!(out.contains("entry 2 (har)"), "{out}");
+    assert!(
+        out.contains("entry 2 (har)") && out.contains("entry 3 (har)"),
+        "{out}"
+    );
     assert_failed_and_written(
         dir.path(),
         code,
         &out,
         "tencent-cvm/AssociateInstancesKeyPairs",
     );
+    assert_eq!(repros(dir.path()).len(), 2, "{out}");
 }
 
 /// The colleague's sentence as parameters: duplicate ids stay duplicates once mapped; with
