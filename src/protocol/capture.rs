@@ -305,7 +305,11 @@ pub fn curl(text: &str) -> Result<HttpRequest, CaptureError> {
                 Some((o, v)) => (o.to_string(), Some(v.to_string())),
                 None => (o.to_string(), None),
             },
-            o if o.len() > 2 && o.starts_with('-') && "XHdA".contains(&o[1..2]) => {
+            // Byte 1 is ASCII here, so 2 is a character boundary.
+            o if o.len() > 2
+                && o.starts_with('-')
+                && matches!(o.as_bytes()[1], b'X' | b'H' | b'd' | b'A') =>
+            {
                 (o[..2].to_string(), Some(o[2..].to_string()))
             }
             o => (o.to_string(), None),
@@ -765,6 +769,9 @@ mod tests {
             .what
             .contains("never closed"));
         assert!(curl("curl -sS").unwrap_err().what.contains("no URL"));
+        // Options that are not ASCII are nothing curl knows, and never a panic.
+        assert!(curl("curl -é -Ü€ http://h/").is_ok());
+        assert_eq!(curl("curl -XPUT -HA:b http://h/").unwrap().method, "PUT");
         assert!(curl("curl -d @body.json http://h/")
             .unwrap_err()
             .what
@@ -825,5 +832,18 @@ mod tests {
             "it's"
         );
         assert!(python_dict("{'a' 'b'}").is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever a person pastes, reading it never panics.
+        #[test]
+        fn no_capture_panics(
+            text in "(curl |POST / HTTP/1.1\n|x SendRequest: Host: |Request received. Product:E Endpoint:h Params: \\{)?(.|\n){0,200}"
+        ) {
+            let _ = parse(&text, None);
+            for kind in [Kind::Curl, Kind::Http, Kind::Har, Kind::TencentSdkLog, Kind::AlibabaSdkLog] {
+                let _ = parse(&text, Some(kind));
+            }
+        }
     }
 }
