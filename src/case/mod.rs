@@ -23,11 +23,15 @@ pub struct Case {
     pub region: String,
     /// Parameter values keyed by the document's parameter names.
     pub params: Params,
-    /// Ids of the rules the generator meant to break (the oracle recomputes them).
+    /// Ids of the rules the generator meant to break (the oracle recomputes them); empty when
+    /// left out (a hand-written repro).
+    #[serde(default)]
     pub violates: Vec<String>,
     /// Unspecified situations the case hits (only those the spec lists).
+    #[serde(default)]
     pub situations: Vec<Situation>,
-    /// An authentication fault the runner applies while signing.
+    /// An authentication fault the runner applies while signing (none when left out).
+    #[serde(default)]
     pub auth: AuthFault,
     /// The document example this case is (its `name`), when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

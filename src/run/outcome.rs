@@ -20,22 +20,31 @@ pub struct Failure {
     /// Where the rule is stated.
     pub source: Option<Source>,
     /// What the spec expects.
+    #[serde(default)]
     pub expected: String,
     /// What the target did.
+    #[serde(default)]
     pub actual: String,
     /// More detail.
+    #[serde(default)]
     pub detail: String,
-    /// The minimal case.
+    /// The minimal case: with `api` and `rule`, all a hand-written repro needs (`replay`
+    /// signs and sends it; the other fields say what was seen).
     pub case: Case,
     /// The exact request sent, secrets redacted.
+    #[serde(default = "no_request")]
     pub request: HttpRequest,
     /// The response status.
+    #[serde(default)]
     pub status: u16,
     /// The response body as text.
+    #[serde(default)]
     pub response: String,
     /// The same request as a curl command.
+    #[serde(default)]
     pub curl: String,
     /// Shrink steps taken.
+    #[serde(default)]
     pub shrink_steps: usize,
     /// The place in the API's plan, counted from 1, of the first case failing this rule: the
     /// cases a run would have judged when it found the failure, one request at a time. The
@@ -71,6 +80,16 @@ pub struct Failure {
     /// longer as printed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shrunk: bool,
+}
+
+/// The request of a hand-written repro, which records none.
+fn no_request() -> HttpRequest {
+    HttpRequest {
+        method: String::new(),
+        target: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
 }
 
 /// How a rate-limit probe ended.
