@@ -12,7 +12,7 @@ use crate::input;
 use crate::spec::{InstanceState, Os, Product};
 
 /// The resources of a target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct World {
     /// Instances of every product.
@@ -24,7 +24,7 @@ pub struct World {
 }
 
 /// One instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {
     /// `ins-…` (CVM), `ein-…` (ECM), `i-…` (ECS).
@@ -51,7 +51,7 @@ pub struct Instance {
 }
 
 /// One key pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPair {
     /// `skey-…` for Tencent; the key pair name for Alibaba (which names keys by name).

@@ -15,7 +15,7 @@ use crate::spec::{
 };
 
 /// One generated request: abstract parameters plus what it is meant to break.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Case {
     /// `LoadedApi.name` of the API.
     pub api: String,
@@ -23,11 +23,15 @@ pub struct Case {
     pub region: String,
     /// Parameter values keyed by the document's parameter names.
     pub params: Params,
-    /// Ids of the rules the generator meant to break (the oracle recomputes them).
+    /// Ids of the rules the generator meant to break (the oracle recomputes them); empty when
+    /// left out (a hand-written repro).
+    #[serde(default)]
     pub violates: Vec<String>,
     /// Unspecified situations the case hits (only those the spec lists).
+    #[serde(default)]
     pub situations: Vec<Situation>,
-    /// An authentication fault the runner applies while signing.
+    /// An authentication fault the runner applies while signing (none when left out).
+    #[serde(default)]
     pub auth: AuthFault,
     /// The document example this case is (its `name`), when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,7 +41,9 @@ pub struct Case {
 }
 
 /// Authentication faults, applied by the runner when it signs the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthFault {
     /// A correctly signed request.
@@ -76,7 +82,7 @@ impl AuthFault {
 }
 
 /// How a request travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transport {
     /// HTTP method.
     pub method: Method,
@@ -94,7 +100,9 @@ pub struct Transport {
 
 /// Wire forms a case may take besides the SDKs' own (see [`crate::spec::WireForm`]); all off is
 /// what the SDKs send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Forms {
     /// The action spelt as the spec's `action_spelling` form.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

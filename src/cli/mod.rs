@@ -6,6 +6,7 @@ mod bench;
 mod proxy;
 mod replay;
 mod report;
+mod repro;
 mod restore;
 mod run;
 mod selftest;
@@ -119,9 +120,14 @@ world error; 3 the target could not be reached at start (or a request was answer
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
     #[command(
-        after_help = "The case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n\nExit codes: 0 the failure no longer shows; 1 it still fails; 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached, or the case was not sent or only throttled (\"not reproduced\")."
+        after_help = "Before it sends, the replay sets up what the failing call met (the repro's `preconditions`: each instance's bound keys, put back with the specs' own bind and unbind calls where they differ; only instances the world lists) and prints a `set up:` line per instance; against the embedded emulator the instances start as met, state included. --runs N replays N times, setting up before each, and ends with FIXED (no run failed, exit 0), STILL FAILS (every run, exit 1) or FLAKY (k of N, exit 1). A record of the proxy's client side is not reproduced (exit 3): a replay signs the request itself, so it cannot show whether the client is fixed.\n\nThe case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n  apiconform replay repro.json --target http://127.0.0.1:9000 --runs 5\n\nExit codes: 0 the failure no longer shows (FIXED); 1 it still fails (STILL FAILS or FLAKY); 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached, or the case was not sent or only throttled (\"not reproduced\")."
     )]
     Replay(replay::ReplayArgs),
+    /// Bug reports: import a captured or described request into a judged, minimal repro
+    /// (`repro import`), print a repro as a signed curl line (`repro curl`), bundle repros into
+    /// one Markdown report (`repro bundle`).
+    #[command(subcommand)]
+    Repro(repro::ReproCommand),
     /// Put back what a run changed, from its journal (after a crash, or to retry what the
     /// run's own restore could not do).
     #[command(
@@ -343,6 +349,7 @@ pub fn main() -> ExitCode {
         Command::Selftest(args) => selftest::selftest(args),
         Command::Proxy(args) => proxy::proxy(args),
         Command::Replay(args) => replay::replay(args),
+        Command::Repro(cmd) => repro::repro(cmd),
         Command::Restore(args) => restore::restore(args),
         Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Serve(args) => serve::serve(args),

@@ -33,6 +33,8 @@ pub enum Kind {
     Journal,
     /// A run report (`report merge FILE...`).
     Report,
+    /// A captured request (`repro import FILE`): a curl line, a raw request, a HAR file.
+    Capture,
 }
 
 impl Kind {
@@ -49,6 +51,8 @@ impl Kind {
             Kind::Journal => 64 << 20,
             // Counts, rule tallies and one failure per broken rule of every API.
             Kind::Report => 256 << 20,
+            // A HAR file of a browser session's calls.
+            Kind::Capture => 64 << 20,
         }
     }
 
@@ -60,6 +64,7 @@ impl Kind {
             Kind::Repro => "repro file",
             Kind::Journal => "journal",
             Kind::Report => "run report",
+            Kind::Capture => "capture",
         }
     }
 }
@@ -139,6 +144,7 @@ fn help(kind: Kind) -> &'static str {
         Kind::World => "a world file lists instances and key pairs (docs/world.md); this one is not such a file",
         Kind::Repro => "pass a file written by `apiconform run --repro-dir DIR`",
         Kind::Journal => "pass a journal written by `apiconform run --journal FILE`",
+        Kind::Capture => "pass a curl command line, a raw HTTP request or a HAR file (at most 64 MiB)",
         Kind::Report => "pass the JSON reports written by `apiconform run --report-json FILE`",
     }
 }

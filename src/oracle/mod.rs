@@ -124,7 +124,7 @@ pub enum VerdictKind {
 /// What an expectation rests on: a seed states it, the vendor's current definitions state it,
 /// or it is our judgement where the documents are silent. By default only a broken stated
 /// expectation fails a target ([`weigh`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strength {
     /// Stated in one of the seed documents.

@@ -7,6 +7,7 @@
 //! every signature is reproducible in tests.
 
 pub mod aliyun_rpc;
+pub mod capture;
 pub mod describe;
 pub mod discover;
 mod encoding;
@@ -119,7 +120,7 @@ pub struct Call {
 }
 
 /// An HTTP request as bytes on the wire (minus framing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpRequest {
     /// `GET`, `POST`, or anything a client sent.
     pub method: String,
@@ -127,8 +128,40 @@ pub struct HttpRequest {
     pub target: String,
     /// Headers in order.
     pub headers: Vec<(String, String)>,
-    /// Body bytes.
+    /// Body bytes: written as text when they are UTF-8 (a repro a person reads), as an array
+    /// of bytes otherwise; either reads back (files written before were all arrays).
+    #[serde(with = "body_text")]
+    #[schemars(with = "body_text::Body")]
     pub body: Vec<u8>,
+}
+
+/// A request body in a file: text when it is UTF-8, bytes otherwise.
+mod body_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_seq(body),
+        }
+    }
+
+    /// What a body is in a file: text, or (not UTF-8) an array of bytes.
+    #[derive(Deserialize, schemars::JsonSchema)]
+    #[serde(untagged)]
+    pub enum Body {
+        /// The body as UTF-8 text.
+        Text(String),
+        /// The body's bytes, when they are not UTF-8.
+        Bytes(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Body::deserialize(d)? {
+            Body::Text(text) => text.into_bytes(),
+            Body::Bytes(bytes) => bytes,
+        })
+    }
 }
 
 impl HttpRequest {
@@ -508,5 +541,32 @@ pub fn request_error_response(err: &RequestError, request_id: &str) -> HttpRespo
         FamilyId::AliyunRpc => {
             aliyun_rpc::error(err.status, &err.code, &err.message, request_id, err.format)
         }
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::HttpRequest;
+
+    #[test]
+    fn a_utf8_body_is_written_as_text_bytes_only_otherwise_and_old_files_still_read() {
+        let req = |body: &[u8]| HttpRequest {
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![],
+            body: body.to_vec(),
+        };
+        let text = serde_json::to_value(req(br#"{"InstanceIds":["ins-1"]}"#)).unwrap();
+        assert_eq!(text["body"], r#"{"InstanceIds":["ins-1"]}"#);
+        let bytes = serde_json::to_value(req(&[0xff, 0x00])).unwrap();
+        assert_eq!(bytes["body"], serde_json::json!([255, 0]));
+        for v in [text, bytes] {
+            let back: HttpRequest = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(serde_json::to_value(back).unwrap(), v);
+        }
+        let old =
+            serde_json::json!({"method": "POST", "target": "/", "headers": [], "body": [123, 125]});
+        let old: HttpRequest = serde_json::from_value(old).unwrap();
+        assert_eq!(old.body, b"{}");
     }
 }

@@ -23,19 +23,23 @@ pub fn redact(req: &HttpRequest) -> HttpRequest {
 }
 
 fn redact_authorization(v: &str) -> String {
-    // Keep the scheme and signed headers (useful when debugging), hide credential and signature.
-    v.split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(|part| {
-            if let Some((k, _)) = part.split_once('=') {
-                if k == "Credential" || k == "Signature" {
-                    return format!("{k}=<redacted>");
-                }
-            }
-            part.to_string()
+    // Keep the scheme and signed headers (useful when debugging), hide credential and signature;
+    // the separators stay as they were (TC3 and ACS3 separate their parts with `, `).
+    v.split(',')
+        .map(|segment| {
+            segment
+                .split(' ')
+                .map(|part| match part.split_once('=') {
+                    Some((k, _)) if k == "Credential" || k == "Signature" => {
+                        format!("{k}=<redacted>")
+                    }
+                    _ => part.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(",")
 }
 
 fn redact_pairs(s: &str) -> String {
@@ -139,6 +143,23 @@ pub fn curl(req: &HttpRequest, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_authorization_keeps_its_separators() {
+        let req = HttpRequest {
+            method: "POST".into(),
+            target: "/".into(),
+            headers: vec![(
+                "Authorization".into(),
+                "TC3-HMAC-SHA256 Credential=AKIDsecret/2026-01-01/cvm/tc3_request, SignedHeaders=content-type;host, Signature=deadbeef".into(),
+            )],
+            body: vec![],
+        };
+        assert_eq!(
+            redact(&req).headers[0].1,
+            "TC3-HMAC-SHA256 Credential=<redacted>, SignedHeaders=content-type;host, Signature=<redacted>"
+        );
+    }
 
     #[test]
     fn redaction_hides_signatures_and_ids_everywhere() {

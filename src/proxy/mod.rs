@@ -806,6 +806,10 @@ impl Shared {
             strength: first.strength,
             burst: None,
             sequence: Vec::new(),
+            code: None,
+            preconditions: None,
+            notes: Vec::new(),
+            shrunk: false,
         };
         let findings: Vec<Finding> = findings
             .iter()

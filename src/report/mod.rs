@@ -210,10 +210,16 @@ pub fn render_failure(f: &Failure) -> String {
         None => source,
     };
     let case = match &f.case.example {
-        Some(name) => format!("the document's example «{name}», as printed (its ids the world's)"),
+        Some(name) if !f.shrunk => {
+            format!("the document's example «{name}», as printed (its ids the world's)")
+        }
+        Some(name) => format!(
+            "minimal case shrunk from the document's example «{name}», no longer as printed (after {} shrink steps)",
+            f.shrink_steps
+        ),
         None => format!("minimal case (after {} shrink steps)", f.shrink_steps),
     };
-    format!(
+    let mut out = format!(
         "FAIL {} — rule `{}` ({})\n  expected: {}\n  actual:   {}\n  {}\n  {case}: {}\n  reproduce: {}",
         Shown(&f.api),
         Shown(&f.rule),
@@ -223,7 +229,31 @@ pub fn render_failure(f: &Failure) -> String {
         Shown(&f.detail),
         Shown(&serde_json::to_string(&f.case.params).unwrap_or_default()),
         Shown(&f.curl)
-    )
+    );
+    if f.burst.is_none() && f.status != 0 {
+        out += &format!(
+            "\n  response: HTTP {}{} {}",
+            f.status,
+            f.code
+                .as_deref()
+                .map_or(String::new(), |c| format!(" (code {})", Shown(c))),
+            Shown(&f.response)
+        );
+    }
+    if let Some(pre) = &f.preconditions {
+        for i in &pre.instances {
+            out += &format!(
+                "\n  met: {} {:?} holding {}",
+                Shown(&i.id),
+                i.state,
+                Shown(&i.keys.join(", "))
+            );
+        }
+    }
+    for note in &f.notes {
+        out += &format!("\n  note: {}", Shown(note));
+    }
+    out
 }
 
 /// The rest of a `<testcase` element that failed: the failure, its message in one line and
@@ -390,4 +420,86 @@ pub fn write_repros(report: &RunReport, dir: &Path) -> std::io::Result<Vec<std::
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// A fenced Markdown block holding `text` as it is: the fence is longer than any run of
+/// backticks in it, so nothing from a target can close it early.
+fn fence(text: &str, lang: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest.max(2) + 1);
+    format!("{ticks}{lang}\n{}\n{ticks}\n", text.trim_end())
+}
+
+/// One text line for Markdown: controls escaped, and the characters Markdown would read as
+/// markup inert.
+fn md_line(text: &str) -> String {
+    let shown = Shown(text).to_string();
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
+        if "\\`*_[]<>#|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One repro as a section of a Markdown bug report (`apiconform repro bundle`): the API, the
+/// document's line and quote, the minimal request (credentials and signature removed), the
+/// answer, the expected outcome and its strength, a curl line with the secrets removed, and the
+/// replay verdict when there is one.
+pub fn bundle_section(f: &Failure, file: &str, verdict: Option<&str>) -> String {
+    let mut md = format!("## {} — rule `{}`\n\n", md_line(&f.api), md_line(&f.rule));
+    md += &format!("- repro file: `{}`\n", md_line(file));
+    if let Some(s) = &f.source {
+        md += &format!(
+            "- document: {} § {}\n",
+            md_line(&s.doc),
+            md_line(&s.section)
+        );
+        if let Some(q) = &s.quote {
+            md += &format!("- the document says:\n\n> {}\n\n", md_line(q));
+        }
+    }
+    md += &format!(
+        "- expected: {}{}\n- actual: {}\n- why: {}\n",
+        md_line(&f.expected),
+        strength_word(f).map_or(String::new(), |w| format!(" ({w})")),
+        md_line(&f.actual),
+        md_line(&f.detail)
+    );
+    if let Some(code) = &f.code {
+        md += &format!("- the call's error code: `{}`\n", md_line(code));
+    }
+    if let Some(pre) = &f.preconditions {
+        for i in &pre.instances {
+            md += &format!(
+                "- before the call, {} was {:?} holding {}\n",
+                md_line(&i.id),
+                i.state,
+                md_line(&format!("{:?}", i.keys))
+            );
+        }
+    }
+    for note in &f.notes {
+        md += &format!("- note: {}\n", md_line(note));
+    }
+    if let Some(v) = verdict {
+        md += &format!("- replay: **{}**\n", md_line(v));
+    }
+    md += "\n### Minimal request\n\n";
+    let mut req = format!("{} {} HTTP/1.1\n", f.request.method, f.request.target);
+    for (k, v) in &f.request.headers {
+        req += &format!("{k}: {v}\n");
+    }
+    if !f.request.body.is_empty() {
+        req += &format!("\n{}", String::from_utf8_lossy(&f.request.body));
+    }
+    md += &fence(&req, "http");
+    md += &format!("\n### Response (HTTP {})\n\n", f.status);
+    md += &fence(&f.response, "");
+    md += "\n### curl (credentials and signature removed: `apiconform repro curl FILE` prints it signed)\n\n";
+    md += &fence(&f.curl, "sh");
+    md += "\n";
+    md
 }

@@ -33,6 +33,7 @@ mod dispatch;
 mod embedded;
 mod estimate;
 mod exchange;
+mod import;
 mod journal;
 mod linear;
 mod model;
@@ -72,6 +73,7 @@ pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
 };
 pub use embedded::Embedded;
+pub use import::{import, map_ids, sdk_case, Imported};
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };
@@ -675,16 +677,37 @@ impl Session {
     }
 }
 
-/// Re-signs a repro's case with a fresh clock, sends it and judges it again — strictly when the
-/// failure rested on our judgement (it was found under `--strict`), so that a target still
-/// doing the same thing is not reported as fixed.
+/// One replay of a repro: what was set up first, the verdict and the answer.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// What was done (or could not be done) to meet the preconditions the failing call met,
+    /// one line per instance; empty when the repro records none.
+    pub set_up: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The answer.
+    pub response: HttpResponse,
+    /// The answer's error code, when it carried one of the family's.
+    pub code: Option<String>,
+}
+
+/// Re-signs a repro's case with a fresh clock, sends it and judges it again, `runs` times —
+/// strictly when the failure rested on our judgement (it was found under `--strict`), so that
+/// a target still doing the same thing is not reported as fixed.
+///
+/// Before each send, the instances the failing call named are put back to what they held
+/// before it (`preconditions`), through the specs' own bind and unbind calls where those can
+/// undo the difference: a change that sticks (a failed batch that bound keys anyway) shows on
+/// every replay instead of once. Only instances `world` lists are touched; what could not be
+/// set up is said.
 pub async fn replay(
     set: &SpecSet,
     world: World,
     target: &Target,
     opts: &RunOptions,
     failure: &Failure,
-) -> Result<(Verdict, HttpResponse), RunError> {
+    runs: usize,
+) -> Result<Vec<Replayed>, RunError> {
     let api = set
         .apis
         .iter()
@@ -696,42 +719,113 @@ pub async fn replay(
         strict: opts.strict || failure.strength == Some(crate::oracle::Strength::Judgement),
         ..opts.clone()
     };
+    let (pre, unlisted) = preconditions_in(failure, &world);
     let session = Session::new(set, world.clone(), target, &opts);
-    if !failure.sequence.is_empty() {
-        // A sequence or a concurrent history: its calls again, checked step by step.
-        return concurrent::replay(&session.ctx, set, &world, &opts, failure).await;
-    }
-    if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
-        // A burst, not one request: sent again as the run sent it.
-        return probe::replay(&session.ctx, api, failure).await;
-    }
-    let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
-    // A case the guards hold back, or that got only throttling answers, reproduced nothing.
-    match judged.disposition {
-        exchange::Disposition::Judged => {}
-        // A case the guards hold back, or the run's halt, reproduced nothing.
-        exchange::Disposition::NotSent(_) | exchange::Disposition::Halted => {
-            let detail = &judged.verdict.detail;
-            return Err(RunError::NotReproduced {
-                api: api.name.clone(),
-                why: detail
-                    .strip_prefix("not sent: ")
-                    .unwrap_or(detail)
-                    .to_string(),
+    let mut out = Vec::new();
+    for _ in 0..runs.max(1) {
+        if !failure.sequence.is_empty() {
+            // A sequence or a concurrent history: its calls again, checked step by step.
+            let (verdict, response) =
+                concurrent::replay(&session.ctx, set, &world, &opts, failure).await?;
+            let code = code_of(api, &response);
+            out.push(Replayed {
+                set_up: Vec::new(),
+                verdict,
+                response,
+                code,
             });
+            continue;
         }
-        exchange::Disposition::Throttled => {
-            return Err(RunError::NotReproduced {
-                api: api.name.clone(),
-                why: format!(
-                    "every answer was the target's throttling code ({}): nothing was judged; try again later",
-                    judged.verdict.actual
-                ),
+        if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
+            // A burst, not one request: sent again as the run sent it.
+            let (verdict, response) = probe::replay(&session.ctx, api, failure).await?;
+            let code = code_of(api, &response);
+            out.push(Replayed {
+                set_up: Vec::new(),
+                verdict,
+                response,
+                code,
             });
+            continue;
         }
+        let mut set_up = unlisted.clone();
+        if let Some(pre) = &pre {
+            set_up
+                .extend(restore::put_back(&session.ctx, api, &failure.case, pre, &|| false).await?);
+        }
+        let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
+        match judged.disposition {
+            exchange::Disposition::Judged => {}
+            // A case the guards hold back, or the run's halt, reproduced nothing.
+            exchange::Disposition::NotSent(_) | exchange::Disposition::Halted => {
+                let detail = &judged.verdict.detail;
+                return Err(RunError::NotReproduced {
+                    api: api.name.clone(),
+                    why: detail
+                        .strip_prefix("not sent: ")
+                        .unwrap_or(detail)
+                        .to_string(),
+                });
+            }
+            // Only throttling answers: nothing was judged.
+            exchange::Disposition::Throttled => {
+                return Err(RunError::NotReproduced {
+                    api: api.name.clone(),
+                    why: format!(
+                        "every answer was the target's throttling code ({}): nothing was judged; try again later",
+                        judged.verdict.actual
+                    ),
+                });
+            }
+        }
+        let code = code_of(api, &judged.response);
+        out.push(Replayed {
+            set_up,
+            verdict: judged.verdict,
+            response: judged.response,
+            code,
+        });
     }
+    Ok(out)
+}
 
-    Ok((judged.verdict, judged.response))
+/// The preconditions a replay may set up — the instances `world` lists, as the failing call met
+/// them — and a line for each it may not touch.
+fn preconditions_in(failure: &Failure, world: &World) -> (Option<World>, Vec<String>) {
+    let Some(pre) = &failure.preconditions else {
+        return (None, Vec::new());
+    };
+    let mut unlisted = Vec::new();
+    let instances = pre
+        .instances
+        .iter()
+        .filter(|i| {
+            let listed = world
+                .instances
+                .iter()
+                .any(|w| w.id == i.id && w.product == i.product);
+            if !listed {
+                unlisted.push(format!(
+                    "{}: not set up (the world does not list it, so it is not touched): the failing call met it {:?} holding {:?}",
+                    i.id, i.state, i.keys
+                ));
+            }
+            listed
+        })
+        .cloned()
+        .collect();
+    let pre = World {
+        instances,
+        key_pairs: pre.key_pairs.clone(),
+    };
+    (Some(pre), unlisted)
+}
+
+fn code_of(api: &LoadedApi, response: &HttpResponse) -> Option<String> {
+    match crate::protocol::decode(api.spec.api.family, response).result {
+        crate::protocol::OutcomeResult::Error { code, .. } => Some(code),
+        _ => None,
+    }
 }
 
 /// The process's peak resident set in KiB (`VmHWM` of `/proc/self/status`; Linux only).

@@ -11,7 +11,7 @@ use crate::protocol::{HttpRequest, ProtocolError};
 use crate::spec::Source;
 
 /// One nonconformance, shrunk, with everything needed to reproduce it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     /// API name.
     pub api: String,
@@ -20,22 +20,31 @@ pub struct Failure {
     /// Where the rule is stated.
     pub source: Option<Source>,
     /// What the spec expects.
+    #[serde(default)]
     pub expected: String,
     /// What the target did.
+    #[serde(default)]
     pub actual: String,
     /// More detail.
+    #[serde(default)]
     pub detail: String,
-    /// The minimal case.
+    /// The minimal case: with `api` and `rule`, all a hand-written repro needs (`replay`
+    /// signs and sends it; the other fields say what was seen).
     pub case: Case,
     /// The exact request sent, secrets redacted.
+    #[serde(default = "no_request")]
     pub request: HttpRequest,
     /// The response status.
+    #[serde(default)]
     pub status: u16,
     /// The response body as text.
+    #[serde(default)]
     pub response: String,
     /// The same request as a curl command.
+    #[serde(default)]
     pub curl: String,
     /// Shrink steps taken.
+    #[serde(default)]
     pub shrink_steps: usize,
     /// The place in the API's plan, counted from 1, of the first case failing this rule: the
     /// cases a run would have judged when it found the failure, one request at a time. The
@@ -57,6 +66,35 @@ pub struct Failure {
     /// another and checks each step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence: Vec<Case>,
+    /// The error code of the failing call's answer (`None` for a success, or an answer that
+    /// is not the family's): for a failure judged on the observed state, what the call said
+    /// while the state changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What the instances and key pairs the failing call named held just before it, as the
+    /// run saw them (state and bound keys): `apiconform replay` sets them up again before
+    /// sending. Absent in files written before it was recorded, and for records of requests
+    /// the harness did not send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preconditions: Option<crate::world::World>,
+    /// What shrinking left that a reader must know: it stopped at its cap of candidates (the
+    /// case may not be minimal), a document's example no longer as printed, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Whether shrinking changed the case it started from: a document's example is then no
+    /// longer as printed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shrunk: bool,
+}
+
+/// The request of a hand-written repro, which records none.
+fn no_request() -> HttpRequest {
+    HttpRequest {
+        method: String::new(),
+        target: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
 }
 
 /// How a rate-limit probe ended.

@@ -475,7 +475,8 @@ pub(super) async fn put_back(
     case: &Case,
     origin: &World,
     stopped: &(dyn Fn() -> bool + Sync),
-) -> Result<(), RunError> {
+) -> Result<Vec<String>, RunError> {
+    let mut did = Vec::new();
     let product = api.spec.instance_product();
     let named = case.instance_ids(api);
     let wanted: Vec<&Instance> = origin
@@ -484,12 +485,40 @@ pub(super) async fn put_back(
         .filter(|i| i.product == product && named.binary_search(&i.id).is_ok())
         .collect();
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(did);
     }
     let ids: Vec<String> = wanted.iter().map(|i| i.id.clone()).collect();
     let Some(seen) = observe::observe(ctx, api, &case.region, &ids).await? else {
-        return Ok(());
+        did.push(format!(
+            "{}: nothing shows what it holds (no read call in the specs does), so it meets what the target holds",
+            ids.join(", ")
+        ));
+        return Ok(did);
     };
+    for w in &wanted {
+        let Some(s) = seen.iter().find(|s| s.id == w.id) else {
+            did.push(format!("{}: the target does not show it", w.id));
+            continue;
+        };
+        let want = serde_json::to_value(w.state)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        if let Some(now) = s.state.as_deref() {
+            if !now.eq_ignore_ascii_case(&want) {
+                did.push(format!(
+                    "{}: {now}, where the failing call met it {want}; no specced call changes an instance's state, so it stays {now}",
+                    w.id
+                ));
+            }
+        }
+        if same(&s.keys, &w.keys) {
+            did.push(format!(
+                "{}: holds {:?} already, as the failing call met it",
+                w.id, w.keys
+            ));
+        }
+    }
     let differs: Vec<Before> = wanted
         .iter()
         .filter(|w| {
@@ -525,6 +554,16 @@ pub(super) async fn put_back(
         if let Some(keys) = &put.now_keys {
             ctx.model().set_keys(product, &put.id, keys);
         }
+        did.push(match put.status {
+            RestoreStatus::Restored => format!(
+                "{}: held {:?}, set to {:?} ({})",
+                put.id,
+                put.found_keys.clone().unwrap_or_default(),
+                b.keys,
+                put.detail
+            ),
+            _ => format!("{}: not set to {:?}: {}", put.id, b.keys, put.detail),
+        });
     }
-    Ok(())
+    Ok(did)
 }

@@ -128,6 +128,24 @@ pub async fn minimise<T, E>(
     Ok(best)
 }
 
+/// `(101 items left in InstanceIds)`: the lists a capped shrink left, for its note.
+fn list_sizes(case: &Case) -> String {
+    let lists: Vec<String> = case
+        .params
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Value::Array(items) if items.len() > 1 => {
+                Some(format!("{} items left in {name}", items.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    match lists.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", lists.join(", ")),
+    }
+}
+
 /// Passing candidates in a row after which the tree pass gives up.
 const STALL: usize = 40;
 
@@ -145,7 +163,7 @@ fn key_of(case: &Case) -> String {
     serde_json::to_string(case).unwrap_or_default()
 }
 
-fn fails_with(judged: &Judged, rule: &str) -> bool {
+pub(super) fn fails_with(judged: &Judged, rule: &str) -> bool {
     judged.verdict.kind == VerdictKind::Fail && judged.verdict.rule.as_deref() == Some(rule)
 }
 
@@ -197,17 +215,43 @@ pub(super) async fn shrink(
             Ok::<_, RunError>(fails_with(&judged, rule).then_some(judged))
         })
         .await?;
+        let shrunk = min.found.is_some();
         let mut best = min.found.unwrap_or(again);
         if stopped() {
             best.verdict
                 .detail
                 .push_str(" (shrinking stopped: the run was interrupted)");
         }
-        return Ok(failure(ctx, api, rule, best, min.case, sent));
+        let mut f = failure(ctx, api, rule, best, min.case, sent);
+        f.shrunk = shrunk;
+        if sent >= ctx.opts.shrink_steps {
+            f.notes.push(format!(
+                "shrinking stopped at its cap of {} candidates: the case may not be minimal{}",
+                ctx.opts.shrink_steps,
+                list_sizes(&f.case)
+            ));
+        }
+        if let (Some(name), true) = (&f.case.example, shrunk) {
+            f.notes.push(format!(
+                "shrunk from the document's example «{name}»: the case is no longer as printed"
+            ));
+        }
+        return Ok(f);
     }
     let (tree, mut seen, again) = first.expect("a rule is kept with at least one failing case");
     seen.verdict.detail.push_str(&not_again(&seen, &again));
     Ok(failure(ctx, api, rule, seen, tree.current(), 0))
+}
+
+/// [`settle`] for callers outside a run's shrink (an imported request).
+pub(super) async fn settle_from(
+    ctx: &Ctx,
+    api: &LoadedApi,
+    case: &Case,
+    origin: Option<&World>,
+    stop: &AtomicBool,
+) -> Result<(), RunError> {
+    settle(ctx, api, case, origin, stop).await
 }
 
 /// Each candidate of a failure seen in the observed state meets the instances it names as the
@@ -230,7 +274,9 @@ async fn settle(
     let _alone = ctx
         .lock_all(ctx.queue(&case.instance_ids(api), false), false)
         .await;
-    put_back(ctx, api, case, origin, &|| stop.load(Ordering::Relaxed)).await
+    put_back(ctx, api, case, origin, &|| stop.load(Ordering::Relaxed))
+        .await
+        .map(|_| ())
 }
 
 /// Why a failure is reported unshrunk: what the re-run alone sent and got. The re-run signs the
@@ -268,7 +314,7 @@ fn not_again(seen: &Judged, again: &Judged) -> String {
     )
 }
 
-fn failure(
+pub(super) fn failure(
     ctx: &Ctx,
     api: &LoadedApi,
     rule: &str,
@@ -281,6 +327,9 @@ fn failure(
         f.rule = rule.to_string();
     }
     f.shrink_steps = steps;
+    if !best.before.instances.is_empty() || !best.before.key_pairs.is_empty() {
+        f.preconditions = Some(best.before);
+    }
     f
 }
 
@@ -316,6 +365,13 @@ pub(super) fn record(
         strength: verdict.strength,
         burst: None,
         sequence: Vec::new(),
+        code: match crate::protocol::decode(api.spec.api.family, response).result {
+            OutcomeResult::Error { code, .. } => Some(scrub(&code)),
+            _ => None,
+        },
+        preconditions: None,
+        notes: Vec::new(),
+        shrunk: false,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub type Params = serde_json::Map<String, serde_json::Value>;
 
 /// HTTP methods the families use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// Parameters in the query string.
@@ -30,7 +30,7 @@ impl Method {
 }
 
 /// Signature schemes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignatureMethod {
     /// Tencent API 3.0 TC3-HMAC-SHA256 (`Authorization` header).
@@ -46,7 +46,9 @@ pub enum SignatureMethod {
 }
 
 /// Response formats a client may ask for (Alibaba `Format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ResponseFormat {
     /// The family's default (XML for Alibaba RPC, JSON for Tencent).

@@ -12,6 +12,7 @@ mod discover;
 mod escapes;
 mod hostile;
 mod html;
+mod imports;
 mod inputs;
 mod new_api;
 mod plan;
