@@ -456,6 +456,7 @@ const MAY_NAME_APIS: &[(&str, &str)] = &[
         "the listing calls of `world discover`, not yet described in the spec files",
     ),
     ("src/cli/mod.rs", "examples in --help"),
+    ("src/cli/repro.rs", "examples in --help"),
     ("src/cli/world.rs", "examples in --help"),
     (
         "src/report/merge.rs",
