@@ -20,6 +20,7 @@ STAGES = [
     ("HTTP client and server (reqwest, hyper, h1)", r"reqwest|hyper|http::|h2::|httparse|axum|tower"),
     ("async runtime (tokio)", r"tokio|mio::|futures|parking_lot"),
     ("the run (plan, model, observe, dispatch, reports)", r"apiconform::run|apiconform::report|apiconform::world|world::"),
+    ("maps and comparisons (SipHash, BTreeMap, memcmp)", r"sip::|hash_one|Hasher|memcmp|btree|BTree|HashMap|hashbrown|Filter<"),
     ("allocation (mimalloc, memcpy)", r"mi_|mimalloc|malloc|free|memcpy|memmove|memset|realloc|_rjem|alloc::"),
     ("kernel (syscalls, network stack)", r"\[k\]|entry_SYSCALL|tcp_|__x64|syscall|epoll|sock|ip_|skb|copy_user|futex|schedule"),
 ]
