@@ -168,15 +168,8 @@ pub async fn import(session: &Session, case: &Case) -> Result<Imported, RunError
             patterns: vec![case.api.clone()],
         })?;
     let judged = exchange(ctx, api, case, None).await?;
-    if judged.disposition != super::exchange::Disposition::Judged {
-        let detail = &judged.verdict.detail;
-        return Err(RunError::NotReproduced {
-            api: api.name.clone(),
-            why: detail
-                .strip_prefix("not sent: ")
-                .unwrap_or(detail)
-                .to_string(),
-        });
+    if let Some(e) = super::not_reproduced(api, &judged) {
+        return Err(e);
     }
     let code = match crate::protocol::decode(api.spec.api.family, &judged.response).result {
         OutcomeResult::Error { code, .. } => Some(code),

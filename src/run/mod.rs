@@ -723,22 +723,16 @@ pub async fn replay(
     let session = Session::new(set, world.clone(), target, &opts);
     let mut out = Vec::new();
     for _ in 0..runs.max(1) {
-        if !failure.sequence.is_empty() {
-            // A sequence or a concurrent history: its calls again, checked step by step.
-            let (verdict, response) =
-                concurrent::replay(&session.ctx, set, &world, &opts, failure).await?;
-            let code = code_of(api, &response);
-            out.push(Replayed {
-                set_up: Vec::new(),
-                verdict,
-                response,
-                code,
-            });
-            continue;
-        }
-        if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
-            // A burst, not one request: sent again as the run sent it.
-            let (verdict, response) = probe::replay(&session.ctx, api, failure).await?;
+        // A sequence or a concurrent history, or a rate-limit burst: sent again as the run
+        // sent it, checked step by step.
+        let again = if !failure.sequence.is_empty() {
+            Some(concurrent::replay(&session.ctx, set, &world, &opts, failure).await?)
+        } else if failure.rule == crate::oracle::rate::RATE_LIMIT_RULE {
+            Some(probe::replay(&session.ctx, api, failure).await?)
+        } else {
+            None
+        };
+        if let Some((verdict, response)) = again {
             let code = code_of(api, &response);
             out.push(Replayed {
                 set_up: Vec::new(),
@@ -754,29 +748,8 @@ pub async fn replay(
                 .extend(restore::put_back(&session.ctx, api, &failure.case, pre, &|| false).await?);
         }
         let judged = exchange::exchange(&session.ctx, api, &failure.case, None).await?;
-        match judged.disposition {
-            exchange::Disposition::Judged => {}
-            // A case the guards hold back, or the run's halt, reproduced nothing.
-            exchange::Disposition::NotSent(_) | exchange::Disposition::Halted => {
-                let detail = &judged.verdict.detail;
-                return Err(RunError::NotReproduced {
-                    api: api.name.clone(),
-                    why: detail
-                        .strip_prefix("not sent: ")
-                        .unwrap_or(detail)
-                        .to_string(),
-                });
-            }
-            // Only throttling answers: nothing was judged.
-            exchange::Disposition::Throttled => {
-                return Err(RunError::NotReproduced {
-                    api: api.name.clone(),
-                    why: format!(
-                        "every answer was the target's throttling code ({}): nothing was judged; try again later",
-                        judged.verdict.actual
-                    ),
-                });
-            }
+        if let Some(e) = not_reproduced(api, &judged) {
+            return Err(e);
         }
         let code = code_of(api, &judged.response);
         out.push(Replayed {
@@ -787,6 +760,29 @@ pub async fn replay(
         });
     }
     Ok(out)
+}
+
+/// Why an exchange reproduced nothing, if it did not: a case the guards held back or the run's
+/// halt kept unsent, or one answered only with throttling. Never a pass.
+fn not_reproduced(api: &LoadedApi, judged: &exchange::Judged) -> Option<RunError> {
+    let why = match judged.disposition {
+        exchange::Disposition::Judged => return None,
+        exchange::Disposition::NotSent(_) | exchange::Disposition::Halted => {
+            let detail = &judged.verdict.detail;
+            detail
+                .strip_prefix("not sent: ")
+                .unwrap_or(detail)
+                .to_string()
+        }
+        exchange::Disposition::Throttled => format!(
+            "every answer was the target's throttling code ({}): nothing was judged; try again later",
+            judged.verdict.actual
+        ),
+    };
+    Some(RunError::NotReproduced {
+        api: api.name.clone(),
+        why,
+    })
 }
 
 /// The preconditions a replay may set up — the instances `world` lists, as the failing call met

@@ -18,9 +18,9 @@ use super::journal::Before;
 use super::observe::{self, Read};
 use super::send::send_case;
 use super::RunError;
-use crate::case::{AuthFault, Case, Forms, Transport};
+use crate::case::Case;
 use crate::protocol::describe::Seen;
-use crate::protocol::{self, Method, OutcomeResult, ResponseFormat, SignatureMethod};
+use crate::protocol::{self, OutcomeResult};
 use crate::spec::{EffectKind, FamilyId, LoadedApi, Product};
 use crate::world::{Instance, World};
 
@@ -437,27 +437,7 @@ fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) 
         params.insert(flag.to_string(), json!(true));
     }
     // As the SDKs send it: TC3 JSON for API 3.0, a signed query for the other families.
-    let (method, signature) = match api.spec.api.family {
-        FamilyId::TencentApi3 => (Method::Post, SignatureMethod::Tc3HmacSha256),
-        FamilyId::TencentV2 => (Method::Get, SignatureMethod::V1HmacSha256),
-        FamilyId::AliyunRpc => (Method::Get, SignatureMethod::RpcHmacSha1),
-    };
-    Case {
-        api: api.name.clone(),
-        region: b.region.clone(),
-        params,
-        violates: vec![],
-        situations: vec![],
-        auth: AuthFault::None,
-        example: None,
-        transport: Transport {
-            method,
-            signature,
-            format: ResponseFormat::Default,
-            index_base: 0,
-            forms: Forms::default(),
-        },
-    }
+    super::import::sdk_case(api, &b.region, params)
 }
 
 /// Puts the instances `case` names back to the keys `origin` (the model's view before an
