@@ -46,6 +46,10 @@ pub mod exit {
     /// tell whether it changed: the account may not be as the run found it. It outranks every
     /// other code, since it asks for someone to act now.
     pub const NOT_RESTORED: u8 = 5;
+    /// `replay` or `repro import` sent nothing that could be judged: the case was not sent (a
+    /// guard held it back), every answer was throttling, or the repro is a client-side record a
+    /// replay cannot re-create. It proves nothing either way: neither fixed nor still failing.
+    pub const NOT_REPRODUCED: u8 = 6;
 }
 
 #[derive(Parser)]
@@ -120,7 +124,7 @@ world error; 3 the target could not be reached at start (or a request was answer
     /// Re-send a repro file (re-signed with a fresh timestamp) and judge it again (strictly when
     /// the failure rested on our judgement, as found under `run --strict`).
     #[command(
-        after_help = "Before it sends, the replay sets up what the failing call met (the repro's `preconditions`: each instance's bound keys, put back with the specs' own bind and unbind calls where they differ; only instances the world lists) and prints a `set up:` line per instance; against the embedded emulator the instances start as met, state included. --runs N replays N times, setting up before each, and ends with FIXED (no run failed, exit 0), STILL FAILS (every run, exit 1) or FLAKY (k of N, exit 1). A record of the proxy's client side is not reproduced (exit 3): a replay signs the request itself, so it cannot show whether the client is fixed.\n\nThe case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n  apiconform replay repro.json --target http://127.0.0.1:9000 --runs 5\n\nExit codes: 0 the failure no longer shows (FIXED); 1 it still fails (STILL FAILS or FLAKY); 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached, or the case was not sent or only throttled (\"not reproduced\")."
+        after_help = "Before it sends, the replay sets up what the failing call met (the repro's `preconditions`: each instance's bound keys, put back with the specs' own bind and unbind calls where they differ; only instances the world lists) and prints a `set up:` line per instance; against the embedded emulator the instances start as met, state included. --runs N replays N times, setting up before each, and ends with FIXED (no run failed, exit 0), STILL FAILS (every run, exit 1) or FLAKY (k of N, exit 1). A record of the proxy's client side is not reproduced (exit 6): a replay signs the request itself, so it cannot show whether the client is fixed.\n\nThe case goes through the same guards as in `run`: against a target that is not on loopback it is not sent when it names an instance the --world file does not list but the target holds, or could stop a RUNNING instance without --allow-force-stop; a rate-limit repro's burst goes only to loopback unless --probe-rate-limits. A case not sent, or answered only with throttling, reproduces nothing: it is not a pass.\n\nA rate-limit repro's `burst` must be 1 to the few requests over the documented limit that `run` sends (30 for 20/s); a repro claiming more is refused.\n\nExamples:\n  apiconform replay repros/tencent-cvm--AssociateInstancesKeyPairs--key-exists.json\n  apiconform replay repro.json --target https://cvm.tencentcloudapi.com --world mine.yaml\n  apiconform replay repro.json --target http://127.0.0.1:9000 --runs 5\n\nExit codes: 0 the failure no longer shows (FIXED); 1 it still fails (STILL FAILS or FLAKY); 2 usage, a bad repro or world file (a field out of bounds is named); 3 the target could not be reached; 6 the case was not sent or only throttled (\"not reproduced\": neither fixed nor failing)."
     )]
     Replay(replay::ReplayArgs),
     /// Bug reports: import a captured or described request into a judged, minimal repro
@@ -385,7 +389,7 @@ impl Failed {
 
 /// The one mapping from the library's run errors to exit codes: what the user asked for is
 /// wrong (2: a flag, a spec, a world file, a journal), or the target could not be reached or the
-/// run not completed (3). Every error is named: a new one does not compile until it has a code.
+/// run not completed (3), or a replay reproduced nothing (6). Every error is named: a new one does not compile until it has a code.
 impl From<RunError> for Failed {
     fn from(e: RunError) -> Failed {
         match e {
@@ -402,9 +406,11 @@ impl From<RunError> for Failed {
             }
             // A journal is a file the user names: its errors carry their own wording and fix.
             RunError::Journal(e) => Failed::usage(e),
-            RunError::Throttled { .. } | RunError::NotReproduced { .. } => {
-                Failed::target(format!("error: {e}"))
-            }
+            RunError::Throttled { .. } => Failed::target(format!("error: {e}")),
+            RunError::NotReproduced { .. } => Failed {
+                code: exit::NOT_REPRODUCED,
+                message: format!("error: {e}"),
+            },
             RunError::Transport(TransportError::Unreachable { .. }) => Failed::target(format!(
                 "error: {e}\n  = help: check that the target is up and the URL is right"
             )),

@@ -62,7 +62,7 @@ fn replay_inner(args: ReplayArgs) -> Result<u8, Failed> {
             failure.detail,
             args.file.display()
         ));
-        return Ok(exit::TARGET);
+        return Ok(exit::NOT_REPRODUCED);
     }
     let set = spec::load_embedded().map_err(Failed::usage)?;
     let mut world = load_world(args.world.as_deref())?;

@@ -77,7 +77,7 @@ fn a_burst_beyond_what_the_documented_limit_needs_is_refused_naming_field_and_bo
 }
 
 /// A case the guard does not send — it names an instance the world does not list, and the
-/// remote target says it holds it — is "not reproduced: not sent because …", exit 3; it was
+/// remote target says it holds it — is "not reproduced: not sent because …", exit 6; it was
 /// "no longer fails … response 0", exit 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_case_the_guard_holds_back_is_not_reproduced() {
@@ -143,7 +143,7 @@ async fn a_replayed_case_the_guard_holds_back_is_not_reproduced() {
     })
     .await
     .unwrap();
-    assert_eq!(code, 3, "{out}");
+    assert_eq!(code, 6, "{out}");
     assert!(out.contains("not reproduced: not sent because"), "{out}");
     assert!(out.contains("ins-unlisted1"), "{out}");
     assert!(!out.contains("no longer fails"), "{out}");
@@ -273,7 +273,7 @@ async fn a_target_failing_every_other_call_is_flaky() {
 
 /// A record of what a client sent (`proxy --record`, side client) cannot be replayed by
 /// re-signing: apiconform's own request would be correct, and the client's bug would "pass".
-/// It is "not reproduced", exit 3, never "no longer fails".
+/// It is "not reproduced", exit 6, never "no longer fails".
 #[test]
 fn a_client_side_record_is_never_a_pass() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,7 +295,7 @@ fn a_client_side_record_is_never_a_pass() {
     repro["findings"] = serde_json::json!([]);
     let file = write(dir.path(), "client.json", &repro);
     let (code, out) = replay(&file, &[]);
-    assert_eq!(code, 3, "{out}");
+    assert_eq!(code, 6, "{out}");
     assert!(
         out.contains("not reproduced") && out.contains("client-side"),
         "{out}"
