@@ -1,7 +1,7 @@
 //! The generator's view of one API: resource pools from the world, and strategies for valid
 //! parameters, rule-breaking mutations, situations and transports.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -96,18 +96,24 @@ fn pairs(world: &World, unbind: bool, keys: &[String], pool: &[String]) -> Arc<[
     if !unbind {
         return Arc::from([]);
     }
-    let pool: HashSet<&String> = pool.iter().collect();
+    // One pass over the instances (not one per key): the plan builds a generator per rule, and
+    // a key-by-instance scan was most of a short run's time.
+    let pool: HashSet<&str> = pool.iter().map(String::as_str).collect();
+    let mut bound: HashMap<&str, Vec<String>> = HashMap::new();
+    for i in world.instances.iter().filter(|i| pool.contains(i.id.as_str())) {
+        for k in &i.keys {
+            let ids = bound.entry(k.as_str()).or_default();
+            // An instance once per key, in world order, even if it lists the key twice.
+            if ids.last() != Some(&i.id) {
+                ids.push(i.id.clone());
+            }
+        }
+    }
     keys.iter()
-        .map(|k| {
-            let bound: Pool = world
-                .instances
-                .iter()
-                .filter(|i| pool.contains(&i.id) && i.keys.contains(k))
-                .map(|i| i.id.clone())
-                .collect();
-            (k.clone(), bound)
+        .filter_map(|k| {
+            let ids = bound.get(k.as_str())?;
+            Some((k.clone(), Pool::from(ids.as_slice())))
         })
-        .filter(|(_, b)| !b.is_empty())
         .collect()
 }
 
