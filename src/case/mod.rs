@@ -177,3 +177,38 @@ impl Case {
         }
     }
 }
+
+/// A case of `api` with these parameters, sent as the vendor's SDK sends it (TC3 JSON for API
+/// 3.0, a signed query for API 2.0 and Alibaba RPC).
+pub fn sdk_case(api: &crate::spec::LoadedApi, region: &str, params: crate::spec::Params) -> Case {
+    let (method, signature) = match api.spec.api.family {
+        crate::spec::FamilyId::TencentApi3 => (
+            crate::spec::Method::Post,
+            crate::spec::SignatureMethod::Tc3HmacSha256,
+        ),
+        crate::spec::FamilyId::TencentV2 => (
+            crate::spec::Method::Get,
+            crate::spec::SignatureMethod::V1HmacSha256,
+        ),
+        crate::spec::FamilyId::AliyunRpc => (
+            crate::spec::Method::Get,
+            crate::spec::SignatureMethod::RpcHmacSha1,
+        ),
+    };
+    Case {
+        api: api.name.clone(),
+        region: region.to_string(),
+        params,
+        violates: vec![],
+        situations: vec![],
+        auth: AuthFault::None,
+        example: None,
+        transport: Transport {
+            method,
+            signature,
+            format: crate::spec::ResponseFormat::Default,
+            index_base: 0,
+            forms: Forms::default(),
+        },
+    }
+}

@@ -100,7 +100,11 @@ fn pairs(world: &World, unbind: bool, keys: &[String], pool: &[String]) -> Arc<[
     // a key-by-instance scan was most of a short run's time.
     let pool: HashSet<&str> = pool.iter().map(String::as_str).collect();
     let mut bound: HashMap<&str, Vec<String>> = HashMap::new();
-    for i in world.instances.iter().filter(|i| pool.contains(i.id.as_str())) {
+    for i in world
+        .instances
+        .iter()
+        .filter(|i| pool.contains(i.id.as_str()))
+    {
         for k in &i.keys {
             let ids = bound.entry(k.as_str()).or_default();
             // An instance once per key, in world order, even if it lists the key twice.

@@ -8,37 +8,11 @@ use serde_json::Value;
 use super::exchange::exchange;
 use super::shrink::{fails_with, failure, minimise, settle_from};
 use super::{Failure, RunError, Session};
-use crate::case::{AuthFault, Case, Forms, Transport};
+use crate::case::Case;
 use crate::oracle::{Verdict, VerdictKind};
-use crate::protocol::{FamilyId, HttpResponse, OutcomeResult, Params};
-use crate::spec::{LoadedApi, Method, ResourceKind, ResponseFormat, SignatureMethod};
+use crate::protocol::{HttpResponse, OutcomeResult};
+use crate::spec::{LoadedApi, ResourceKind};
 use crate::world::World;
-
-/// A case of `api` with these parameters, sent as the vendor's SDK sends it (TC3 JSON for API
-/// 3.0, a signed query for API 2.0 and Alibaba RPC).
-pub fn sdk_case(api: &LoadedApi, region: &str, params: Params) -> Case {
-    let (method, signature) = match api.spec.api.family {
-        FamilyId::TencentApi3 => (Method::Post, SignatureMethod::Tc3HmacSha256),
-        FamilyId::TencentV2 => (Method::Get, SignatureMethod::V1HmacSha256),
-        FamilyId::AliyunRpc => (Method::Get, SignatureMethod::RpcHmacSha1),
-    };
-    Case {
-        api: api.name.clone(),
-        region: region.to_string(),
-        params,
-        violates: vec![],
-        situations: vec![],
-        auth: AuthFault::None,
-        example: None,
-        transport: Transport {
-            method,
-            signature,
-            format: ResponseFormat::Default,
-            index_base: 0,
-            forms: Forms::default(),
-        },
-    }
-}
 
 /// Replaces the instance and key ids a case names by ids of `world` of the same product (and
 /// region, where the world has some there), in order of first appearance: the same id twice

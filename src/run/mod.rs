@@ -67,13 +67,14 @@ use ctx::Ctx;
 use dispatch::{run_api, Counts, Watch};
 use plan::Cases;
 
+pub use crate::case::sdk_case;
 pub use concurrent::{Concurrency, HISTORIES, LINEARIZABLE_RULE, SEQUENCE_RULE, VIEWS_RULE};
 pub(crate) use coverage::not_drawn;
 pub use discover::{
     discover, product_of_instance, products_for, DiscoverError, DiscoverOptions, Discovered,
 };
 pub use embedded::Embedded;
-pub use import::{import, map_ids, sdk_case, Imported};
+pub use import::{import, map_ids, Imported};
 pub use journal::{
     read as journal_read, Before, Journal, JournalError, JournalFile, JOURNAL_VERSION,
 };

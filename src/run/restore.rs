@@ -437,7 +437,7 @@ fn undo_case(api: &LoadedApi, b: &Before, keys: &[String], force: Option<&str>) 
         params.insert(flag.to_string(), json!(true));
     }
     // As the SDKs send it: TC3 JSON for API 3.0, a signed query for the other families.
-    super::import::sdk_case(api, &b.region, params)
+    crate::case::sdk_case(api, &b.region, params)
 }
 
 /// Puts the instances `case` names back to the keys `origin` (the model's view before an
