@@ -329,7 +329,7 @@ fn throttling_is_retried_and_counted() {
             "--spec",
             "tencent-ecm",
             "--cases",
-            "30",
+            "60",
             "--rate",
             "0",
             "--jobs",
@@ -343,7 +343,7 @@ fn throttling_is_retried_and_counted() {
     let retries = report["apis"][0]["retries"].as_u64().unwrap();
     assert!(
         retries > 0,
-        "30 ECM cases at full speed exceed 20/s: {report}"
+        "60 ECM cases at full speed exceed 20/s: {report}"
     );
 }
 
